@@ -1,0 +1,47 @@
+// Package activities holds the registration workflow's activities. Each is
+// idempotent: retried after a crash or a timeout, it has the same effect.
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"zikao/internal/registrations"
+)
+
+// DiplomaRegistry answers whether a person holds an associate diploma or higher.
+type DiplomaRegistry interface {
+	HasDiploma(ctx context.Context, idNumber, name string) (bool, error)
+}
+
+// Activities are the registration workflow's activities.
+type Activities struct {
+	Registrations *registrations.Store
+	Diplomas      DiplomaRegistry
+}
+
+// CheckDiploma asks the national diploma registry (学信网) whether the
+// applicant of a registration holds an associate diploma or higher. Personal
+// data is read here from PostgreSQL, so it never enters workflow history.
+func (a *Activities) CheckDiploma(ctx context.Context, registrationID string) (bool, error) {
+	p, err := a.Registrations.PersonalOf(ctx, registrationID)
+	if err != nil {
+		return false, err
+	}
+	found, err := a.Diplomas.HasDiploma(ctx, p.IDNumber, p.Name)
+	if err != nil {
+		return false, fmt.Errorf("diploma check of registration %s: %w", registrationID, err)
+	}
+	return found, nil
+}
+
+// Record writes a change of status to the read model.
+func (a *Activities) Record(ctx context.Context, t registrations.Transition) error {
+	return a.Registrations.Record(ctx, t)
+}
+
+// Complete records the on-site confirmation and returns the admission
+// ticket number (allocated once; a retry returns the same number).
+func (a *Activities) Complete(ctx context.Context, c registrations.Completion) (string, error) {
+	return a.Registrations.Complete(ctx, c)
+}

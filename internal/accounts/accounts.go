@@ -1,0 +1,426 @@
+// Package accounts keeps the platform's accounts (考生服务平台账号) and staff
+// accounts: sign-up, sessions with bearer tokens, password reset by security
+// question and password change. Passwords and security answers are stored as
+// argon2id hashes, tokens as SHA-256.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/alexedwards/argon2id"
+	"github.com/jmoiron/sqlx"
+	"golang.org/x/text/unicode/norm"
+
+	"zikao/internal/db"
+	"zikao/internal/throttle"
+)
+
+// Roles.
+const (
+	RoleApplicant          = "applicant"
+	RoleCountyReviewer     = "county_reviewer"
+	RoleProvincialReviewer = "provincial_reviewer"
+	RoleOnsiteOperator     = "onsite_operator"
+	RoleAdmin              = "admin"
+)
+
+// Errors the API maps to the contract's codes.
+var (
+	ErrLoginNameTaken     = errors.New("login name already in use")
+	ErrInvalidCredentials = errors.New("invalid login name or password")
+	ErrResetRejected      = errors.New("password reset rejected")
+	ErrUnauthenticated    = errors.New("no valid session")
+)
+
+// InvalidError says which input fields are wrong, keyed by field name.
+type InvalidError struct{ Fields map[string]string }
+
+func (e *InvalidError) Error() string { return fmt.Sprintf("invalid input: %v", e.Fields) }
+
+// Account is what the rest of the system knows of a logged-in account.
+type Account struct {
+	ID           int64   `db:"id"`
+	LoginName    string  `db:"login_name"`
+	Role         string  `db:"role"`
+	ExamAreaCode *string `db:"exam_area_code"`
+}
+
+// Area is the exam area a county reviewer or on-site operator is bound to.
+func (a Account) Area() string {
+	if a.ExamAreaCode == nil {
+		return ""
+	}
+	return *a.ExamAreaCode
+}
+
+// Session is a freshly issued bearer token.
+type Session struct {
+	Token     string
+	ExpiresAt time.Time
+	Role      string
+}
+
+// Limits for failed attempts.
+type Limits struct {
+	PerLogin   throttle.Rule // failures per login name
+	PerAddress throttle.Rule // failures per client address
+}
+
+// DefaultLimits: 5 wrong passwords for one login name, or 50 from one
+// address, within 15 minutes lock it out for 15 minutes. Resets count apart.
+func DefaultLimits(prefix string) Limits {
+	return Limits{
+		PerLogin:   throttle.Rule{Scope: prefix + ":login", Max: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		PerAddress: throttle.Rule{Scope: prefix + ":address", Max: 50, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+	}
+}
+
+// Store keeps accounts and sessions in PostgreSQL.
+type Store struct {
+	db          *sqlx.DB
+	limiter     *throttle.Limiter
+	SessionTTL  time.Duration
+	LoginLimits Limits
+	ResetLimits Limits
+}
+
+// NewStore returns a Store with the default limits and a 12-hour session.
+func NewStore(database *sqlx.DB) *Store {
+	return &Store{
+		db:          database,
+		limiter:     throttle.New(database),
+		SessionTTL:  12 * time.Hour,
+		LoginLimits: DefaultLimits("password"),
+		ResetLimits: DefaultLimits("reset"),
+	}
+}
+
+// argon2id parameters: OWASP's second recommended set (19 MiB, 2 passes).
+var hashParams = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// dummyHash is compared against when a login name does not exist, so that a
+// miss costs as long as a wrong password.
+var dummyHash, _ = argon2id.CreateHash("not-a-password", hashParams)
+
+func hash(secret string) (string, error) {
+	h, err := argon2id.CreateHash(secret, hashParams)
+	if err != nil {
+		return "", fmt.Errorf("hash secret: %w", err)
+	}
+	return h, nil
+}
+
+func matches(secret, h string) bool {
+	ok, err := argon2id.ComparePasswordAndHash(secret, h)
+	return err == nil && ok
+}
+
+// NormalizeAnswer makes security answers compare the same whatever their
+// case, character width (全角/半角) and surrounding or repeated spaces.
+func NormalizeAnswer(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(norm.NFKC.String(s)), " "))
+}
+
+// NormalizeLoginName trims and lower-cases an e-mail login name.
+func NormalizeLoginName(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// CheckLoginName validates an e-mail address used as a login name.
+func CheckLoginName(s string) string {
+	if s == "" {
+		return "请填写电子邮箱 / login name (e-mail) is required"
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" || len(s) > 254 {
+		return "登录名须为有效的电子邮箱 / login name must be a valid e-mail address"
+	}
+	return ""
+}
+
+// CheckPassword applies the authority's password rule.
+func CheckPassword(p string) string {
+	switch n := utf8.RuneCountInString(p); {
+	case n < 6:
+		return "密码至少 6 个字符 / password must have at least 6 characters"
+	case n > 128:
+		return "密码最多 128 个字符 / password must have at most 128 characters"
+	}
+	return ""
+}
+
+// SignUp creates an applicant account.
+func (s *Store) SignUp(ctx context.Context, loginName, password string, questionID int, answer string) (Account, error) {
+	loginName = strings.TrimSpace(loginName)
+	fields := map[string]string{}
+	if msg := CheckLoginName(loginName); msg != "" {
+		fields["login_name"] = msg
+	}
+	if msg := CheckPassword(password); msg != "" {
+		fields["password"] = msg
+	}
+	var known bool
+	if err := s.db.GetContext(ctx, &known, `SELECT EXISTS (SELECT 1 FROM security_questions WHERE id = $1)`, questionID); err != nil {
+		return Account{}, fmt.Errorf("look up security question: %w", err)
+	}
+	if !known {
+		fields["security_question_id"] = "请从列表中选择密保问题 / choose a security question from the list"
+	}
+	if a := NormalizeAnswer(answer); a == "" {
+		fields["security_answer"] = "请填写密保答案 / security answer is required"
+	} else if utf8.RuneCountInString(a) > 100 {
+		fields["security_answer"] = "密保答案最多 100 个字符 / security answer must have at most 100 characters"
+	}
+	if len(fields) > 0 {
+		return Account{}, &InvalidError{Fields: fields}
+	}
+	pw, err := hash(password)
+	if err != nil {
+		return Account{}, err
+	}
+	ans, err := hash(NormalizeAnswer(answer))
+	if err != nil {
+		return Account{}, err
+	}
+	var a Account
+	err = s.db.GetContext(ctx, &a, `
+		INSERT INTO accounts (login_name, password_hash, security_question_id, security_answer_hash, role)
+		VALUES ($1, $2, $3, $4, 'applicant') RETURNING id, login_name, role, exam_area_code`,
+		loginName, pw, questionID, ans)
+	if db.IsUniqueViolation(err, "accounts_login_name_key") {
+		return Account{}, ErrLoginNameTaken
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("create account: %w", err)
+	}
+	return a, nil
+}
+
+// CreateStaff creates (or, when the login name exists, updates the role,
+// area and password of) a staff account. Staff never sign up themselves.
+func (s *Store) CreateStaff(ctx context.Context, loginName, password, role, area string) (Account, error) {
+	loginName = strings.TrimSpace(loginName)
+	fields := map[string]string{}
+	if msg := CheckLoginName(loginName); msg != "" {
+		fields["login_name"] = msg
+	}
+	if msg := CheckPassword(password); msg != "" {
+		fields["password"] = msg
+	}
+	var areaArg *string
+	switch role {
+	case RoleCountyReviewer, RoleOnsiteOperator:
+		if area == "" {
+			fields["exam_area_code"] = "该角色须指定考区 / this role needs an exam area"
+		}
+		areaArg = &area
+	case RoleProvincialReviewer, RoleAdmin:
+		if area != "" {
+			fields["exam_area_code"] = "该角色不属于某一考区 / this role has no exam area"
+		}
+	default:
+		fields["role"] = "未知角色 / unknown staff role"
+	}
+	if len(fields) > 0 {
+		return Account{}, &InvalidError{Fields: fields}
+	}
+	pw, err := hash(password)
+	if err != nil {
+		return Account{}, err
+	}
+	var a Account
+	err = s.db.GetContext(ctx, &a, `
+		INSERT INTO accounts (login_name, password_hash, role, exam_area_code) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (lower(login_name)) DO UPDATE SET password_hash = EXCLUDED.password_hash,
+			role = EXCLUDED.role, exam_area_code = EXCLUDED.exam_area_code, password_changed_at = now()
+		RETURNING id, login_name, role, exam_area_code`, loginName, pw, role, areaArg)
+	if err != nil {
+		return Account{}, fmt.Errorf("create staff account: %w", err)
+	}
+	return a, nil
+}
+
+type credentials struct {
+	Account
+	PasswordHash string  `db:"password_hash"`
+	QuestionID   *int    `db:"security_question_id"`
+	AnswerHash   *string `db:"security_answer_hash"`
+}
+
+func (s *Store) credentials(ctx context.Context, loginName string) (*credentials, error) {
+	var c credentials
+	err := s.db.GetContext(ctx, &c, `
+		SELECT id, login_name, role, exam_area_code, password_hash, security_question_id, security_answer_hash
+		FROM accounts WHERE lower(login_name) = $1`, NormalizeLoginName(loginName))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up account: %w", err)
+	}
+	return &c, nil
+}
+
+// checkLimits returns a *throttle.LockedError when either key is locked out.
+func (s *Store) checkLimits(ctx context.Context, l Limits, loginName, address string) error {
+	if err := s.limiter.Check(ctx, l.PerLogin, NormalizeLoginName(loginName)); err != nil {
+		return err
+	}
+	return s.limiter.Check(ctx, l.PerAddress, address)
+}
+
+func (s *Store) countFailure(ctx context.Context, l Limits, loginName, address string) error {
+	if err := s.limiter.Fail(ctx, l.PerLogin, NormalizeLoginName(loginName)); err != nil {
+		return err
+	}
+	return s.limiter.Fail(ctx, l.PerAddress, address)
+}
+
+// Login checks a login name and password and opens a session.
+func (s *Store) Login(ctx context.Context, loginName, password, address string) (Session, error) {
+	if err := s.checkLimits(ctx, s.LoginLimits, loginName, address); err != nil {
+		return Session{}, err
+	}
+	c, err := s.credentials(ctx, loginName)
+	if err != nil {
+		return Session{}, err
+	}
+	if c == nil {
+		matches(password, dummyHash)
+	}
+	if c == nil || !matches(password, c.PasswordHash) {
+		if err := s.countFailure(ctx, s.LoginLimits, loginName, address); err != nil {
+			return Session{}, err
+		}
+		return Session{}, ErrInvalidCredentials
+	}
+	if err := s.limiter.Reset(ctx, s.LoginLimits.PerLogin, NormalizeLoginName(loginName)); err != nil {
+		return Session{}, err
+	}
+	return s.newSession(ctx, c.Account)
+}
+
+func (s *Store) newSession(ctx context.Context, a Account) (Session, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return Session{}, fmt.Errorf("make token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	var expires time.Time
+	err := s.db.GetContext(ctx, &expires, `
+		INSERT INTO sessions (token_hash, account_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+		RETURNING expires_at`, tokenHash(token), a.ID, s.SessionTTL.Seconds())
+	if err != nil {
+		return Session{}, fmt.Errorf("store session: %w", err)
+	}
+	return Session{Token: token, ExpiresAt: expires, Role: a.Role}, nil
+}
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// Authenticate returns the account of a valid, unexpired token.
+func (s *Store) Authenticate(ctx context.Context, token string) (Account, error) {
+	var a Account
+	err := s.db.GetContext(ctx, &a, `
+		SELECT a.id, a.login_name, a.role, a.exam_area_code FROM sessions s JOIN accounts a ON a.id = s.account_id
+		WHERE s.token_hash = $1 AND s.expires_at > now()`, tokenHash(token))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("look up session: %w", err)
+	}
+	return a, nil
+}
+
+// Logout ends the session of token.
+func (s *Store) Logout(ctx context.Context, token string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = $1`, tokenHash(token)); err != nil {
+		return fmt.Errorf("end session: %w", err)
+	}
+	return nil
+}
+
+// ResetPassword sets a new password when the login name, the security
+// question chosen at sign-up and its answer all match. Every failure is
+// ErrResetRejected, whether or not the login name exists, and counts toward
+// a lockout. A reset ends every session of the account.
+func (s *Store) ResetPassword(ctx context.Context, loginName string, questionID int, answer, newPassword, address string) error {
+	if msg := CheckPassword(newPassword); msg != "" {
+		return &InvalidError{Fields: map[string]string{"new_password": msg}}
+	}
+	if err := s.checkLimits(ctx, s.ResetLimits, loginName, address); err != nil {
+		return err
+	}
+	c, err := s.credentials(ctx, loginName)
+	if err != nil {
+		return err
+	}
+	ok := c != nil && c.AnswerHash != nil && c.QuestionID != nil && *c.QuestionID == questionID
+	if ok {
+		ok = matches(NormalizeAnswer(answer), *c.AnswerHash)
+	} else {
+		matches(answer, dummyHash)
+	}
+	if !ok {
+		if err := s.countFailure(ctx, s.ResetLimits, loginName, address); err != nil {
+			return err
+		}
+		return ErrResetRejected
+	}
+	if err := s.setPassword(ctx, c.ID, newPassword, nil); err != nil {
+		return err
+	}
+	return s.limiter.Reset(ctx, s.ResetLimits.PerLogin, NormalizeLoginName(loginName))
+}
+
+// ChangePassword replaces the password of a logged-in account after checking
+// the old one, and ends the account's other sessions (the one of keepToken
+// stays open).
+func (s *Store) ChangePassword(ctx context.Context, accountID int64, keepToken, oldPassword, newPassword, address string) error {
+	if msg := CheckPassword(newPassword); msg != "" {
+		return &InvalidError{Fields: map[string]string{"new_password": msg}}
+	}
+	var a credentials
+	if err := s.db.GetContext(ctx, &a, `SELECT id, login_name, role, exam_area_code, password_hash FROM accounts WHERE id = $1`, accountID); err != nil {
+		return fmt.Errorf("look up account: %w", err)
+	}
+	if err := s.checkLimits(ctx, s.LoginLimits, a.LoginName, address); err != nil {
+		return err
+	}
+	if !matches(oldPassword, a.PasswordHash) {
+		if err := s.countFailure(ctx, s.LoginLimits, a.LoginName, address); err != nil {
+			return err
+		}
+		return ErrInvalidCredentials
+	}
+	return s.setPassword(ctx, accountID, newPassword, tokenHash(keepToken))
+}
+
+// setPassword stores a new password and ends every session but keep's.
+func (s *Store) setPassword(ctx context.Context, accountID int64, password string, keep []byte) error {
+	pw, err := hash(password)
+	if err != nil {
+		return err
+	}
+	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = $2, password_changed_at = now() WHERE id = $1`, accountID, pw); err != nil {
+			return fmt.Errorf("store password: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = $1 AND ($2::bytea IS NULL OR token_hash <> $2)`, accountID, keep); err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		return nil
+	})
+}

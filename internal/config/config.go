@@ -1,0 +1,165 @@
+// Package config reads the settings of the API server and the worker from
+// environment variables. Every setting has a default that works with the
+// stack started by `go run ./cmd/zikao dev`.
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+)
+
+// Config holds every setting of the API server and the worker.
+type Config struct {
+	DatabaseURL string // ZIKAO_DATABASE_URL
+
+	TemporalAddress   string // TEMPORAL_ADDRESS
+	TemporalNamespace string // TEMPORAL_NAMESPACE
+	TaskQueue         string // ZIKAO_TASK_QUEUE
+	TemporalAPIKey    string // TEMPORAL_API_KEY (Temporal Cloud)
+	TemporalTLS       bool   // TEMPORAL_TLS: use TLS without client certificates
+	TemporalTLSCert   string // TEMPORAL_TLS_CERT: client certificate (mTLS), PEM file
+	TemporalTLSKey    string // TEMPORAL_TLS_KEY: client key (mTLS), PEM file
+
+	ListenAddress  string   // ZIKAO_LISTEN_ADDRESS
+	TrustedProxies []string // ZIKAO_TRUSTED_PROXIES: comma-separated; empty trusts none
+	SessionTTL     time.Duration
+
+	Year    int // ZIKAO_YEAR: the current sitting's year
+	Sitting int // ZIKAO_SITTING: 1 (April) or 2 (October)
+
+	DiplomaRegistryURL     string        // ZIKAO_DIPLOMA_REGISTRY_URL
+	DiplomaRegistryUser    string        // ZIKAO_DIPLOMA_REGISTRY_USER
+	DiplomaRegistryKey     string        // ZIKAO_DIPLOMA_REGISTRY_KEY
+	DiplomaRegistryTimeout time.Duration // ZIKAO_DIPLOMA_REGISTRY_TIMEOUT
+}
+
+// FromEnv reads the configuration from the environment.
+func FromEnv() (Config, error) {
+	year, sitting := DefaultSitting(time.Now())
+	c := Config{
+		DatabaseURL:            env("ZIKAO_DATABASE_URL", "postgres://postgres@127.0.0.1:55432/zikao?sslmode=disable"),
+		TemporalAddress:        env("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+		TemporalNamespace:      env("TEMPORAL_NAMESPACE", "default"),
+		TaskQueue:              env("ZIKAO_TASK_QUEUE", "registrations"),
+		TemporalAPIKey:         os.Getenv("TEMPORAL_API_KEY"),
+		TemporalTLSCert:        os.Getenv("TEMPORAL_TLS_CERT"),
+		TemporalTLSKey:         os.Getenv("TEMPORAL_TLS_KEY"),
+		ListenAddress:          env("ZIKAO_LISTEN_ADDRESS", "127.0.0.1:8080"),
+		DiplomaRegistryURL:     env("ZIKAO_DIPLOMA_REGISTRY_URL", "http://127.0.0.1:8090"),
+		DiplomaRegistryUser:    env("ZIKAO_DIPLOMA_REGISTRY_USER", "zikao"),
+		DiplomaRegistryKey:     env("ZIKAO_DIPLOMA_REGISTRY_KEY", "dev-key"),
+		DiplomaRegistryTimeout: 10 * time.Second,
+		SessionTTL:             12 * time.Hour,
+		Year:                   year,
+		Sitting:                sitting,
+	}
+	if v := os.Getenv("ZIKAO_TRUSTED_PROXIES"); v != "" {
+		c.TrustedProxies = splitComma(v)
+	}
+	var err error
+	if c.TemporalTLS, err = boolEnv("TEMPORAL_TLS"); err != nil {
+		return c, err
+	}
+	if c.Year, err = intEnv("ZIKAO_YEAR", c.Year); err != nil {
+		return c, err
+	}
+	if c.Sitting, err = intEnv("ZIKAO_SITTING", c.Sitting); err != nil {
+		return c, err
+	}
+	if c.Sitting != 1 && c.Sitting != 2 {
+		return c, fmt.Errorf("ZIKAO_SITTING must be 1 (April) or 2 (October), got %d", c.Sitting)
+	}
+	if c.SessionTTL, err = durationEnv("ZIKAO_SESSION_TTL", c.SessionTTL); err != nil {
+		return c, err
+	}
+	if c.DiplomaRegistryTimeout, err = durationEnv("ZIKAO_DIPLOMA_REGISTRY_TIMEOUT", c.DiplomaRegistryTimeout); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// DefaultSitting is the next sitting whose registration is open at t: the
+// October sitting from January to June, the April sitting of next year after.
+func DefaultSitting(t time.Time) (year, sitting int) {
+	if t.Month() <= time.June {
+		return t.Year(), 2
+	}
+	return t.Year() + 1, 1
+}
+
+// TemporalClientOptions are the options to dial Temporal with these settings.
+func (c Config) TemporalClientOptions() (client.Options, error) {
+	o := client.Options{HostPort: c.TemporalAddress, Namespace: c.TemporalNamespace}
+	if c.TemporalTLSCert != "" || c.TemporalTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.TemporalTLSCert, c.TemporalTLSKey)
+		if err != nil {
+			return o, fmt.Errorf("load Temporal client certificate: %w", err)
+		}
+		o.ConnectionOptions.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	} else if c.TemporalTLS || c.TemporalAPIKey != "" {
+		o.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if c.TemporalAPIKey != "" {
+		o.Credentials = client.NewAPIKeyStaticCredentials(c.TemporalAPIKey)
+	}
+	return o, nil
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func intEnv(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, nil
+}
+
+func boolEnv(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", name, err)
+	}
+	return b, nil
+}
+
+func durationEnv(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return d, nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}

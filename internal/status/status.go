@@ -1,0 +1,32 @@
+// Package status names the states of a registration, shared by the
+// workflow, the read model and the API.
+package status
+
+// The states of a registration (see the domain brief).
+const (
+	DiplomaCheck     = "diploma_check"
+	AwaitingReport   = "awaiting_report"
+	CountyReview     = "county_review"
+	ProvincialReview = "provincial_review"
+	PreRegistered    = "pre_registered"
+	Completed        = "completed"
+	Expired          = "expired"
+	Withdrawn        = "withdrawn"
+)
+
+var labels = map[string]string{
+	DiplomaCheck:     "学历校验中",
+	AwaitingReport:   "待上传学历认证报告",
+	CountyReview:     "区考办审核中",
+	ProvincialReview: "省考办审核中",
+	PreRegistered:    "预注册",
+	Completed:        "注册完成",
+	Expired:          "已过期",
+	Withdrawn:        "已撤销",
+}
+
+// Label is the Chinese label shown to the applicant.
+func Label(s string) string { return labels[s] }
+
+// Terminal reports whether s ends a registration.
+func Terminal(s string) bool { return s == Completed || s == Expired || s == Withdrawn }

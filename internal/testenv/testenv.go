@@ -1,0 +1,100 @@
+// Package testenv starts the real parts tests run against: a throw-away
+// PostgreSQL cluster and a Temporal dev server, each on a free loopback port.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/testsuite"
+
+	"zikao/internal/db"
+	"zikao/internal/devstack"
+	"zikao/workflows"
+)
+
+// Postgres starts a new cluster in a temporary folder, creates database
+// zikao and applies the migrations. stop shuts it down and removes it.
+func Postgres(ctx context.Context) (database *sqlx.DB, url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "zikao-test-pg-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	port, err := devstack.FreePort()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	pg, err := devstack.StartPostgres(ctx, dir, port, "zikao")
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	stop = func() {
+		if database != nil {
+			database.Close()
+		}
+		_ = pg.Stop()
+		os.RemoveAll(dir)
+	}
+	url = pg.URL("zikao")
+	if database, err = db.Open(ctx, url); err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	if _, err := db.Migrate(ctx, database); err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return database, url, stop, nil
+}
+
+// Temporal starts a headless, in-memory Temporal dev server with the
+// project's search attributes registered.
+func Temporal(ctx context.Context) (*testsuite.DevServer, error) {
+	return devstack.StartTemporal(ctx, devstack.TemporalOptions{Namespace: "default", SearchAttributes: workflows.SearchAttributes()})
+}
+
+// Main runs a test binary's tests with a fresh PostgreSQL database (and a
+// Temporal dev server when withTemporal), then stops them. run receives them.
+func Main(run func(database *sqlx.DB, url string, temporal *testsuite.DevServer) int, withTemporal bool) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	database, url, stop, err := Postgres(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: PostgreSQL:", err)
+		return 1
+	}
+	defer stop()
+	var srv *testsuite.DevServer
+	if withTemporal {
+		if srv, err = Temporal(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: Temporal:", err)
+			return 1
+		}
+		defer srv.Stop()
+	}
+	return run(database, url, srv)
+}
+
+var idSeq atomic.Int64
+
+// IDNumber makes a valid ID card number that no other call in this process
+// made (read its birth date and gender with package idcard).
+func IDNumber() string {
+	n := idSeq.Add(1)
+	birth := time.Date(1985, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, int(n))
+	return withCheck(fmt.Sprintf("420106%s%03d", birth.Format("20060102"), n%1000))
+}
+
+func withCheck(first17 string) string {
+	weights := [17]int{7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		sum += int(first17[i]-'0') * weights[i]
+	}
+	return first17 + string("10X98765432"[sum%11])
+}

@@ -1,0 +1,359 @@
+// Package workflows holds the registration workflow: one execution per
+// registration, from submission to the admission ticket (准考证号).
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"zikao/activities"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+)
+
+// a is only used to name activity methods; the worker registers the real one.
+var a *activities.Activities
+
+// registration is the state of one running registration.
+type registration struct {
+	in           Input
+	status       string
+	seq          int // history entries recorded so far (the API wrote the first)
+	reason       string
+	report       registrations.Report
+	ticket       string
+	windowClosed bool
+	busy         bool // a transition is being recorded
+}
+
+// Registration runs one registration (新生注册 or 在籍注册):
+//
+//	新生 专升本: diploma check → found: pre-registered
+//	                           → not found: awaiting report → county review → provincial review → pre-registered
+//	                             (a rejection at either review returns to awaiting report)
+//	新生 专科, 在籍: pre-registered
+//	pre-registered → on-site check within the window → completed, with an admission ticket number
+//
+// Waiting for a report or for the on-site check when the exam area's
+// confirmation window closes ends it as expired; the applicant may withdraw
+// at any time before completion. Decisions arrive as Workflow Updates whose
+// validators refuse what is not allowed in the current state.
+func Registration(ctx workflow.Context, in Input) (State, error) {
+	r := &registration{in: in, status: in.FirstStatus(), seq: 1}
+	if err := r.setUpdateHandlers(ctx); err != nil {
+		return State{}, err
+	}
+	workflow.SetCurrentDetails(ctx, r.details())
+
+	if in.NeedsDiplomaCheck() {
+		r.busy = true
+		next, note := status.AwaitingReport, "学信网未查到专科及以上学历，请上传学历认证报告"
+		var found bool
+		// The registry gets an hour of retries; after that the applicant can
+		// still prove the diploma with a certification report.
+		checkCtx := localActivity(ctx, "ask the diploma registry", time.Hour)
+		err := workflow.ExecuteLocalActivity(checkCtx, a.CheckDiploma, in.RegistrationID).Get(ctx, &found)
+		switch {
+		case err != nil:
+			note = "学信网暂时无法查询，请上传学历认证报告"
+			workflow.GetLogger(ctx).Warn("Diploma registry unavailable; asking for a report", "Error", err)
+		case found:
+			next, note = status.PreRegistered, "学信网学历校验通过"
+		}
+		if err := r.record(ctx, next, BySystem, note); err != nil {
+			return State{}, err
+		}
+		r.busy = false
+	}
+
+	// One durable timer for the end of the confirmation window.
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	if d := in.Window.EndsAt.Sub(workflow.Now(ctx)); d > 0 {
+		timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: "confirmation window closes"})
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			if timer.Get(ctx, nil) == nil {
+				r.windowClosed = true
+			}
+		})
+	} else {
+		r.windowClosed = true
+	}
+
+	expirable := func() bool { return r.status == status.AwaitingReport || r.status == status.PreRegistered }
+	if err := workflow.Await(ctx, func() bool {
+		return !r.busy && (status.Terminal(r.status) || (r.windowClosed && expirable()))
+	}); err != nil {
+		return State{}, err
+	}
+	cancelTimer()
+	if !status.Terminal(r.status) {
+		r.busy = true
+		if err := r.record(ctx, status.Expired, BySystem, "现场确认期已结束，未完成确认"); err != nil {
+			return State{}, err
+		}
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return State{}, err
+	}
+	return r.state(), nil
+}
+
+// localActivity sets the options of a local activity: retried with backoff
+// for scheduleToClose, or until it succeeds when that is 0 (read-model
+// writes wait for PostgreSQL to come back).
+func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Duration) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		Summary:                summary,
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: scheduleToClose,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+}
+
+func (r *registration) state() State {
+	return State{Status: r.status, TicketNumber: r.ticket, RejectionReason: r.reason}
+}
+
+func (r *registration) details() string {
+	s := fmt.Sprintf("**%s** (%s)", status.Label(r.status), r.status)
+	if r.reason != "" {
+		s += "\n\nLast rejection: " + r.reason
+	}
+	return s
+}
+
+// record writes a new status to the read model (a local activity, retried
+// until it succeeds), then moves the workflow and its search attribute there.
+func (r *registration) record(ctx workflow.Context, next, byRole, note string) error {
+	t := registrations.Transition{
+		RegistrationID:  r.in.RegistrationID,
+		Seq:             r.seq + 1,
+		Status:          next,
+		At:              workflow.Now(ctx),
+		ByRole:          byRole,
+		Note:            note,
+		RejectionReason: r.reason,
+		Report:          r.report,
+	}
+	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+next, 0), a.Record, t).Get(ctx, nil); err != nil {
+		return fmt.Errorf("record %s: %w", next, err)
+	}
+	r.moveTo(ctx, next)
+	return nil
+}
+
+func (r *registration) moveTo(ctx workflow.Context, next string) {
+	r.seq++
+	r.status = next
+	if err := workflow.UpsertTypedSearchAttributes(ctx, StatusKey.ValueSet(next)); err != nil {
+		workflow.GetLogger(ctx).Error("Upsert of RegistrationStatus failed", "Error", err)
+	}
+	workflow.SetCurrentDetails(ctx, r.details())
+}
+
+func refuse(code, message string) error {
+	return temporal.NewApplicationError(message, code)
+}
+
+// transition runs one decision: it waits for any transition in progress,
+// checks again that the decision still applies (a validator saw the state
+// before that one finished), then records it.
+func (r *registration) transition(ctx workflow.Context, check func() error, apply func() error) (State, error) {
+	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
+		return State{}, err
+	}
+	if err := check(); err != nil {
+		return State{}, err
+	}
+	r.busy = true
+	defer func() { r.busy = false }()
+	if err := apply(); err != nil {
+		return State{}, err
+	}
+	return r.state(), nil
+}
+
+func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
+	handlers := []struct {
+		name        string
+		handler     any
+		validator   any
+		description string
+	}{
+		{UpdateUploadReport, r.uploadReport, r.validateUpload, "The applicant uploaded a diploma certification report."},
+		{UpdateCountyReview, r.countyReview, r.validateCountyReview, "The county office's decision on the report."},
+		{UpdateProvincialReview, r.provincialReview, r.validateProvincialReview, "The provincial office's decision on the report."},
+		{UpdateOnsiteCheck, r.onsiteCheck, r.validateOnsiteCheck, "The on-site operator confirmed the applicant's identity."},
+		{UpdateWithdraw, r.withdraw, r.validateWithdraw, "The applicant withdrew the registration."},
+	}
+	for _, h := range handlers {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{
+			Validator:   h.validator,
+			Description: h.description,
+		})
+		if err != nil {
+			return fmt.Errorf("set update handler %s: %w", h.name, err)
+		}
+	}
+	return nil
+}
+
+// Upload of a diploma certification report.
+
+func (r *registration) canUpload() error {
+	switch {
+	case r.status != status.AwaitingReport:
+		return refuse(ErrNotAwaitingReport, "registration is not awaiting a diploma report")
+	case r.windowClosed:
+		return refuse(ErrOutsideWindow, "the confirmation window has closed")
+	}
+	return nil
+}
+
+func (r *registration) validateUpload(ctx workflow.Context, u ReportUpload) error {
+	if u.FileID == "" || (u.VerificationCode == "" && (u.ReportNumber == "" || u.CertificateNumber == "")) {
+		return refuse(ErrInvalidDecision, "a report needs its file and either a verification code or a report and certificate number")
+	}
+	return r.canUpload()
+}
+
+func (r *registration) uploadReport(ctx workflow.Context, u ReportUpload) (State, error) {
+	return r.transition(ctx, r.canUpload, func() error {
+		previous, previousReason := r.report, r.reason
+		r.report = registrations.Report(u)
+		r.reason = ""
+		if err := r.record(ctx, status.CountyReview, ByApplicant, "已上传学历认证报告，等待区考办审核"); err != nil {
+			r.report, r.reason = previous, previousReason
+			return err
+		}
+		return nil
+	})
+}
+
+// Reviews.
+
+func (r *registration) awaitingReview(stage string) func() error {
+	return func() error {
+		if r.status != stage {
+			return refuse(ErrNotAwaitingReview, "registration is not awaiting this review")
+		}
+		return nil
+	}
+}
+
+func validateDecision(d Review) error {
+	if !d.Approved && d.Reason == "" {
+		return refuse(ErrInvalidDecision, "a rejection needs a reason")
+	}
+	return nil
+}
+
+func (r *registration) validateCountyReview(ctx workflow.Context, d Review) error {
+	if err := validateDecision(d); err != nil {
+		return err
+	}
+	return r.awaitingReview(status.CountyReview)()
+}
+
+func (r *registration) validateProvincialReview(ctx workflow.Context, d Review) error {
+	if err := validateDecision(d); err != nil {
+		return err
+	}
+	return r.awaitingReview(status.ProvincialReview)()
+}
+
+func (r *registration) countyReview(ctx workflow.Context, d Review) (State, error) {
+	return r.transition(ctx, r.awaitingReview(status.CountyReview), func() error {
+		if d.Approved {
+			return r.record(ctx, status.ProvincialReview, ByCountyReviewer, "区考办审核通过，等待省考办审核")
+		}
+		return r.reject(ctx, ByCountyReviewer, "区考办审核未通过："+d.Reason, d.Reason)
+	})
+}
+
+func (r *registration) provincialReview(ctx workflow.Context, d Review) (State, error) {
+	return r.transition(ctx, r.awaitingReview(status.ProvincialReview), func() error {
+		if d.Approved {
+			return r.record(ctx, status.PreRegistered, ByProvincialReviewer, "省考办审核通过，请按时到考区现场确认")
+		}
+		return r.reject(ctx, ByProvincialReviewer, "省考办审核未通过："+d.Reason, d.Reason)
+	})
+}
+
+func (r *registration) reject(ctx workflow.Context, byRole, note, reason string) error {
+	r.reason = reason
+	if err := r.record(ctx, status.AwaitingReport, byRole, note); err != nil {
+		r.reason = ""
+		return err
+	}
+	return nil
+}
+
+// On-site confirmation.
+
+func (r *registration) canConfirm(ctx workflow.Context) error {
+	now := workflow.Now(ctx)
+	switch {
+	case r.status != status.PreRegistered:
+		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
+	case r.windowClosed || now.Before(r.in.Window.StartsAt) || !now.Before(r.in.Window.EndsAt):
+		return refuse(ErrOutsideWindow, "outside the exam area's confirmation window")
+	}
+	return nil
+}
+
+func (r *registration) validateOnsiteCheck(ctx workflow.Context, c OnsiteCheck) error {
+	if c.PhotoFileID == "" {
+		return refuse(ErrInvalidDecision, "the on-site check needs a photo")
+	}
+	return r.canConfirm(ctx)
+}
+
+func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, error) {
+	return r.transition(ctx, func() error { return r.canConfirm(ctx) }, func() error {
+		done := registrations.Completion{
+			RegistrationID: r.in.RegistrationID,
+			Seq:            r.seq + 1,
+			At:             workflow.Now(ctx),
+			Note:           "现场确认通过，注册完成",
+			PhotoFileID:    c.PhotoFileID,
+		}
+		var ticket string
+		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", 0), a.Complete, done).Get(ctx, &ticket); err != nil {
+			return fmt.Errorf("complete registration: %w", err)
+		}
+		r.ticket = ticket
+		r.moveTo(ctx, status.Completed)
+		return nil
+	})
+}
+
+// Withdrawal.
+
+func (r *registration) canWithdraw() error {
+	if status.Terminal(r.status) {
+		return refuse(ErrClosed, "registration is already "+r.status)
+	}
+	return nil
+}
+
+func (r *registration) validateWithdraw(ctx workflow.Context) error { return r.canWithdraw() }
+
+func (r *registration) withdraw(ctx workflow.Context) (State, error) {
+	return r.transition(ctx, r.canWithdraw, func() error {
+		return r.record(ctx, status.Withdrawn, ByApplicant, "考生已撤销注册")
+	})
+}
+
+// IsRefusal reports whether err is an update's refusal and returns its code.
+func IsRefusal(err error) (string, bool) {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type(), true
+	}
+	return "", false
+}

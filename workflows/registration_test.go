@@ -1,0 +1,380 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/testsuite"
+
+	"zikao/activities"
+	"zikao/internal/accounts"
+	"zikao/internal/chsi"
+	"zikao/internal/idcard"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+	"zikao/internal/testenv"
+	"zikao/worker"
+	"zikao/workflows"
+)
+
+var (
+	database *sqlx.DB
+	store    *registrations.Store
+	registry *httptest.Server
+)
+
+// The diploma registry stand-in knows this one person.
+const (
+	knownIDNumber = "420106199503151234"
+	knownName     = "李明"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(func(db *sqlx.DB, _ string, _ *testsuite.DevServer) int {
+		database, store = db, registrations.NewStore(db)
+		registry = httptest.NewServer(chsi.StandIn("u", "k", []chsi.Diploma{{IDNumber: knownIDNumber, Name: knownName}}))
+		defer registry.Close()
+		return m.Run()
+	}, false))
+}
+
+// The sitting's confirmation window in these tests: 1 to 31 March 2027.
+var (
+	windowStart = time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
+	windowEnd   = time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)
+	inWindow    = windowStart.Add(24 * time.Hour)
+)
+
+type step struct {
+	after  time.Duration // since the previous step
+	update string
+	arg    any
+	refuse string // the refusal code expected, "" when the update should succeed
+}
+
+type scenario struct {
+	t     *testing.T
+	env   *testsuite.TestWorkflowEnvironment
+	in    workflows.Input
+	ended int // steps whose update was answered
+}
+
+// newScenario creates the registration row the API would have created and
+// a test environment running the workflow with the real activities.
+func newScenario(t *testing.T, level, idNumber, name string, start time.Time) *scenario {
+	t.Helper()
+	ctx := context.Background()
+	acc, err := accounts.NewStore(database).SignUp(ctx, uuid.NewString()+"@example.com", "secret1", 1, "答案")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idNumber == "" {
+		idNumber = testenv.IDNumber()
+	}
+	n, err := idcard.Parse(idNumber, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	major := "590201"
+	if level == "zhuanshengben" {
+		major = "120402"
+	}
+	in := workflows.Input{RegistrationID: uuid.NewString(), Kind: workflows.KindNew, Level: level, ExamAreaCode: "0106",
+		Window: workflows.Window{StartsAt: windowStart, EndsAt: windowEnd}}
+	reg := &registrations.Registration{ID: in.RegistrationID, AccountID: acc.ID, Kind: in.Kind, Status: in.FirstStatus(),
+		Name: name, IDNumber: string(n), Gender: n.Gender(), BirthDate: n.BirthDate(), Phone: "13800000000",
+		MajorType: "social", Level: level, MajorCode: major, ExamAreaCode: "0106", Year: 2027, Sitting: 1, TermsAgreedAt: start}
+	if err := store.Create(ctx, reg, "提交注册"); err != nil {
+		t.Fatal(err)
+	}
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetStartTime(start)
+	worker.Register(env, &activities.Activities{Registrations: store, Diplomas: chsi.NewClient(registry.URL, "u", "k", 5*time.Second)})
+	return &scenario{t: t, env: env, in: in}
+}
+
+// run executes the workflow, sending each step's update after its delay,
+// and returns the workflow's result.
+func (s *scenario) run(steps ...step) workflows.State {
+	s.t.Helper()
+	var at time.Duration
+	for i, st := range steps {
+		at += st.after
+		s.env.RegisterDelayedCallback(func() {
+			s.env.UpdateWorkflow(st.update, fmt.Sprintf("step-%d", i), &testsuite.TestUpdateCallback{
+				OnAccept: func() {},
+				OnReject: func(err error) { s.checkOutcome(i, st, err) },
+				OnComplete: func(_ any, err error) {
+					if err != nil || st.refuse == "" {
+						s.checkOutcome(i, st, err)
+					}
+				},
+			}, argsOf(st.arg)...)
+		}, at)
+	}
+	s.env.ExecuteWorkflow(workflows.Registration, s.in)
+	if !s.env.IsWorkflowCompleted() {
+		s.t.Fatal("workflow did not complete")
+	}
+	if s.ended != len(steps) {
+		s.t.Fatalf("%d of %d updates were answered", s.ended, len(steps))
+	}
+	if err := s.env.GetWorkflowError(); err != nil {
+		s.t.Fatalf("workflow failed: %v", err)
+	}
+	var out workflows.State
+	if err := s.env.GetWorkflowResult(&out); err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+func argsOf(arg any) []any {
+	if arg == nil {
+		return nil
+	}
+	return []any{arg}
+}
+
+func (s *scenario) checkOutcome(i int, st step, err error) {
+	s.ended++
+	code, refused := workflows.IsRefusal(err)
+	switch {
+	case st.refuse == "" && err != nil:
+		s.t.Errorf("step %d (%s): unexpected error %v", i, st.update, err)
+	case st.refuse != "" && (!refused || code != st.refuse):
+		s.t.Errorf("step %d (%s): got %v, want refusal %s", i, st.update, err, st.refuse)
+	}
+}
+
+// readModel returns the registration as the API would show it.
+func (s *scenario) readModel() registrations.Registration {
+	s.t.Helper()
+	r, err := store.Get(context.Background(), s.in.RegistrationID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+func (s *scenario) wantHistory(statuses ...string) {
+	s.t.Helper()
+	r := s.readModel()
+	var got []string
+	for _, h := range r.History {
+		got = append(got, h.Status)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(statuses) {
+		s.t.Errorf("history = %v, want %v", got, statuses)
+	}
+	if r.Status != statuses[len(statuses)-1] {
+		s.t.Errorf("read model status = %s, want %s", r.Status, statuses[len(statuses)-1])
+	}
+}
+
+var ticketPattern = regexp.MustCompile(`^0106271\d{5}$`)
+
+func (s *scenario) wantTicket(out workflows.State) {
+	s.t.Helper()
+	if out.Status != status.Completed || !ticketPattern.MatchString(out.TicketNumber) {
+		s.t.Fatalf("result = %+v, want completed with a ticket number 0106271xxxxx", out)
+	}
+	r := s.readModel()
+	if r.TicketNumber == nil || *r.TicketNumber != out.TicketNumber || r.PhotoFileID == nil {
+		s.t.Errorf("read model ticket = %v photo = %v, want %s and a photo", r.TicketNumber, r.PhotoFileID, out.TicketNumber)
+	}
+}
+
+var (
+	report  = workflows.ReportUpload{FileID: uuid.NewString(), VerificationCode: "ABCDEF123456"}
+	approve = workflows.Review{Approved: true}
+	photo   = workflows.OnsiteCheck{PhotoFileID: uuid.NewString()}
+)
+
+// Files referred to by updates must exist in the files table.
+func storeFiles(t *testing.T) {
+	t.Helper()
+	for _, id := range []string{report.FileID, photo.PhotoFileID} {
+		_, err := database.Exec(`INSERT INTO files (id, sha256, content_type, size, data) VALUES ($1::uuid, sha256(convert_to($1::text, 'UTF8')), 'image/jpeg', 1, '\x00')
+			ON CONFLICT DO NOTHING`, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestZhuankeGoesStraightToOnsiteCheck(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "张三", inWindow)
+	out := s.run(step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo})
+	s.wantTicket(out)
+	s.wantHistory(status.PreRegistered, status.Completed)
+}
+
+func TestZhuanshengbenDiplomaFound(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", knownIDNumber, knownName, inWindow)
+	out := s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report, refuse: workflows.ErrNotAwaitingReport},
+		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+	s.wantHistory(status.DiplomaCheck, status.PreRegistered, status.Completed)
+}
+
+func TestLongestPath(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", "", "王五", inWindow)
+	out := s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.ProvincialReview, status.PreRegistered, status.Completed)
+	if r := s.readModel(); r.ReportFileID == nil || *r.ReportFileID != report.FileID || *r.ReportVerificationCode != "ABCDEF123456" {
+		t.Errorf("report on file = %v, want %s", r.ReportFileID, report.FileID)
+	}
+}
+
+func TestCountyRejectionThenNewReport(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", "", "赵六", inWindow)
+	out := s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: workflows.Review{Reason: ""}, refuse: workflows.ErrInvalidDecision},
+		step{after: time.Minute, update: workflows.UpdateCountyReview, arg: workflows.Review{Reason: "报告模糊"}},
+		step{after: time.Minute, update: workflows.UpdateProvincialReview, arg: approve, refuse: workflows.ErrNotAwaitingReview},
+		step{after: time.Hour, update: workflows.UpdateUploadReport, arg: workflows.ReportUpload{FileID: report.FileID, ReportNumber: "R1", CertificateNumber: "C1"}},
+		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.AwaitingReport,
+		status.CountyReview, status.ProvincialReview, status.PreRegistered, status.Completed)
+	if r := s.readModel(); r.RejectionReason != nil {
+		t.Errorf("rejection reason after a new report = %q, want none", *r.RejectionReason)
+	}
+}
+
+func TestProvincialRejectionAwaitsNewReport(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", "", "钱七", inWindow)
+	out := s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
+		step{after: time.Minute, update: workflows.UpdateCountyReview, arg: approve, refuse: workflows.ErrNotAwaitingReview}, // duplicate decision
+		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: workflows.Review{Reason: "证书编号不符"}},
+		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo, refuse: workflows.ErrNotPreRegistered},
+	)
+	// Nobody uploads again: the window closes and the registration expires.
+	if out.Status != status.Expired || out.RejectionReason != "证书编号不符" {
+		t.Fatalf("result = %+v, want expired after the provincial rejection", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.ProvincialReview, status.AwaitingReport, status.Expired)
+	if r := s.readModel(); r.RejectionReason == nil || *r.RejectionReason != "证书编号不符" {
+		t.Errorf("read model rejection reason = %v", r.RejectionReason)
+	}
+}
+
+func TestExpiresWhileAwaitingReport(t *testing.T) {
+	s := newScenario(t, "zhuanshengben", "", "孙八", inWindow)
+	out := s.run()
+	if out.Status != status.Expired {
+		t.Fatalf("result = %+v, want expired", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.Expired)
+}
+
+func TestExpiresWhilePreRegistered(t *testing.T) {
+	s := newScenario(t, "zhuanke", "", "周九", inWindow)
+	out := s.run()
+	if out.Status != status.Expired {
+		t.Fatalf("result = %+v, want expired", out)
+	}
+	s.wantHistory(status.PreRegistered, status.Expired)
+	if r := s.readModel(); !r.UpdatedAt.Equal(windowEnd) {
+		t.Errorf("expired at %s, want the end of the window %s", r.UpdatedAt, windowEnd)
+	}
+}
+
+func TestReviewOutlastingTheWindowStillDecides(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", "", "吴十", inWindow)
+	out := s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: 45 * 24 * time.Hour, update: workflows.UpdateCountyReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
+	)
+	// Approved after the window closed: nothing left to confirm on site.
+	if out.Status != status.Expired {
+		t.Fatalf("result = %+v, want expired", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.ProvincialReview, status.PreRegistered, status.Expired)
+}
+
+func TestWithdraw(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", "", "郑十一", inWindow)
+	out := s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Hour, update: workflows.UpdateWithdraw},
+	)
+	if out.Status != status.Withdrawn {
+		t.Fatalf("result = %+v, want withdrawn", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.Withdrawn)
+}
+
+func TestOnsiteCheckOnlyWithinWindow(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "冯十二", windowStart.Add(-48*time.Hour))
+	out := s.run(
+		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo, refuse: workflows.ErrOutsideWindow},
+		step{after: 48 * time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+}
+
+func TestCompleteIsIdempotent(t *testing.T) {
+	storeFiles(t)
+	ctx := context.Background()
+	var tickets []string
+	for i := 0; i < 2; i++ {
+		s := newScenario(t, "zhuanke", "", "陈十三", inWindow)
+		done := registrations.Completion{RegistrationID: s.in.RegistrationID, Seq: 2, At: inWindow, PhotoFileID: photo.PhotoFileID}
+		first, err := store.Complete(ctx, done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := store.Complete(ctx, done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first != again || !ticketPattern.MatchString(first) {
+			t.Fatalf("retried Complete = %s then %s, want the same 0106271xxxxx number", first, again)
+		}
+		tickets = append(tickets, first)
+	}
+	if tickets[0] == tickets[1] {
+		t.Errorf("two registrations got the same ticket number %s", tickets[0])
+	}
+}
+
+func TestRefusalCodes(t *testing.T) {
+	if _, ok := workflows.IsRefusal(errors.New("plain")); ok {
+		t.Error("a plain error is no refusal")
+	}
+}

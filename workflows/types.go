@@ -1,0 +1,122 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"zikao/internal/status"
+)
+
+// Kinds of registration.
+const (
+	KindNew      = "new"      // 新生注册
+	KindEnrolled = "enrolled" // 在籍注册
+)
+
+// Update names: the decisions that reach a running registration.
+const (
+	UpdateUploadReport     = "upload-report"
+	UpdateCountyReview     = "county-review"
+	UpdateProvincialReview = "provincial-review"
+	UpdateOnsiteCheck      = "onsite-check"
+	UpdateWithdraw         = "withdraw"
+)
+
+// Types of the application errors an update answers with; the API passes
+// them on as the contract's error codes (HTTP 409).
+const (
+	ErrNotAwaitingReport = "not_awaiting_report"
+	ErrNotAwaitingReview = "not_awaiting_review"
+	ErrNotPreRegistered  = "not_pre_registered"
+	ErrOutsideWindow     = "outside_confirmation_window"
+	ErrClosed            = "registration_closed"
+	ErrInvalidDecision   = "validation_failed"
+)
+
+// Roles recorded in the history of a registration.
+const (
+	BySystem             = "system"
+	ByApplicant          = "applicant"
+	ByCountyReviewer     = "county_reviewer"
+	ByProvincialReviewer = "provincial_reviewer"
+	ByOnsiteOperator     = "onsite_operator"
+)
+
+// Search attributes the workflow keeps current, so that operators can filter
+// registrations in the Temporal UI. None holds personal data.
+var (
+	StatusKey   = temporal.NewSearchAttributeKeyKeyword("RegistrationStatus")
+	ExamAreaKey = temporal.NewSearchAttributeKeyKeyword("ExamArea")
+	LevelKey    = temporal.NewSearchAttributeKeyKeyword("RegistrationLevel")
+	KindKey     = temporal.NewSearchAttributeKeyKeyword("RegistrationKind")
+)
+
+// SearchAttributes are the custom search attributes to register on a
+// Temporal server before the workflow runs there.
+func SearchAttributes() temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(StatusKey.ValueSet(""), ExamAreaKey.ValueSet(""), LevelKey.ValueSet(""), KindKey.ValueSet(""))
+}
+
+// Window is the exam area's confirmation window for the registration's sitting.
+type Window struct {
+	StartsAt time.Time
+	EndsAt   time.Time
+}
+
+// Input starts a registration workflow. It carries no personal data: the
+// activities read what they need from PostgreSQL by RegistrationID.
+type Input struct {
+	RegistrationID string
+	Kind           string
+	Level          string
+	ExamAreaCode   string
+	Window         Window
+}
+
+// NeedsDiplomaCheck: a new 专升本 registration is checked against the
+// national diploma registry (学信网) first.
+func (in Input) NeedsDiplomaCheck() bool {
+	return in.Kind == KindNew && in.Level == "zhuanshengben"
+}
+
+// FirstStatus is the status the registration is created with.
+func (in Input) FirstStatus() string {
+	if in.NeedsDiplomaCheck() {
+		return status.DiplomaCheck
+	}
+	return status.PreRegistered
+}
+
+// ReportUpload hands a stored diploma certification report to the workflow.
+type ReportUpload struct {
+	FileID            string
+	VerificationCode  string
+	ReportNumber      string
+	CertificateNumber string
+}
+
+// Review is a county or provincial reviewer's decision.
+type Review struct {
+	Approved bool
+	Reason   string
+}
+
+// OnsiteCheck is the on-site operator's confirmation; the API has already
+// matched the ID card read against the registration.
+type OnsiteCheck struct {
+	PhotoFileID string
+}
+
+// State is what a registration looks like after an update, and its result.
+type State struct {
+	Status          string
+	TicketNumber    string
+	RejectionReason string
+}
+
+// WorkflowName is the registered name of the registration workflow type.
+const WorkflowName = "Registration"
+
+// WorkflowID is the workflow ID of a registration: opaque, no personal data.
+func WorkflowID(registrationID string) string { return "registration-" + registrationID }
