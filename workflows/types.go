@@ -1,8 +1,11 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"zikao/internal/status"
@@ -120,3 +123,27 @@ const WorkflowName = "Registration"
 
 // WorkflowID is the workflow ID of a registration: opaque, no personal data.
 func WorkflowID(registrationID string) string { return "registration-" + registrationID }
+
+// StartOptions are the options to start the workflow of a registration:
+// an ID from the registration's opaque id, search attributes and a summary
+// for operators, none of them with personal data.
+func StartOptions(in Input, taskQueue string) client.StartWorkflowOptions {
+	kind := "新生注册"
+	if in.Kind == KindEnrolled {
+		kind = "在籍注册"
+	}
+	level := map[string]string{"zhuanke": "专科", "zhuanshengben": "本科(专升本)"}[in.Level]
+	return client.StartWorkflowOptions{
+		ID:                       WorkflowID(in.RegistrationID),
+		TaskQueue:                taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			StatusKey.ValueSet(in.FirstStatus()), ExamAreaKey.ValueSet(in.ExamAreaCode),
+			LevelKey.ValueSet(in.Level), KindKey.ValueSet(in.Kind)),
+		StaticSummary: fmt.Sprintf("%s · %s · 考区 %s", kind, level, in.ExamAreaCode),
+		StaticDetails: fmt.Sprintf("Registration `%s`\n\n- kind: %s\n- level: %s\n- exam area: %s\n- confirmation window: %s – %s",
+			in.RegistrationID, in.Kind, in.Level, in.ExamAreaCode,
+			in.Window.StartsAt.Format(time.RFC3339), in.Window.EndsAt.Format(time.RFC3339)),
+	}
+}

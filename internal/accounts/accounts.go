@@ -269,24 +269,14 @@ func (s *Store) credentials(ctx context.Context, loginName string) (*credentials
 	return &c, nil
 }
 
-// checkLimits returns a *throttle.LockedError when either key is locked out.
-func (s *Store) checkLimits(ctx context.Context, l Limits, loginName, address string) error {
-	if err := s.limiter.Check(ctx, l.PerLogin, NormalizeLoginName(loginName)); err != nil {
-		return err
-	}
-	return s.limiter.Check(ctx, l.PerAddress, address)
-}
-
-func (s *Store) countFailure(ctx context.Context, l Limits, loginName, address string) error {
-	if err := s.limiter.Fail(ctx, l.PerLogin, NormalizeLoginName(loginName)); err != nil {
-		return err
-	}
-	return s.limiter.Fail(ctx, l.PerAddress, address)
+// keys are the throttle keys of an attempt: its login name and address.
+func (l Limits) keys(loginName, address string) []throttle.Key {
+	return []throttle.Key{{Rule: l.PerLogin, Key: NormalizeLoginName(loginName)}, {Rule: l.PerAddress, Key: address}}
 }
 
 // Login checks a login name and password and opens a session.
 func (s *Store) Login(ctx context.Context, loginName, password, address string) (Session, error) {
-	if err := s.checkLimits(ctx, s.LoginLimits, loginName, address); err != nil {
+	if err := s.limiter.CheckAll(ctx, s.LoginLimits.keys(loginName, address)...); err != nil {
 		return Session{}, err
 	}
 	c, err := s.credentials(ctx, loginName)
@@ -297,7 +287,7 @@ func (s *Store) Login(ctx context.Context, loginName, password, address string) 
 		matches(password, dummyHash)
 	}
 	if c == nil || !matches(password, c.PasswordHash) {
-		if err := s.countFailure(ctx, s.LoginLimits, loginName, address); err != nil {
+		if err := s.limiter.FailAll(ctx, s.LoginLimits.keys(loginName, address)...); err != nil {
 			return Session{}, err
 		}
 		return Session{}, ErrInvalidCredentials
@@ -360,7 +350,7 @@ func (s *Store) ResetPassword(ctx context.Context, loginName string, questionID 
 	if msg := CheckPassword(newPassword); msg != "" {
 		return &InvalidError{Fields: map[string]string{"new_password": msg}}
 	}
-	if err := s.checkLimits(ctx, s.ResetLimits, loginName, address); err != nil {
+	if err := s.limiter.CheckAll(ctx, s.ResetLimits.keys(loginName, address)...); err != nil {
 		return err
 	}
 	c, err := s.credentials(ctx, loginName)
@@ -374,7 +364,7 @@ func (s *Store) ResetPassword(ctx context.Context, loginName string, questionID 
 		matches(answer, dummyHash)
 	}
 	if !ok {
-		if err := s.countFailure(ctx, s.ResetLimits, loginName, address); err != nil {
+		if err := s.limiter.FailAll(ctx, s.ResetLimits.keys(loginName, address)...); err != nil {
 			return err
 		}
 		return ErrResetRejected
@@ -396,11 +386,11 @@ func (s *Store) ChangePassword(ctx context.Context, accountID int64, keepToken, 
 	if err := s.db.GetContext(ctx, &a, `SELECT id, login_name, role, exam_area_code, password_hash FROM accounts WHERE id = $1`, accountID); err != nil {
 		return fmt.Errorf("look up account: %w", err)
 	}
-	if err := s.checkLimits(ctx, s.LoginLimits, a.LoginName, address); err != nil {
+	if err := s.limiter.CheckAll(ctx, s.LoginLimits.keys(a.LoginName, address)...); err != nil {
 		return err
 	}
 	if !matches(oldPassword, a.PasswordHash) {
-		if err := s.countFailure(ctx, s.LoginLimits, a.LoginName, address); err != nil {
+		if err := s.limiter.FailAll(ctx, s.LoginLimits.keys(a.LoginName, address)...); err != nil {
 			return err
 		}
 		return ErrInvalidCredentials

@@ -65,3 +65,6 @@ func (n Number) Gender() string {
 	}
 	return "female"
 }
+
+// String returns the number.
+func (n Number) String() string { return string(n) }

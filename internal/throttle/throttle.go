@@ -77,3 +77,29 @@ func (l *Limiter) Reset(ctx context.Context, r Rule, key string) error {
 	}
 	return nil
 }
+
+// Key is a rule applied to one key.
+type Key struct {
+	Rule Rule
+	Key  string
+}
+
+// CheckAll returns the first *LockedError among keys.
+func (l *Limiter) CheckAll(ctx context.Context, keys ...Key) error {
+	for _, k := range keys {
+		if err := l.Check(ctx, k.Rule, k.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FailAll counts one failure of each key.
+func (l *Limiter) FailAll(ctx context.Context, keys ...Key) error {
+	for _, k := range keys {
+		if err := l.Fail(ctx, k.Rule, k.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"zikao/internal/throttle"
+)
+
+// apiError is the contract's error body.
+type apiError struct {
+	Code      string            `json:"code"`
+	Message   string            `json:"message"`
+	MessageEN string            `json:"message_en"`
+	Fields    map[string]string `json:"fields,omitempty"`
+}
+
+type problem struct {
+	status int
+	apiError
+}
+
+// The errors the API answers with, by code.
+var problems = map[string]problem{}
+
+func define(status int, code, zh, en string) problem {
+	p := problem{status: status, apiError: apiError{Code: code, Message: zh, MessageEN: en}}
+	problems[code] = p
+	return p
+}
+
+var (
+	errMalformed         = define(http.StatusBadRequest, "malformed_body", "请求格式错误", "the request body is malformed")
+	errUnauthenticated   = define(http.StatusUnauthorized, "unauthenticated", "请先登录", "log in first")
+	errInvalidCreds      = define(http.StatusUnauthorized, "invalid_credentials", "登录名或密码错误", "wrong login name or password")
+	errResetRejected     = define(http.StatusUnauthorized, "reset_rejected", "密码找回信息不正确", "the password reset was rejected")
+	errForbidden         = define(http.StatusForbidden, "forbidden", "无权进行此操作", "you are not allowed to do this")
+	errNotFound          = define(http.StatusNotFound, "not_found", "未找到", "not found")
+	errNoRegistration    = define(http.StatusNotFound, "registration_not_found", "未找到注册信息", "no registration found")
+	errEnrolmentNotFound = define(http.StatusNotFound, "enrolment_not_found", "未找到匹配的在籍信息", "no matching enrolment record")
+	errLoginNameTaken    = define(http.StatusConflict, "login_name_taken", "该登录名已被使用", "this login name is already in use")
+	errIDEnrolled        = define(http.StatusConflict, "id_number_enrolled", "该身份证号已有在籍信息，请选择在籍注册", "this ID number has enrolment records: use the enrolled registration")
+	errIDRegistered      = define(http.StatusConflict, "id_number_registered", "该身份证号已完成注册和现场确认，不能重复注册", "this ID number is already registered and confirmed")
+	errInProgress        = define(http.StatusConflict, "registration_in_progress", "已有进行中的注册", "a registration is already in progress")
+	errNotOpen           = define(http.StatusConflict, "registration_not_open", "该考区本期未开放注册或现场确认已结束", "the exam area has no open confirmation window this sitting")
+	errIdentityMismatch  = define(http.StatusConflict, "identity_mismatch", "身份证信息与注册信息不符", "the ID card does not match the registration")
+	errNotAwaitingReport = define(http.StatusConflict, "not_awaiting_report", "当前状态不能上传学历认证报告", "the registration is not awaiting a diploma report")
+	errNotAwaitingReview = define(http.StatusConflict, "not_awaiting_review", "该注册当前不在此审核环节", "the registration is not awaiting this review")
+	errNotPreRegistered  = define(http.StatusConflict, "not_pre_registered", "该注册不是预注册状态", "the registration is not pre-registered")
+	errOutsideWindow     = define(http.StatusConflict, "outside_confirmation_window", "不在本考区现场确认时间内", "outside the exam area's confirmation window")
+	errClosed            = define(http.StatusConflict, "registration_closed", "该注册已结束", "the registration has already ended")
+	errTooLarge          = define(http.StatusRequestEntityTooLarge, "file_too_large", "文件过大（最大 5 MB）", "the file is too large (5 MB at most)")
+	errFileType          = define(http.StatusUnsupportedMediaType, "unsupported_file_type", "不支持的文件类型", "this file type is not accepted")
+	errValidation        = define(http.StatusUnprocessableEntity, "validation_failed", "提交的信息有误", "validation failed")
+	errTooMany           = define(http.StatusTooManyRequests, "too_many_attempts", "尝试次数过多，请稍后再试", "too many attempts, try again later")
+	errUnavailable       = define(http.StatusServiceUnavailable, "temporarily_unavailable", "服务暂时不可用，请稍后重试", "the service is temporarily unavailable, try again")
+	errInternal          = define(http.StatusInternalServerError, "internal_error", "系统错误", "internal error")
+)
+
+// fail answers with p and stops the handler chain.
+func fail(c *gin.Context, p problem) {
+	c.AbortWithStatusJSON(p.status, gin.H{"error": p.apiError})
+}
+
+// invalid answers 422 with per-field messages.
+func invalid(c *gin.Context, fields map[string]string) {
+	p := errValidation
+	p.Fields = fields
+	fail(c, p)
+}
+
+// failErr answers for an unexpected error: 429 for a lockout, 500 otherwise
+// (logged, without request data).
+func failErr(c *gin.Context, err error) {
+	var locked *throttle.LockedError
+	if errors.As(err, &locked) {
+		c.Header("Retry-After", strconv.Itoa(int(locked.RetryAfter.Seconds())))
+		fail(c, errTooMany)
+		return
+	}
+	slog.ErrorContext(c, "request failed", "route", c.FullPath(), "error", err)
+	fail(c, errInternal)
+}

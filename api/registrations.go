@@ -1,0 +1,572 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
+	"zikao/internal/enrolled"
+	"zikao/internal/files"
+	"zikao/internal/idcard"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+	"zikao/internal/throttle"
+	"zikao/workflows"
+)
+
+type personalIn struct {
+	Name      string `json:"name"`
+	IDNumber  string `json:"id_number"`
+	Gender    string `json:"gender"`
+	BirthDate string `json:"birth_date"`
+	Ethnicity string `json:"ethnicity"`
+	Phone     string `json:"phone"`
+	Address   string `json:"address"`
+	Education string `json:"education"`
+}
+
+type applicationIn struct {
+	MajorType          string `json:"major_type"`
+	Level              string `json:"level"`
+	MajorCode          string `json:"major_code"`
+	ExamAreaCode       string `json:"exam_area_code"`
+	PriorSchool        string `json:"prior_school"`
+	PriorDiplomaNumber string `json:"prior_diploma_number"`
+}
+
+type submitIn struct {
+	Kind        string        `json:"kind"`
+	AgreeTerms  *bool         `json:"agree_terms"`
+	Personal    personalIn    `json:"personal"`
+	Application applicationIn `json:"application"`
+
+	// 在籍注册
+	Name                 string `json:"name"`
+	IDNumber             string `json:"id_number"`
+	VerifyTicketNumber   string `json:"verify_ticket_number"`
+	SelectedTicketNumber string `json:"selected_ticket_number"`
+}
+
+// submit starts a registration (POST /registrations).
+func (s *Server) submit(c *gin.Context) {
+	var in submitIn
+	if !bindJSON(c, &in) {
+		return
+	}
+	var reg *registrations.Registration
+	switch in.Kind {
+	case workflows.KindNew:
+		reg = s.newApplicant(c, in)
+	case workflows.KindEnrolled:
+		reg = s.enrolledApplicant(c, in)
+	default:
+		invalid(c, fieldErrors{"kind": "注册类型须为 new 或 enrolled / kind must be new or enrolled"})
+	}
+	if reg == nil {
+		return
+	}
+	s.start(c, reg)
+}
+
+// newApplicant validates a 新生注册 and returns the registration to create,
+// or nil after answering with the reason it cannot be.
+func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Registration {
+	f := fieldErrors{}
+	f.agreed(in.AgreeTerms)
+	p, a := in.Personal, in.Application
+	f.name("personal.name", p.Name)
+	id := f.idNumber("personal.id_number", p.IDNumber)
+	if p.Gender != "male" && p.Gender != "female" {
+		f.add("personal.gender", "性别须为 male 或 female", "gender must be male or female")
+	} else if id != "" && id.Gender() != p.Gender {
+		f.add("personal.gender", "性别与身份证号不符", "gender does not agree with the ID number")
+	}
+	birth, err := time.Parse(time.DateOnly, p.BirthDate)
+	if err != nil {
+		f.add("personal.birth_date", "出生日期格式须为 YYYY-MM-DD", "birth date must be YYYY-MM-DD")
+	} else if id != "" && !birth.Equal(id.BirthDate()) {
+		f.add("personal.birth_date", "出生日期与身份证号不符", "birth date does not agree with the ID number")
+	}
+	f.phone("personal.phone", p.Phone)
+	f.optionalPersonal(p)
+	if a.MajorType != "social" {
+		f.add("application.major_type", "专业类型须为面向社会开考（social）", "major type must be social")
+	}
+	var major catalog.Major
+	switch a.Level {
+	case catalog.LevelZhuanke, catalog.LevelZhuanshengben:
+		if f.required("application.major_code", a.MajorCode, "专业", "major") {
+			major, err = s.Catalog.Major(c, a.MajorCode)
+			if errors.Is(err, catalog.ErrNotFound) || (err == nil && major.Level != a.Level) {
+				f.add("application.major_code", "该层次下没有此专业", "no such major at this level")
+			} else if err != nil {
+				failErr(c, err)
+				return nil
+			}
+		}
+	default:
+		f.add("application.level", "层次须为 zhuanke 或 zhuanshengben", "level must be zhuanke or zhuanshengben")
+	}
+	if a.Level == catalog.LevelZhuanshengben {
+		if f.required("application.prior_school", a.PriorSchool, "专科毕业学校", "prior school") {
+			f.maxLen("application.prior_school", a.PriorSchool, 100)
+		}
+		if f.required("application.prior_diploma_number", a.PriorDiplomaNumber, "毕业证号", "prior diploma number") &&
+			!diplomaPattern.MatchString(a.PriorDiplomaNumber) {
+			f.add("application.prior_diploma_number", "毕业证号须为18位数字（2002年前为17位）", "diploma number must be 18 digits (17 before 2002)")
+		}
+	}
+	area, ok := s.examArea(c, f, "application.exam_area_code", a.ExamAreaCode)
+	if !ok {
+		return nil
+	}
+	if len(f) > 0 {
+		invalid(c, f)
+		return nil
+	}
+	if !s.checkWindow(c, area) || !s.checkIDNumber(c, id, true) {
+		return nil
+	}
+	r := &registrations.Registration{
+		Kind: workflows.KindNew, Name: p.Name, IDNumber: string(id), Gender: p.Gender, BirthDate: birth,
+		Ethnicity: p.Ethnicity, Phone: p.Phone, Address: p.Address, Education: p.Education,
+		MajorType: a.MajorType, Level: a.Level, MajorCode: major.Code, ExamAreaCode: area.Code,
+	}
+	if a.Level == catalog.LevelZhuanshengben {
+		r.PriorSchool, r.PriorDiplomaNumber = a.PriorSchool, a.PriorDiplomaNumber
+	}
+	return r
+}
+
+// examArea looks up an exam area with its window for the current sitting.
+func (s *Server) examArea(c *gin.Context, f fieldErrors, field, code string) (catalog.ExamArea, bool) {
+	if !f.required(field, code, "考区", "exam area") {
+		return catalog.ExamArea{}, true
+	}
+	area, err := s.Catalog.ExamArea(c, code, s.Year, s.Sitting)
+	if errors.Is(err, catalog.ErrNotFound) {
+		f.add(field, "没有此考区", "no such exam area")
+		return area, true
+	}
+	if err != nil {
+		failErr(c, err)
+		return area, false
+	}
+	return area, true
+}
+
+// checkWindow refuses a registration when the exam area's confirmation
+// window of this sitting is not set or already over.
+func (s *Server) checkWindow(c *gin.Context, area catalog.ExamArea) bool {
+	if area.Window == nil || !time.Now().Before(area.Window.EndsAt) {
+		fail(c, errNotOpen)
+		return false
+	}
+	return true
+}
+
+// checkIDNumber applies the rules on who may register: nobody whose ID
+// number is already registered and confirmed, and, for a new registration,
+// nobody with enrolment records.
+func (s *Server) checkIDNumber(c *gin.Context, id idcard.Number, isNew bool) bool {
+	if isNew {
+		has, err := s.Enrolled.HasRecords(c, id.String())
+		if err != nil {
+			failErr(c, err)
+			return false
+		}
+		if has {
+			fail(c, errIDEnrolled)
+			return false
+		}
+	}
+	done, err := s.Registrations.IDNumberCompleted(c, id.String())
+	if err != nil {
+		failErr(c, err)
+		return false
+	}
+	if done {
+		fail(c, errIDRegistered)
+		return false
+	}
+	return true
+}
+
+// enrolledApplicant validates a 在籍注册: the enrolment is verified again and
+// the application data comes from the selected record.
+func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.Registration {
+	f := fieldErrors{}
+	f.agreed(in.AgreeTerms)
+	f.name("name", in.Name)
+	id := f.idNumber("id_number", in.IDNumber)
+	f.ticket("verify_ticket_number", in.VerifyTicketNumber)
+	f.ticket("selected_ticket_number", in.SelectedTicketNumber)
+	f.phone("personal.phone", in.Personal.Phone)
+	f.optionalPersonal(in.Personal)
+	if len(f) > 0 {
+		invalid(c, f)
+		return nil
+	}
+	records, ok := s.verifyEnrolment(c, in.Name, id.String(), in.VerifyTicketNumber)
+	if !ok {
+		return nil
+	}
+	var rec *enrolled.Record
+	for i := range records {
+		if records[i].TicketNumber == in.SelectedTicketNumber {
+			rec = &records[i]
+		}
+	}
+	if rec == nil {
+		invalid(c, fieldErrors{"selected_ticket_number": "所选准考证号不属于您的在籍信息 / the selected ticket number is not one of your records"})
+		return nil
+	}
+	area, err := s.Catalog.ExamArea(c, rec.ExamAreaCode, s.Year, s.Sitting)
+	if err != nil {
+		failErr(c, err)
+		return nil
+	}
+	if !s.checkWindow(c, area) || !s.checkIDNumber(c, id, false) {
+		return nil
+	}
+	p := in.Personal
+	return &registrations.Registration{
+		Kind: workflows.KindEnrolled, Name: rec.Name, IDNumber: rec.IDNumber, Gender: id.Gender(), BirthDate: id.BirthDate(),
+		Ethnicity: p.Ethnicity, Phone: p.Phone, Address: p.Address, Education: p.Education,
+		MajorType: "social", Level: rec.Level, MajorCode: rec.MajorCode, ExamAreaCode: rec.ExamAreaCode,
+		SelectedTicketNumber: &rec.TicketNumber,
+	}
+}
+
+// verifyEnrolment checks name, ID number and ticket number against the
+// enrolment records, counting failures toward a lockout like logins do.
+func (s *Server) verifyEnrolment(c *gin.Context, name, idNumber, ticket string) ([]enrolled.Record, bool) {
+	keys := []throttle.Key{
+		{Rule: s.LookupLimits.PerLogin, Key: strconv.FormatInt(account(c).ID, 10)},
+		{Rule: s.LookupLimits.PerAddress, Key: c.ClientIP()},
+	}
+	if err := s.Limiter.CheckAll(c, keys...); err != nil {
+		failErr(c, err)
+		return nil, false
+	}
+	records, err := s.Enrolled.Lookup(c, name, idNumber, ticket)
+	if errors.Is(err, enrolled.ErrNotFound) {
+		if err := s.Limiter.FailAll(c, keys...); err != nil {
+			failErr(c, err)
+			return nil, false
+		}
+		fail(c, errEnrolmentNotFound)
+		return nil, false
+	}
+	if err != nil {
+		failErr(c, err)
+		return nil, false
+	}
+	return records, true
+}
+
+// lookupEnrolment answers POST /enrolled-records/lookup.
+func (s *Server) lookupEnrolment(c *gin.Context) {
+	var in struct {
+		Name         string `json:"name"`
+		IDNumber     string `json:"id_number"`
+		TicketNumber string `json:"ticket_number"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	f := fieldErrors{}
+	f.name("name", in.Name)
+	id := f.idNumber("id_number", in.IDNumber)
+	f.ticket("ticket_number", in.TicketNumber)
+	if len(f) > 0 {
+		invalid(c, f)
+		return
+	}
+	records, ok := s.verifyEnrolment(c, in.Name, id.String(), in.TicketNumber)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"records": records})
+}
+
+// start creates the registration row, then its workflow. The row's unique
+// indexes refuse a second open registration of the account or the ID
+// number; if the workflow cannot start, the row is removed again.
+func (s *Server) start(c *gin.Context, r *registrations.Registration) {
+	area, err := s.Catalog.ExamArea(c, r.ExamAreaCode, s.Year, s.Sitting)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	now := time.Now()
+	r.ID, r.AccountID, r.Year, r.Sitting, r.TermsAgreedAt = uuid.NewString(), account(c).ID, s.Year, s.Sitting, now
+	in := workflows.Input{RegistrationID: r.ID, Kind: r.Kind, Level: r.Level, ExamAreaCode: r.ExamAreaCode,
+		Window: workflows.Window{StartsAt: area.Window.StartsAt, EndsAt: area.Window.EndsAt}}
+	r.Status = in.FirstStatus()
+	err = s.Registrations.Create(c, r, "考生提交注册申请")
+	if errors.Is(err, registrations.ErrInProgress) {
+		fail(c, errInProgress)
+		return
+	}
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c, 10*time.Second)
+	defer cancel()
+	if _, err := s.Temporal.ExecuteWorkflow(ctx, workflows.StartOptions(in, s.TaskQueue), workflows.WorkflowName, in); err != nil {
+		slog.ErrorContext(c, "start registration workflow", "registration_id", r.ID, "error", err)
+		if derr := s.Registrations.Delete(context.WithoutCancel(c), r.ID); derr != nil {
+			slog.ErrorContext(c, "remove registration without workflow", "registration_id", r.ID, "error", derr)
+		}
+		fail(c, errUnavailable)
+		return
+	}
+	s.respondWith(c, http.StatusAccepted, *r)
+}
+
+func (s *Server) mine(c *gin.Context) {
+	r, err := s.Registrations.Latest(c, account(c).ID)
+	if errors.Is(err, registrations.ErrNotFound) {
+		fail(c, errNoRegistration)
+		return
+	}
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	s.respondWith(c, http.StatusOK, r)
+}
+
+// registration loads the registration of the :id parameter and checks the
+// caller may see it: its owner, or staff whose scope covers it.
+func (s *Server) registration(c *gin.Context) (registrations.Registration, bool) {
+	r, err := s.Registrations.Get(c, c.Param("id"))
+	if errors.Is(err, registrations.ErrNotFound) {
+		fail(c, errNoRegistration)
+		return r, false
+	}
+	if err != nil {
+		failErr(c, err)
+		return r, false
+	}
+	a := account(c)
+	var visible bool
+	switch a.Role {
+	case accounts.RoleApplicant:
+		visible = r.AccountID == a.ID
+	case accounts.RoleCountyReviewer, accounts.RoleOnsiteOperator:
+		visible = r.ExamAreaCode == a.Area()
+	case accounts.RoleProvincialReviewer, accounts.RoleAdmin:
+		visible = true
+	}
+	if !visible {
+		fail(c, errForbidden)
+		return r, false
+	}
+	return r, true
+}
+
+func (s *Server) getRegistration(c *gin.Context) {
+	if r, ok := s.registration(c); ok {
+		s.respondWith(c, http.StatusOK, r)
+	}
+}
+
+// uploadReport takes the diploma certification report (学历认证报告).
+func (s *Server) uploadReport(c *gin.Context) {
+	r, ok := s.registration(c)
+	if !ok {
+		return
+	}
+	if r.Status != status.AwaitingReport {
+		fail(c, errNotAwaitingReport)
+		return
+	}
+	f := fieldErrors{}
+	code := strings.ToUpper(strings.TrimSpace(c.PostForm("verification_code")))
+	reportNo, certNo := strings.TrimSpace(c.PostForm("report_number")), strings.TrimSpace(c.PostForm("certificate_number"))
+	switch {
+	case code != "":
+		if !codePattern.MatchString(code) {
+			f.add("verification_code", "在线验证码须为12位字母或数字", "verification code must be 12 letters or digits")
+		}
+	case reportNo != "" || certNo != "":
+		f.required("report_number", reportNo, "报告编号", "report number")
+		f.required("certificate_number", certNo, "证书编号", "certificate number")
+		f.maxLen("report_number", reportNo, 50)
+		f.maxLen("certificate_number", certNo, 50)
+	default:
+		f.add("verification_code", "请填写在线验证码，或报告编号和证书编号", "give the verification code, or the report and certificate numbers")
+	}
+	fileID, ok := s.storeUpload(c, "file", f, files.PDF, files.JPEG, files.PNG)
+	if !ok {
+		return
+	}
+	up := workflows.ReportUpload{FileID: fileID, VerificationCode: code}
+	if code == "" {
+		up.ReportNumber, up.CertificateNumber = reportNo, certNo
+	}
+	s.decide(c, r, workflows.UpdateUploadReport, up, http.StatusAccepted)
+}
+
+// storeUpload checks the other fields (f), then reads, checks and stores
+// the file of a multipart field. It answers and returns false on failure.
+func (s *Server) storeUpload(c *gin.Context, field string, f fieldErrors, accepted ...string) (string, bool) {
+	fh, err := c.FormFile(field)
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		fail(c, errTooLarge)
+		return "", false
+	}
+	if err != nil {
+		f.add(field, "请上传文件", "a file is required")
+	}
+	if len(f) > 0 {
+		invalid(c, f)
+		return "", false
+	}
+	file, err := fh.Open()
+	if err != nil {
+		failErr(c, fmt.Errorf("open upload: %w", err))
+		return "", false
+	}
+	defer file.Close()
+	data, ct, err := files.Read(file, accepted...)
+	switch {
+	case errors.Is(err, files.ErrTooLarge):
+		fail(c, errTooLarge)
+	case errors.Is(err, files.ErrType):
+		fail(c, errFileType)
+	case errors.Is(err, files.ErrEmpty):
+		invalid(c, fieldErrors{field: "文件为空 / the file is empty"})
+	case err != nil:
+		failErr(c, err)
+	default:
+		id, err := s.Files.Put(c, data, ct)
+		if err != nil {
+			failErr(c, err)
+			return "", false
+		}
+		return id, true
+	}
+	return "", false
+}
+
+func (s *Server) withdraw(c *gin.Context) {
+	r, ok := s.registration(c)
+	if !ok {
+		return
+	}
+	s.decide(c, r, workflows.UpdateWithdraw, nil, http.StatusAccepted)
+}
+
+func (s *Server) downloadReport(c *gin.Context) {
+	r, ok := s.registration(c)
+	if !ok {
+		return
+	}
+	if a := account(c); a.Role == accounts.RoleOnsiteOperator || a.Role == accounts.RoleAdmin {
+		fail(c, errForbidden)
+		return
+	}
+	if r.ReportFileID == nil {
+		fail(c, errNotFound)
+		return
+	}
+	file, err := s.Files.Get(c, *r.ReportFileID)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	ext := map[string]string{files.PDF: "pdf", files.JPEG: "jpg", files.PNG: "png"}[file.ContentType]
+	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="diploma-report-%s.%s"`, r.ID, ext))
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, file.ContentType, file.Data)
+}
+
+// decide sends a decision to the registration's workflow as a Workflow
+// Update and waits until the workflow has applied or refused it. The
+// Idempotency-Key header makes a retried request apply once.
+func (s *Server) decide(c *gin.Context, r registrations.Registration, update string, arg any, okStatus int) {
+	if status.Terminal(r.Status) {
+		s.refused(c, update, workflows.ErrClosed)
+		return
+	}
+	key := strings.TrimSpace(c.GetHeader("Idempotency-Key"))
+	if key == "" || len(key) > 100 {
+		key = uuid.NewString()
+	}
+	opts := client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.WorkflowID(r.ID),
+		UpdateID:     fmt.Sprintf("%s/%d/%s", update, account(c).ID, key),
+		UpdateName:   update,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	if arg != nil {
+		opts.Args = []any{arg}
+	}
+	ctx, cancel := context.WithTimeout(c, s.UpdateTimeout)
+	defer cancel()
+	h, err := s.Temporal.UpdateWorkflow(ctx, opts)
+	if err == nil {
+		var st workflows.State
+		err = h.Get(ctx, &st)
+	}
+	if err != nil {
+		s.updateFailed(c, update, err)
+		return
+	}
+	s.respond(c, okStatus, r.ID)
+}
+
+func (s *Server) updateFailed(c *gin.Context, update string, err error) {
+	var notFound *serviceerror.NotFound
+	var timeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
+	if code, ok := workflows.IsRefusal(err); ok {
+		s.refused(c, update, code)
+		return
+	}
+	switch {
+	case errors.As(err, &notFound):
+		// The workflow has ended since the read model was read.
+		s.refused(c, update, workflows.ErrClosed)
+	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
+		c.Header("Retry-After", "5")
+		fail(c, errUnavailable)
+	default:
+		failErr(c, fmt.Errorf("update %s: %w", update, err))
+	}
+}
+
+// refused answers 409 (422 for bad input) with the workflow's reason; a
+// closed registration answers with the code of the step that was asked for.
+func (s *Server) refused(c *gin.Context, update, code string) {
+	if code == workflows.ErrClosed {
+		code = map[string]string{
+			workflows.UpdateUploadReport:     errNotAwaitingReport.Code,
+			workflows.UpdateCountyReview:     errNotAwaitingReview.Code,
+			workflows.UpdateProvincialReview: errNotAwaitingReview.Code,
+			workflows.UpdateOnsiteCheck:      errNotPreRegistered.Code,
+			workflows.UpdateWithdraw:         errClosed.Code,
+		}[update]
+	}
+	p, ok := problems[code]
+	if !ok {
+		p = problem{status: http.StatusConflict, apiError: apiError{Code: code, Message: "当前状态不允许此操作", MessageEN: "not allowed in the current state"}}
+	}
+	fail(c, p)
+}

@@ -1,0 +1,154 @@
+// Package api is the HTTP API (Gin) for applicants, reviewers and on-site
+// operators. Handlers are thin: they check input and permissions, read the
+// read model in PostgreSQL, and send decisions to the registration workflow.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/client"
+
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
+	"zikao/internal/enrolled"
+	"zikao/internal/files"
+	"zikao/internal/registrations"
+	"zikao/internal/throttle"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Server holds what the handlers need.
+type Server struct {
+	DB            *sqlx.DB
+	Temporal      client.Client
+	TaskQueue     string
+	Year, Sitting int // the current sitting
+	Accounts      *accounts.Store
+	Catalog       *catalog.Catalog
+	Registrations *registrations.Store
+	Enrolled      *enrolled.Store
+	Files         *files.Store
+	Limiter       *throttle.Limiter
+	LookupLimits  accounts.Limits
+	// UpdateTimeout bounds how long a decision waits for the workflow.
+	UpdateTimeout time.Duration
+}
+
+// NewServer wires a Server over a database and a Temporal client.
+func NewServer(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Server {
+	return &Server{
+		DB: db, Temporal: tc, TaskQueue: taskQueue, Year: year, Sitting: sitting,
+		Accounts:      accounts.NewStore(db),
+		Catalog:       catalog.New(db),
+		Registrations: registrations.NewStore(db),
+		Enrolled:      enrolled.NewStore(db),
+		Files:         files.NewStore(db),
+		Limiter:       throttle.New(db),
+		LookupLimits:  accounts.DefaultLimits("lookup"),
+		UpdateTimeout: 20 * time.Second,
+	}
+}
+
+// Request body limits.
+const (
+	jsonLimit      = 64 << 10
+	multipartLimit = files.MaxSize + 64<<10
+)
+
+// Handler builds the Gin engine. trustedProxies lists the proxies whose
+// X-Forwarded-For is believed (none when empty).
+func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
+	r := gin.New()
+	if err := r.SetTrustedProxies(trustedProxies); err != nil {
+		return nil, err
+	}
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) { fail(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) {
+		fail(c, problem{status: http.StatusMethodNotAllowed, apiError: apiError{Code: "method_not_allowed", Message: "不支持的请求方法", MessageEN: "method not allowed"}})
+	})
+	r.Use(logRequests, gin.CustomRecovery(func(c *gin.Context, _ any) { fail(c, errInternal) }), limitBody)
+
+	r.GET("/healthz", s.health)
+	v1 := r.Group("/api/v1")
+	v1.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
+
+	v1.GET("/catalog/security-questions", s.securityQuestions)
+	v1.GET("/catalog/exam-areas", s.examAreas)
+	v1.GET("/catalog/majors", s.majors)
+
+	v1.POST("/accounts", s.signUp)
+	v1.POST("/sessions", s.login)
+	v1.POST("/password-resets", s.resetPassword)
+	authed := v1.Group("", s.authenticate)
+	authed.DELETE("/sessions/current", s.logout)
+	authed.PUT("/accounts/me/password", s.changePassword)
+	authed.GET("/accounts/me", s.me)
+
+	applicant := authed.Group("", allow(accounts.RoleApplicant))
+	applicant.POST("/enrolled-records/lookup", s.lookupEnrolment)
+	applicant.POST("/registrations", s.submit)
+	applicant.GET("/registrations/mine", s.mine)
+	applicant.POST("/registrations/:id/diploma-report", s.uploadReport)
+	applicant.POST("/registrations/:id/withdraw", s.withdraw)
+
+	authed.GET("/registrations/:id", s.getRegistration)
+	authed.GET("/registrations/:id/diploma-report", s.downloadReport)
+
+	reviewers := authed.Group("", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer))
+	reviewers.GET("/reviews", s.reviews)
+	authed.POST("/registrations/:id/county-review", allow(accounts.RoleCountyReviewer), s.countyReview)
+	authed.POST("/registrations/:id/provincial-review", allow(accounts.RoleProvincialReviewer), s.provincialReview)
+
+	onsite := authed.Group("", allow(accounts.RoleOnsiteOperator))
+	onsite.GET("/onsite/registrations", s.onsiteLookup)
+	onsite.POST("/registrations/:id/onsite-check", s.onsiteCheck)
+	return r, nil
+}
+
+// logRequests logs each request by its route template, never its path or
+// query (they may hold ID numbers).
+func logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	slog.InfoContext(c, "http", "method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+		"duration_ms", time.Since(start).Milliseconds())
+}
+
+func limitBody(c *gin.Context) {
+	limit := int64(jsonLimit)
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		limit = multipartLimit
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	c.Next()
+}
+
+func (s *Server) health(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c, 3*time.Second)
+	defer cancel()
+	if err := s.DB.PingContext(ctx); err != nil {
+		slog.WarnContext(c, "health: PostgreSQL unreachable", "error", err)
+		fail(c, errUnavailable)
+		return
+	}
+	if _, err := s.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		slog.WarnContext(c, "health: Temporal unreachable", "error", err)
+		fail(c, errUnavailable)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}

@@ -1,0 +1,169 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+	_ "time/tzdata" // Asia/Shanghai on machines without a zone database
+
+	"github.com/gin-gonic/gin"
+
+	"zikao/internal/catalog"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+)
+
+var shanghai, _ = time.LoadLocation("Asia/Shanghai")
+
+// view is the registration view of the contract.
+type view struct {
+	RegistrationID  string                       `json:"registration_id"`
+	Kind            string                       `json:"kind"`
+	Status          string                       `json:"status"`
+	StatusLabel     string                       `json:"status_label"`
+	NextStep        string                       `json:"next_step"`
+	ExamAreaCode    string                       `json:"exam_area_code"`
+	Level           string                       `json:"level"`
+	MajorCode       string                       `json:"major_code"`
+	MajorName       string                       `json:"major_name"`
+	HostSchool      string                       `json:"host_school"`
+	TicketNumber    *string                      `json:"ticket_number"`
+	RejectionReason *string                      `json:"rejection_reason"`
+	CreatedAt       time.Time                    `json:"created_at"`
+	UpdatedAt       time.Time                    `json:"updated_at"`
+	History         []registrations.HistoryEntry `json:"history"`
+	Applicant       applicantView                `json:"applicant"`
+	Report          *reportView                  `json:"report"`
+}
+
+type applicantView struct {
+	Name      string `json:"name"`
+	IDNumber  string `json:"id_number"`
+	Gender    string `json:"gender"`
+	BirthDate string `json:"birth_date"`
+	Phone     string `json:"phone"`
+}
+
+type reportView struct {
+	VerificationCode  *string `json:"verification_code"`
+	ReportNumber      *string `json:"report_number"`
+	CertificateNumber *string `json:"certificate_number"`
+	DownloadURL       string  `json:"download_url"`
+}
+
+// views turns read-model rows into views, with the reference data they need.
+func (s *Server) views(c *gin.Context, regs []registrations.Registration) ([]view, error) {
+	majors, err := s.Catalog.Majors(c, "")
+	if err != nil {
+		return nil, err
+	}
+	majorByCode := map[string]catalog.Major{}
+	for _, m := range majors {
+		majorByCode[m.Code] = m
+	}
+	areas := map[[2]int]map[string]catalog.ExamArea{}
+	out := make([]view, 0, len(regs))
+	for _, r := range regs {
+		sitting := [2]int{r.Year, r.Sitting}
+		if areas[sitting] == nil {
+			list, err := s.Catalog.ExamAreas(c, r.Year, r.Sitting)
+			if err != nil {
+				return nil, err
+			}
+			areas[sitting] = map[string]catalog.ExamArea{}
+			for _, a := range list {
+				areas[sitting][a.Code] = a
+			}
+		}
+		out = append(out, makeView(r, majorByCode[r.MajorCode], areas[sitting][r.ExamAreaCode]))
+	}
+	return out, nil
+}
+
+func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamArea) view {
+	v := view{
+		RegistrationID: r.ID, Kind: r.Kind, Status: r.Status, StatusLabel: status.Label(r.Status),
+		NextStep: nextStep(r, area), ExamAreaCode: r.ExamAreaCode, Level: r.Level,
+		MajorCode: r.MajorCode, MajorName: m.Name, HostSchool: m.HostSchool,
+		TicketNumber: r.TicketNumber, RejectionReason: r.RejectionReason,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, History: r.History,
+		Applicant: applicantView{Name: r.Name, IDNumber: r.IDNumber, Gender: r.Gender,
+			BirthDate: r.BirthDate.Format(time.DateOnly), Phone: r.Phone},
+	}
+	if v.History == nil {
+		v.History = []registrations.HistoryEntry{}
+	}
+	if r.ReportFileID != nil {
+		v.Report = &reportView{VerificationCode: r.ReportVerificationCode, ReportNumber: r.ReportNumber,
+			CertificateNumber: r.ReportCertificateNumber, DownloadURL: "/api/v1/registrations/" + r.ID + "/diploma-report"}
+	}
+	return v
+}
+
+func day(t time.Time) string { return t.In(shanghai).Format("2006年1月2日 15:04") }
+
+// nextStep tells the applicant, in Chinese, what to do next.
+func nextStep(r registrations.Registration, area catalog.ExamArea) string {
+	var window string
+	if area.Window != nil {
+		window = fmt.Sprintf("%s 至 %s", day(area.Window.StartsAt), day(area.Window.EndsAt))
+	}
+	switch r.Status {
+	case status.DiplomaCheck:
+		return "正在向学信网核验您的专科学历，请稍候刷新"
+	case status.AwaitingReport:
+		s := "学信网未能核验您的专科及以上学历，请上传学历认证报告（《教育部学历证书电子注册备案表》或《中国高等教育学历认证报告》）"
+		if r.RejectionReason != nil {
+			s = "您的学历认证报告审核未通过（" + *r.RejectionReason + "），请重新上传"
+		}
+		if area.Window != nil {
+			s += "；请于 " + day(area.Window.EndsAt) + " 前完成"
+		}
+		return s
+	case status.CountyReview:
+		return "区考办正在审核您的学历认证报告，请耐心等待"
+	case status.ProvincialReview:
+		return "省考办正在审核您的学历认证报告，请耐心等待"
+	case status.PreRegistered:
+		return fmt.Sprintf("请于 %s 携带居民身份证到 %s（%s%s）现场确认", window, area.OfficeAddress, area.City, area.Name)
+	case status.Completed:
+		if r.TicketNumber != nil {
+			return "注册完成，您的准考证号为 " + *r.TicketNumber
+		}
+		return "注册完成"
+	case status.Expired:
+		return "现场确认时间已过，本次注册已失效，请在以后的注册期重新注册"
+	case status.Withdrawn:
+		return "您已撤销本次注册"
+	}
+	return ""
+}
+
+// respond answers with the view of one registration, read again from the
+// read model.
+func (s *Server) respond(c *gin.Context, code int, id string) {
+	r, err := s.Registrations.Get(c, id)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	s.respondWith(c, code, r)
+}
+
+func (s *Server) respondWith(c *gin.Context, code int, r registrations.Registration) {
+	vs, err := s.views(c, []registrations.Registration{r})
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	c.JSON(code, vs[0])
+}
+
+func (s *Server) respondList(c *gin.Context, key string, regs []registrations.Registration) {
+	vs, err := s.views(c, regs)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{key: vs})
+}

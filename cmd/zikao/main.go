@@ -1,0 +1,279 @@
+// Command zikao runs the registration system's processes and its
+// administration commands:
+//
+//	zikao dev                      the whole system on this machine, with demo data
+//	zikao api                      the HTTP API server
+//	zikao worker                   the Temporal worker
+//	zikao migrate                  apply the database migrations
+//	zikao staff create …           create or update a staff account
+//	zikao window set …             set an exam area's confirmation window
+//	zikao enrolled import FILE     load enrolment records from a CSV file
+//	zikao diploma-registry         the diploma registry (学信网) stand-in
+//
+// Settings come from environment variables (see internal/config and the README).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"zikao/activities"
+	"zikao/api"
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
+	"zikao/internal/chsi"
+	"zikao/internal/config"
+	"zikao/internal/db"
+	"zikao/internal/demo"
+	"zikao/internal/enrolled"
+	"zikao/internal/registrations"
+	"zikao/worker"
+)
+
+const usage = `usage: zikao COMMAND [flags]
+
+commands:
+  dev                 start PostgreSQL, Temporal (with its UI), the diploma registry
+                      stand-in, the worker and the API, with demo data; Ctrl-C stops all
+  api                 run the HTTP API server
+  worker              run the Temporal worker
+  migrate             apply pending database migrations
+  staff create        create or update a staff account (-login -password -role [-area])
+  window set          set a confirmation window (-area -start -end [-year -sitting])
+  enrolled import F   load enrolment records from CSV file F
+  diploma-registry    run the diploma registry stand-in (-listen)
+`
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg, err := config.FromEnv()
+	if err != nil {
+		fatal(err)
+	}
+	args := os.Args[2:]
+	switch cmd := os.Args[1]; cmd {
+	case "dev":
+		err = runDev(ctx, cfg, args)
+	case "api":
+		err = runAPI(ctx, cfg)
+	case "worker":
+		err = runWorker(ctx, cfg)
+	case "migrate":
+		err = migrate(ctx, cfg)
+	case "staff":
+		err = createStaff(ctx, cfg, args)
+	case "window":
+		err = setWindow(ctx, cfg, args)
+	case "enrolled":
+		err = importEnrolled(ctx, cfg, args)
+	case "diploma-registry":
+		err = runRegistry(ctx, cfg, args)
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "zikao:", err)
+	os.Exit(1)
+}
+
+func dialTemporal(cfg config.Config) (client.Client, error) {
+	opts, err := cfg.TemporalClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger = tlog.NewStructuredLogger(slog.Default())
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	return c, nil
+}
+
+func runAPI(ctx context.Context, cfg config.Config) error {
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	tc, err := dialTemporal(cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
+	s.Accounts.SessionTTL = cfg.SessionTTL
+	h, err := s.Handler(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg.ListenAddress, h, "API")
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, addr string, h http.Handler, what string) error {
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	slog.Info(what+" listening", "address", addr)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("%s: %w", what, err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func runWorker(ctx context.Context, cfg config.Config) error {
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	tc, err := dialTemporal(cfg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	acts := &activities.Activities{
+		Registrations: registrations.NewStore(database),
+		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),
+	}
+	w := worker.New(tc, cfg.TaskQueue, acts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	slog.Info("worker polling", "task_queue", cfg.TaskQueue)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+func migrate(ctx context.Context, cfg config.Config) error {
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	n, err := db.Migrate(ctx, database)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("applied %d migration(s)\n", n)
+	return nil
+}
+
+func createStaff(ctx context.Context, cfg config.Config, args []string) error {
+	if len(args) == 0 || args[0] != "create" {
+		return errors.New("usage: zikao staff create -login EMAIL -password PASSWORD -role ROLE [-area CODE]")
+	}
+	fs := flag.NewFlagSet("staff create", flag.ContinueOnError)
+	login := fs.String("login", "", "login name (e-mail)")
+	password := fs.String("password", "", "password (at least 6 characters); or set ZIKAO_STAFF_PASSWORD")
+	role := fs.String("role", "", "county_reviewer, provincial_reviewer, onsite_operator or admin")
+	area := fs.String("area", "", "exam area code, for county_reviewer and onsite_operator")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *password == "" {
+		*password = os.Getenv("ZIKAO_STAFF_PASSWORD")
+	}
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	a, err := accounts.NewStore(database).CreateStaff(ctx, *login, *password, *role, *area)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("staff account %d: %s (%s %s)\n", a.ID, a.LoginName, a.Role, a.Area())
+	return nil
+}
+
+func setWindow(ctx context.Context, cfg config.Config, args []string) error {
+	if len(args) == 0 || args[0] != "set" {
+		return errors.New("usage: zikao window set -area CODE -start RFC3339 -end RFC3339 [-year Y -sitting 1|2]")
+	}
+	fs := flag.NewFlagSet("window set", flag.ContinueOnError)
+	area := fs.String("area", "", "exam area code")
+	start := fs.String("start", "", "window start, RFC 3339")
+	end := fs.String("end", "", "window end, RFC 3339")
+	year := fs.Int("year", cfg.Year, "year of the sitting")
+	sitting := fs.Int("sitting", cfg.Sitting, "sitting: 1 (April) or 2 (October)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var w catalog.Window
+	var err error
+	if w.StartsAt, err = time.Parse(time.RFC3339, *start); err != nil {
+		return fmt.Errorf("-start: %w", err)
+	}
+	if w.EndsAt, err = time.Parse(time.RFC3339, *end); err != nil {
+		return fmt.Errorf("-end: %w", err)
+	}
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	return catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w)
+}
+
+func importEnrolled(ctx context.Context, cfg config.Config, args []string) error {
+	if len(args) != 2 || args[0] != "import" {
+		return errors.New("usage: zikao enrolled import FILE.csv")
+	}
+	f, err := os.Open(args[1])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	database, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	res, err := enrolled.NewStore(database).Import(ctx, f)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d record(s) added, %d already present\n", res.Added, res.Unchanged)
+	return nil
+}
+
+func runRegistry(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("diploma-registry", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8090", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return serve(ctx, *listen, chsi.StandIn(cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, demo.Diplomas), "diploma registry stand-in")
+}

@@ -1,0 +1,105 @@
+// Package files stores uploaded files (diploma reports, on-site photos) in
+// PostgreSQL, once per content, and refers to them by id. Workflows only
+// ever see the id.
+package files
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// MaxSize is the largest file accepted: 5 MiB.
+const MaxSize = 5 << 20
+
+// Content types accepted somewhere.
+const (
+	PDF  = "application/pdf"
+	JPEG = "image/jpeg"
+	PNG  = "image/png"
+)
+
+var (
+	// ErrTooLarge: the file is larger than MaxSize.
+	ErrTooLarge = errors.New("file too large")
+	// ErrType: the content is none of the accepted types.
+	ErrType = errors.New("file type not accepted")
+	// ErrEmpty: the file has no content.
+	ErrEmpty = errors.New("file is empty")
+	// ErrNotFound: no file with that id.
+	ErrNotFound = errors.New("file not found")
+)
+
+// File is a stored file.
+type File struct {
+	ID          string `db:"id"`
+	ContentType string `db:"content_type"`
+	Size        int    `db:"size"`
+	Data        []byte `db:"data"`
+}
+
+// Read reads at most MaxSize bytes of r and checks by content (not by name
+// or declared type) that it is one of the accepted types.
+func Read(r io.Reader, accepted ...string) ([]byte, string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read upload: %w", err)
+	}
+	if len(data) > MaxSize {
+		return nil, "", ErrTooLarge
+	}
+	if len(data) == 0 {
+		return nil, "", ErrEmpty
+	}
+	ct := http.DetectContentType(data)
+	for _, a := range accepted {
+		if ct == a {
+			return data, ct, nil
+		}
+	}
+	return nil, "", ErrType
+}
+
+// Store keeps files in PostgreSQL.
+type Store struct{ db *sqlx.DB }
+
+// NewStore returns a Store over db.
+func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+
+// Put stores data and returns its id; the same content stored twice keeps
+// one copy and one id.
+func (s *Store) Put(ctx context.Context, data []byte, contentType string) (string, error) {
+	sum := sha256.Sum256(data)
+	var id string
+	err := s.db.GetContext(ctx, &id, `
+		INSERT INTO files (id, sha256, content_type, size, data) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (sha256) DO UPDATE SET sha256 = EXCLUDED.sha256 RETURNING id`,
+		uuid.NewString(), sum[:], contentType, len(data), data)
+	if err != nil {
+		return "", fmt.Errorf("store file: %w", err)
+	}
+	return id, nil
+}
+
+// Get returns a stored file.
+func (s *Store) Get(ctx context.Context, id string) (File, error) {
+	var f File
+	if uuid.Validate(id) != nil {
+		return f, ErrNotFound
+	}
+	err := s.db.GetContext(ctx, &f, `SELECT id, content_type, size, data FROM files WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, ErrNotFound
+	}
+	if err != nil {
+		return f, fmt.Errorf("read file %s: %w", id, err)
+	}
+	return f, nil
+}
