@@ -15,16 +15,15 @@ import (
 // acts registered; start it with Run or Start.
 func New(c client.Client, taskQueue string, acts *activities.Activities) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{})
-	Register(w, acts)
+	RegisterWorkflow(w)
+	w.RegisterActivity(acts)
 	return w
 }
 
-// Register adds the workflow and its activities to a worker (or to a
-// replayer or test environment, which take the same calls).
-func Register(r interface {
+// RegisterWorkflow adds the registration workflow under its name to a
+// worker, a replayer or a test environment.
+func RegisterWorkflow(r interface {
 	RegisterWorkflowWithOptions(any, workflow.RegisterOptions)
-	RegisterActivity(any)
-}, acts *activities.Activities) {
+}) {
 	r.RegisterWorkflowWithOptions(workflows.Registration, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	r.RegisterActivity(acts)
 }

@@ -99,7 +99,8 @@ func newScenario(t *testing.T, level, idNumber, name string, start time.Time) *s
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(start)
-	worker.Register(env, &activities.Activities{Registrations: store, Diplomas: chsi.NewClient(registry.URL, "u", "k", 5*time.Second)})
+	worker.RegisterWorkflow(env)
+	env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(registry.URL, "u", "k", 5*time.Second)})
 	return &scenario{t: t, env: env, in: in}
 }
 

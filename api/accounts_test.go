@@ -1,0 +1,205 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"zikao/internal/db"
+)
+
+func TestSignUpRules(t *testing.T) {
+	c := caller{t: t}
+	login := "Mixed." + uuid.NewString()[:8] + "@Example.com"
+	r := c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 2, "security_answer": "x"})
+	want(t, r, 201, "")
+	if r.str("login_name") != login || r.body["account_id"] == nil {
+		t.Fatalf("sign-up answer %s", r.raw)
+	}
+	// The same e-mail in other case is taken.
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": strings.ToLower(login), "password": "secret1", "security_question_id": 2, "security_answer": "x"}), 409, "login_name_taken")
+
+	r = c.json("POST", "/accounts", map[string]any{"login_name": "not-an-email", "password": "12345", "security_question_id": 99, "security_answer": " "})
+	want(t, r, 422, "validation_failed")
+	fields := r.body["error"].(map[string]any)["fields"].(map[string]any)
+	for _, f := range []string{"login_name", "password", "security_question_id", "security_answer"} {
+		if fields[f] == nil {
+			t.Errorf("no message for field %s in %s", f, r.raw)
+		}
+	}
+	want(t, c.do("POST", "/accounts", strings.NewReader("{not json"), "application/json"), 400, "malformed_body")
+}
+
+func TestLoginLogoutAndSessions(t *testing.T) {
+	c := caller{t: t}
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
+	want(t, c.json("POST", "/sessions", map[string]any{"login_name": login, "password": "wrong-one"}), 401, "invalid_credentials")
+	want(t, c.json("POST", "/sessions", map[string]any{"login_name": "nobody-" + login, "password": "secret1"}), 401, "invalid_credentials")
+
+	r := c.json("POST", "/sessions", map[string]any{"login_name": strings.ToUpper(login), "password": "secret1"})
+	want(t, r, 201, "")
+	if r.str("role") != "applicant" || r.str("expires_at") == "" {
+		t.Fatalf("session answer %s", r.raw)
+	}
+	me := caller{t: t, token: r.str("token")}
+	want(t, me.json("GET", "/accounts/me", nil), 200, "")
+	if got := me.do("DELETE", "/sessions/current", nil, ""); got.status != 204 {
+		t.Fatalf("logout: %d %s", got.status, got.raw)
+	}
+	want(t, me.json("GET", "/accounts/me", nil), 401, "unauthenticated")
+	want(t, caller{t: t, token: "forged"}.json("GET", "/accounts/me", nil), 401, "unauthenticated")
+}
+
+func TestPasswordReset(t *testing.T) {
+	c := caller{t: t}
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 3, "security_answer": "Wuhan  Hubei"}), 201, "")
+	other := logIn(t, login, "secret1")
+
+	wrongAnswer := c.json("POST", "/password-resets", map[string]any{"login_name": login, "security_question_id": 3, "security_answer": "Beijing", "new_password": "newpass1"})
+	want(t, wrongAnswer, 401, "reset_rejected")
+	wrongQuestion := c.json("POST", "/password-resets", map[string]any{"login_name": login, "security_question_id": 1, "security_answer": "Wuhan Hubei", "new_password": "newpass1"})
+	unknown := c.json("POST", "/password-resets", map[string]any{"login_name": "nobody-" + login, "security_question_id": 3, "security_answer": "Wuhan Hubei", "new_password": "newpass1"})
+	// The same answer whatever was wrong, so the answer tells nothing.
+	if string(wrongQuestion.raw) != string(wrongAnswer.raw) || string(unknown.raw) != string(wrongAnswer.raw) || unknown.status != 401 {
+		t.Fatalf("resets differ: %s / %s / %s", wrongAnswer.raw, wrongQuestion.raw, unknown.raw)
+	}
+	want(t, c.json("POST", "/password-resets", map[string]any{"login_name": login, "security_question_id": 3, "security_answer": "x", "new_password": "123"}), 422, "validation_failed")
+
+	// Case, full-width letters and spaces do not matter.
+	r := c.json("POST", "/password-resets", map[string]any{"login_name": login, "security_question_id": 3, "security_answer": "  ｗｕｈａｎ hubei ", "new_password": "newpass1"})
+	if r.status != 204 {
+		t.Fatalf("reset: %d %s", r.status, r.raw)
+	}
+	want(t, c.json("POST", "/sessions", map[string]any{"login_name": login, "password": "secret1"}), 401, "invalid_credentials")
+	logIn(t, login, "newpass1")
+	want(t, other.json("GET", "/accounts/me", nil), 401, "unauthenticated") // a reset ends every session
+}
+
+func TestChangePasswordEndsOtherSessions(t *testing.T) {
+	c := caller{t: t}
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
+	a, b := logIn(t, login, "secret1"), logIn(t, login, "secret1")
+
+	want(t, a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "wrong", "new_password": "secret2"}), 401, "invalid_credentials")
+	want(t, a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "secret1", "new_password": "short"}), 422, "validation_failed")
+	if r := a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "secret1", "new_password": "secret2"}); r.status != 204 {
+		t.Fatalf("change password: %d %s", r.status, r.raw)
+	}
+	want(t, a.json("GET", "/accounts/me", nil), 200, "")
+	want(t, b.json("GET", "/accounts/me", nil), 401, "unauthenticated")
+	logIn(t, login, "secret2")
+}
+
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	c := caller{t: t}
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
+	for i := 0; i < 5; i++ {
+		want(t, c.json("POST", "/sessions", map[string]any{"login_name": login, "password": "wrong"}), 401, "invalid_credentials")
+	}
+	// Locked: even the right password is refused for a while.
+	r := c.json("POST", "/sessions", map[string]any{"login_name": login, "password": "secret1"})
+	want(t, r, 429, "too_many_attempts")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	// Resets count apart, and lock out the same way.
+	for i := 0; i < 5; i++ {
+		want(t, c.json("POST", "/password-resets", map[string]any{"login_name": login, "security_question_id": 1, "security_answer": "b", "new_password": "newpass1"}), 401, "reset_rejected")
+	}
+	want(t, c.json("POST", "/password-resets", map[string]any{"login_name": login, "security_question_id": 1, "security_answer": "a", "new_password": "newpass1"}), 429, "too_many_attempts")
+}
+
+func TestCatalog(t *testing.T) {
+	c := caller{t: t}
+	r := c.json("GET", "/catalog/security-questions", nil)
+	want(t, r, 200, "")
+	if qs := r.body["questions"].([]any); len(qs) != 6 {
+		t.Errorf("%d security questions, want 6", len(qs))
+	}
+
+	r = c.json("GET", "/catalog/exam-areas", nil)
+	want(t, r, 200, "")
+	areas := r.body["exam_areas"].([]any)
+	if len(areas) != 29 {
+		t.Errorf("%d exam areas, want 29", len(areas))
+	}
+	var wuchang map[string]any
+	for _, a := range areas {
+		if a.(map[string]any)["code"] == "0106" {
+			wuchang = a.(map[string]any)
+		}
+	}
+	if wuchang["name"] != "武昌区" || wuchang["city"] != "武汉市" || wuchang["office_address"] == "" || wuchang["confirmation_window"] == nil {
+		t.Errorf("0106 = %v", wuchang)
+	}
+
+	for level, n := range map[string]int{"zhuanke": 2, "zhuanshengben": 8, "": 10} {
+		r = c.json("GET", "/catalog/majors?level="+level, nil)
+		want(t, r, 200, "")
+		majors := r.body["majors"].([]any)
+		if len(majors) != n {
+			t.Errorf("level %q: %d majors, want %d", level, len(majors), n)
+		}
+		for _, m := range majors {
+			if mm := m.(map[string]any); mm["host_school"] == "" || (level != "" && mm["level"] != level) {
+				t.Errorf("level %q: major %v", level, mm)
+			}
+		}
+	}
+	want(t, c.json("GET", "/catalog/majors?level=benke", nil), 422, "validation_failed")
+}
+
+func TestErrorsAndHealth(t *testing.T) {
+	c := caller{t: t}
+	want(t, c.json("GET", "/no-such-thing", nil), 404, "not_found")
+	want(t, c.json("GET", "/registrations/mine", nil), 401, "unauthenticated")
+	want(t, c.json("PATCH", "/sessions", nil), 405, "method_not_allowed")
+	big := `{"login_name":"` + strings.Repeat("a", 70<<10) + `"}`
+	want(t, c.do("POST", "/sessions", strings.NewReader(big), "application/json"), 400, "malformed_body")
+
+	r := c.do("GET", strings.TrimSuffix(base, "/api/v1")+"/healthz", nil, "")
+	if r.status != 200 {
+		t.Fatalf("healthz: %d %s", r.status, r.raw)
+	}
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	n, err := db.Migrate(context.Background(), database)
+	if err != nil || n != 0 {
+		t.Fatalf("second migration run applied %d (%v), want 0", n, err)
+	}
+}
+
+// Every route the server has is documented in the OpenAPI document.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	r := caller{t: t}.json("GET", "/openapi.json", nil)
+	want(t, r, 200, "")
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(r.raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	h, err := server.Handler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, route := range h.Routes() {
+		path := route.Path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
+			}
+		}
+		if doc.Paths[path][strings.ToLower(route.Method)] == nil {
+			t.Errorf("%s %s is not in openapi.json", route.Method, path)
+		}
+	}
+}

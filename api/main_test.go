@@ -1,0 +1,216 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"zikao/activities"
+	"zikao/api"
+	"zikao/internal/catalog"
+	"zikao/internal/chsi"
+	"zikao/internal/demo"
+	"zikao/internal/registrations"
+	"zikao/internal/testenv"
+	"zikao/worker"
+)
+
+// These tests run the API over HTTP against a real PostgreSQL, a real
+// Temporal dev server and a worker polling it, as in production.
+var (
+	database *sqlx.DB
+	temporal client.Client
+	server   *api.Server
+	base     string
+)
+
+const (
+	year, sitting = 2027, 1
+	taskQueue     = "registrations-test"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(func(db *sqlx.DB, _ string, srv *testsuite.DevServer) int {
+		database, temporal = db, srv.Client()
+		ctx := context.Background()
+		if err := demo.Seed(ctx, db, year, sitting, time.Now()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		registry := httptest.NewServer(chsi.StandIn("u", "k", demo.Diplomas))
+		defer registry.Close()
+		w := worker.New(temporal, taskQueue, &activities.Activities{
+			Registrations: registrations.NewStore(db),
+			Diplomas:      chsi.NewClient(registry.URL, "u", "k", 5*time.Second),
+		})
+		if err := w.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer w.Stop()
+		server = api.NewServer(db, temporal, taskQueue, year, sitting)
+		h, err := server.Handler(nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		httpServer := httptest.NewServer(h)
+		defer httpServer.Close()
+		base = httpServer.URL + "/api/v1"
+		return m.Run()
+	}, true))
+}
+
+// response is a decoded answer.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    []byte
+}
+
+func (r response) errorCode() string {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func (r response) str(key string) string {
+	v, _ := r.body[key].(string)
+	return v
+}
+
+type caller struct {
+	t       *testing.T
+	token   string
+	headers map[string]string
+}
+
+func (c caller) do(method, path string, body io.Reader, contentType string) response {
+	c.t.Helper()
+	url := path
+	if !strings.HasPrefix(path, "http") {
+		url = base + path
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.body); err != nil {
+			c.t.Fatalf("%s %s: bad JSON %q: %v", method, path, raw, err)
+		}
+	}
+	return out
+}
+
+func (c caller) json(method, path string, body any) response {
+	c.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	}
+	return c.do(method, path, r, "application/json")
+}
+
+// multipart posts fields and one file.
+func (c caller) multipart(path string, fields map[string]string, fileField string, file []byte) response {
+	c.t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		_ = w.WriteField(k, v)
+	}
+	if file != nil {
+		fw, _ := w.CreateFormFile(fileField, "upload.bin")
+		_, _ = fw.Write(file)
+	}
+	_ = w.Close()
+	return c.do(http.MethodPost, path, &buf, w.FormDataContentType())
+}
+
+func want(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status || r.errorCode() != code {
+		t.Fatalf("got %d %s, want %d %q", r.status, r.raw, status, code)
+	}
+	if code != "" {
+		e := r.body["error"].(map[string]any)
+		if e["message"] == "" || e["message_en"] == "" {
+			t.Fatalf("error without messages: %s", r.raw)
+		}
+	}
+}
+
+// newApplicant signs up and logs in a fresh applicant.
+func newApplicant(t *testing.T) caller {
+	t.Helper()
+	c := caller{t: t}
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "王小花"}), 201, "")
+	return logIn(t, login, "secret1")
+}
+
+func logIn(t *testing.T, login, password string) caller {
+	t.Helper()
+	r := caller{t: t}.json("POST", "/sessions", map[string]any{"login_name": login, "password": password})
+	want(t, r, 201, "")
+	return caller{t: t, token: r.str("token")}
+}
+
+func staff(t *testing.T, login string) caller { return logIn(t, login, demo.Password) }
+
+// openWindows opens every exam area's window for the test sitting.
+func openWindows(t *testing.T, from, to time.Time) {
+	t.Helper()
+	cat := catalog.New(database)
+	areas, err := cat.ExamAreas(context.Background(), year, sitting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range areas {
+		if err := cat.SetWindow(context.Background(), a.Code, year, sitting, catalog.Window{StartsAt: from, EndsAt: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Minimal files of each type, recognised by their content.
+var (
+	pdfFile  = []byte("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+	jpegFile = append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, make([]byte, 64)...)
+)

@@ -1,0 +1,362 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+
+	"zikao/internal/accounts"
+	"zikao/internal/idcard"
+	"zikao/internal/testenv"
+	"zikao/workflows"
+)
+
+// newRegistration is the body of a 新生注册 for a fresh valid ID number.
+func newRegistration(level, idNumber, name string) map[string]any {
+	if idNumber == "" {
+		idNumber = testenv.IDNumber()
+	}
+	n, _ := idcard.Parse(idNumber, time.Now())
+	app := map[string]any{"major_type": "social", "level": level, "major_code": "590201", "exam_area_code": "0106"}
+	if level == "zhuanshengben" {
+		app["major_code"], app["prior_school"], app["prior_diploma_number"] = "120402", "湖北大学", "104871201806000123"
+	}
+	return map[string]any{
+		"kind": "new", "agree_terms": true,
+		"personal": map[string]any{"name": name, "id_number": idNumber, "gender": n.Gender(),
+			"birth_date": n.BirthDate().Format(time.DateOnly), "ethnicity": "汉族", "phone": "13800000000", "address": "武汉市武昌区"},
+		"application": app,
+	}
+}
+
+// waitFor polls the registration until it reaches status.
+func waitFor(t *testing.T, c caller, id, status string) response {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := c.json("GET", "/registrations/"+id, nil)
+		if r.str("status") == status {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("registration %s is %s, want %s", id, r.str("status"), status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func historyOf(r response) []string {
+	var out []string
+	for _, h := range r.body["history"].([]any) {
+		out = append(out, h.(map[string]any)["status"].(string))
+	}
+	return out
+}
+
+// recordHistory writes the workflow's history to workflows/testdata when
+// ZIKAO_RECORD_HISTORIES is set, for the replay test.
+func recordHistory(t *testing.T, name, registrationID string) {
+	if os.Getenv("ZIKAO_RECORD_HISTORIES") == "" {
+		return
+	}
+	iter := temporal.GetWorkflowHistory(context.Background(), workflows.WorkflowID(registrationID), "", false, 0)
+	var hist historypb.History
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, e)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("..", "workflows", "testdata", name+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var ticketFormat = regexp.MustCompile(`^0106271\d{5}$`)
+
+func TestLongestPathThroughAPI(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	county, province, onsite := staff(t, "county0106@example.com"), staff(t, "province@example.com"), staff(t, "onsite0106@example.com")
+	if _, err := accounts.NewStore(database).CreateStaff(context.Background(), "county0102@example.com", "password", accounts.RoleCountyReviewer, "0102"); err != nil {
+		t.Fatal(err)
+	}
+	otherCounty, otherApplicant := logIn(t, "county0102@example.com", "password"), newApplicant(t)
+
+	body := newRegistration("zhuanshengben", "", "欧阳·娜娜")
+	r := applicant.json("POST", "/registrations", body)
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	if r.str("status") != "diploma_check" || r.str("host_school") != "华中师范大学" {
+		t.Fatalf("submission answer %s", r.raw)
+	}
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "张三")), 409, "registration_in_progress")
+
+	waitFor(t, applicant, id, "awaiting_report")
+	want(t, applicant.json("GET", "/registrations/mine", nil), 200, "")
+
+	// Scope: other applicants and other areas' staff see nothing of it.
+	want(t, otherApplicant.json("GET", "/registrations/"+id, nil), 403, "forbidden")
+	want(t, otherCounty.json("GET", "/registrations/"+id, nil), 403, "forbidden")
+	want(t, otherApplicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", pdfFile), 403, "forbidden")
+
+	// The report: checked by content, then county review.
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", []byte("plain text, not a PDF")), 415, "unsupported_file_type")
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", bytes.Repeat(pdfFile, 5<<20/len(pdfFile)+1)), 413, "file_too_large")
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "short"}, "file", pdfFile), 422, "validation_failed")
+	r = applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "abcd1234efgh"}, "file", pdfFile)
+	want(t, r, 202, "")
+	if r.str("status") != "county_review" {
+		t.Fatalf("after upload: %s", r.raw)
+	}
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", pdfFile), 409, "not_awaiting_report")
+
+	// Reviewers: inbox, download, order, scope.
+	r = county.json("GET", "/reviews?stage=county", nil)
+	want(t, r, 200, "")
+	found := false
+	for _, v := range r.body["reviews"].([]any) {
+		found = found || v.(map[string]any)["registration_id"] == id
+	}
+	if !found {
+		t.Fatalf("registration not in the county inbox: %s", r.raw)
+	}
+	if r := otherCounty.json("GET", "/reviews?stage=county", nil); len(r.body["reviews"].([]any)) != 0 {
+		t.Fatalf("another area's inbox shows %s", r.raw)
+	}
+	want(t, county.json("GET", "/reviews?stage=provincial", nil), 403, "forbidden")
+	if dl := county.do("GET", "/registrations/"+id+"/diploma-report", nil, ""); dl.status != 200 || !bytes.Equal(dl.raw, pdfFile) || dl.header.Get("Content-Type") != "application/pdf" {
+		t.Fatalf("report download: %d %s", dl.status, dl.header)
+	}
+	want(t, province.json("POST", "/registrations/"+id+"/provincial-review", map[string]any{"approved": true}), 409, "not_awaiting_review")
+	want(t, applicant.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true}), 403, "forbidden")
+	want(t, otherCounty.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true}), 403, "forbidden")
+	want(t, county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": false}), 422, "validation_failed")
+
+	// The same decision sent twice with one Idempotency-Key is applied once.
+	county.headers = map[string]string{"Idempotency-Key": "county-approval-1"}
+	want(t, county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true}), 200, "")
+	r = county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true})
+	want(t, r, 200, "")
+	if r.str("status") != "provincial_review" {
+		t.Fatalf("after county approval: %s", r.raw)
+	}
+	county.headers = nil
+	want(t, county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true}), 409, "not_awaiting_review")
+
+	r = province.json("POST", "/registrations/"+id+"/provincial-review", map[string]any{"approved": true})
+	want(t, r, 200, "")
+	if r.str("status") != "pre_registered" || r.str("next_step") == "" {
+		t.Fatalf("after provincial approval: %s", r.raw)
+	}
+
+	// On site: look-up, identity, photo.
+	idNumber := body["personal"].(map[string]any)["id_number"].(string)
+	r = onsite.json("GET", "/onsite/registrations?id_number="+idNumber, nil)
+	want(t, r, 200, "")
+	if regs := r.body["registrations"].([]any); len(regs) != 1 {
+		t.Fatalf("on-site look-up: %s", r.raw)
+	}
+	want(t, onsite.json("GET", "/onsite/registrations?id_number=123", nil), 422, "validation_failed")
+	want(t, county.json("GET", "/onsite/registrations?id_number="+idNumber, nil), 403, "forbidden")
+	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": testenv.IDNumber(), "name": "欧阳·娜娜"}, "photo", jpegFile), 409, "identity_mismatch")
+	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳娜娜"}, "photo", jpegFile), 409, "identity_mismatch")
+	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", pdfFile), 415, "unsupported_file_type")
+	r = onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", jpegFile)
+	want(t, r, 200, "")
+	if r.str("status") != "completed" || !ticketFormat.MatchString(r.str("ticket_number")) {
+		t.Fatalf("after the on-site check: %s", r.raw)
+	}
+	wantHistory := "[diploma_check awaiting_report county_review provincial_review pre_registered completed]"
+	if got := historyOf(r); fmtSlice(got) != wantHistory {
+		t.Errorf("history %v, want %s", got, wantHistory)
+	}
+	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", jpegFile), 409, "not_pre_registered")
+	want(t, applicant.json("POST", "/registrations/"+id+"/withdraw", nil), 409, "registration_closed")
+	recordHistory(t, "new-zhuanshengben-reviewed", id)
+
+	// Registered and confirmed: that ID number cannot register again.
+	want(t, otherApplicant.json("POST", "/registrations", newRegistration("zhuanke", idNumber, "欧阳·娜娜")), 409, "id_number_registered")
+}
+
+func fmtSlice(s []string) string {
+	b := "["
+	for i, v := range s {
+		if i > 0 {
+			b += " "
+		}
+		b += v
+	}
+	return b + "]"
+}
+
+func TestRejectionAndWithdrawalThroughAPI(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	county, province := staff(t, "county0106@example.com"), staff(t, "province@example.com")
+	r := applicant.json("POST", "/registrations", newRegistration("zhuanshengben", "", "李雷"))
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	waitFor(t, applicant, id, "awaiting_report")
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"report_number": "R2020001", "certificate_number": "C2020001"}, "file", jpegFile), 202, "")
+	want(t, county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true}), 200, "")
+	r = province.json("POST", "/registrations/"+id+"/provincial-review", map[string]any{"approved": false, "reason": "证书编号与报告不符"})
+	want(t, r, 200, "")
+	if r.str("status") != "awaiting_report" || r.str("rejection_reason") != "证书编号与报告不符" {
+		t.Fatalf("after rejection: %s", r.raw)
+	}
+	r = applicant.json("POST", "/registrations/"+id+"/withdraw", nil)
+	want(t, r, 202, "")
+	if r.str("status") != "withdrawn" {
+		t.Fatalf("after withdrawal: %s", r.raw)
+	}
+	want(t, applicant.json("POST", "/registrations/"+id+"/withdraw", nil), 409, "registration_closed")
+	recordHistory(t, "new-zhuanshengben-rejected-withdrawn", id)
+	// Withdrawn: the applicant may register again.
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "李雷")), 202, "")
+}
+
+func TestDiplomaFoundAndZhuankeThroughAPI(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	onsite := staff(t, "onsite0106@example.com")
+
+	found := newApplicant(t)
+	r := found.json("POST", "/registrations", newRegistration("zhuanshengben", "420106199503151234", "李明"))
+	want(t, r, 202, "")
+	liMing := r.str("registration_id")
+	r = waitFor(t, found, liMing, "pre_registered")
+	if got := fmtSlice(historyOf(r)); got != "[diploma_check pre_registered]" {
+		t.Errorf("history %s", got)
+	}
+
+	zhuanke := newApplicant(t)
+	body := newRegistration("zhuanke", "", "韩梅梅")
+	r = zhuanke.json("POST", "/registrations", body)
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	if r.str("status") != "pre_registered" {
+		t.Fatalf("专科 starts pre-registered: %s", r.raw)
+	}
+	r = onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": body["personal"].(map[string]any)["id_number"].(string), "name": "韩梅梅"}, "photo", jpegFile)
+	want(t, r, 200, "")
+	if !ticketFormat.MatchString(r.str("ticket_number")) {
+		t.Fatalf("ticket: %s", r.raw)
+	}
+	recordHistory(t, "new-zhuanke", id)
+
+	r = onsite.multipart("/registrations/"+liMing+"/onsite-check", map[string]string{"id_card_number": "420106199503151234", "name": "李明"}, "photo", jpegFile)
+	want(t, r, 200, "")
+	recordHistory(t, "new-zhuanshengben-found", liMing)
+}
+
+func TestSubmissionValidation(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	body := newRegistration("zhuanshengben", "", "张三")
+	p, a := body["personal"].(map[string]any), body["application"].(map[string]any)
+	body["agree_terms"] = false
+	p["id_number"] = p["id_number"].(string)[:17] + map[bool]string{true: "1", false: "2"}[p["id_number"].(string)[17] != '1']
+	p["name"] = "Zhang San"
+	p["phone"] = "12345"
+	a["prior_school"] = ""
+	a["prior_diploma_number"] = "12AB"
+	a["exam_area_code"] = "9999"
+	r := applicant.json("POST", "/registrations", body)
+	want(t, r, 422, "validation_failed")
+	fields := r.body["error"].(map[string]any)["fields"].(map[string]any)
+	for _, f := range []string{"agree_terms", "personal.id_number", "personal.name", "personal.phone", "application.prior_school", "application.prior_diploma_number", "application.exam_area_code"} {
+		if fields[f] == nil {
+			t.Errorf("no message for %s: %s", f, r.raw)
+		}
+	}
+
+	body = newRegistration("zhuanke", "", "张三")
+	p, a = body["personal"].(map[string]any), body["application"].(map[string]any)
+	p["gender"] = map[string]string{"male": "female", "female": "male"}[p["gender"].(string)]
+	p["birth_date"] = "1970-01-01"
+	a["major_code"] = "120402" // a 专升本 major
+	r = applicant.json("POST", "/registrations", body)
+	want(t, r, 422, "validation_failed")
+	fields = r.body["error"].(map[string]any)["fields"].(map[string]any)
+	for _, f := range []string{"personal.gender", "personal.birth_date", "application.major_code"} {
+		if fields[f] == nil {
+			t.Errorf("no message for %s: %s", f, r.raw)
+		}
+	}
+	want(t, applicant.json("POST", "/registrations", map[string]any{"kind": "other"}), 422, "validation_failed")
+
+	// No open window in the exam area: registration is refused.
+	openWindows(t, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "张三")), 409, "registration_not_open")
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+}
+
+// Twenty simultaneous submissions for one ID number, from twenty accounts,
+// make exactly one registration.
+func TestConcurrentSubmissionsOneRegistration(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	body := newRegistration("zhuanke", "", "周杰")
+	callers := make([]caller, 20)
+	for i := range callers {
+		callers[i] = newApplicant(t)
+	}
+	statuses := make([]int, len(callers))
+	codes := make([]string, len(callers))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			r := c.json("POST", "/registrations", body)
+			statuses[i], codes[i] = r.status, r.errorCode()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	accepted := 0
+	for i, s := range statuses {
+		switch {
+		case s == 202:
+			accepted++
+		case s != 409 || codes[i] != "registration_in_progress":
+			t.Errorf("submission %d: %d %s", i, s, codes[i])
+		}
+	}
+	var rows int
+	if err := database.Get(&rows, `SELECT count(*) FROM registrations WHERE id_number = $1`, body["personal"].(map[string]any)["id_number"]); err != nil {
+		t.Fatal(err)
+	}
+	if accepted != 1 || rows != 1 {
+		t.Fatalf("%d accepted, %d rows; want exactly one", accepted, rows)
+	}
+}
+
+// A registration left pre-registered when the window closes expires.
+func TestExpiryOnRealServer(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().Add(2*time.Second))
+	defer openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	r := applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "赵敏"))
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	r = waitFor(t, applicant, id, "expired")
+	if r.str("next_step") == "" {
+		t.Error("an expired registration says what to do next")
+	}
+	recordHistory(t, "new-zhuanke-expired", id)
+}

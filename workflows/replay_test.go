@@ -1,0 +1,101 @@
+package workflows_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/worker"
+
+	zworker "zikao/worker"
+)
+
+// histories are recorded from a real Temporal server by the API's end-to-end
+// tests (ZIKAO_RECORD_HISTORIES=1 go test ./api/), one per path.
+func histories(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 6 {
+		t.Fatalf("found %d recorded histories in testdata, want one per path (6)", len(files))
+	}
+	return files
+}
+
+// Every recorded history replays with the current workflow code: a change
+// that would break running registrations fails here.
+func TestReplayRecordedHistories(t *testing.T) {
+	for _, file := range histories(t) {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			replayer := worker.NewWorkflowReplayer()
+			zworker.RegisterWorkflow(replayer)
+			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, file); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// billableActions counts what Temporal Cloud bills in a history: the start,
+// updates, timers, search-attribute upserts, activities, and one for each
+// workflow task that ran local activities.
+func billableActions(h *historypb.History) int {
+	n := 0
+	localTask := false // the commands of a workflow task follow its completion
+	for _, e := range h.Events {
+		switch e.EventType {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+			enumspb.EVENT_TYPE_TIMER_STARTED,
+			enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+			enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			n++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			localTask = true
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			if localTask {
+				n++
+			}
+			localTask = false
+		}
+	}
+	if localTask {
+		n++
+	}
+	return n
+}
+
+// The cost of each path, in Temporal Cloud actions, stays within its budget.
+func TestActionBudget(t *testing.T) {
+	budget := map[string]int{
+		"new-zhuanke":                          5,
+		"new-zhuanke-expired":                  5,
+		"enrolled":                             5,
+		"new-zhuanshengben-found":              7,
+		"new-zhuanshengben-reviewed":           16,
+		"new-zhuanshengben-rejected-withdrawn": 16,
+	}
+	for _, file := range histories(t) {
+		name := strings.TrimSuffix(filepath.Base(file), ".json")
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h historypb.History
+		if err := (temporalproto.CustomJSONUnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, &h); err != nil {
+			t.Fatal(err)
+		}
+		got := billableActions(&h)
+		t.Logf("%-40s %2d actions", name, got)
+		if max, ok := budget[name]; !ok || got > max {
+			t.Errorf("%s: %d actions, budget %d", name, got, max)
+		}
+	}
+}
