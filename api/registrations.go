@@ -317,6 +317,9 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 		Window: workflows.Window{StartsAt: area.Window.StartsAt, EndsAt: area.Window.EndsAt}}
 	r.Status = in.FirstStatus()
 	err = s.Registrations.Create(c, r, "考生提交注册申请")
+	if errors.Is(err, registrations.ErrInProgress) && s.removeOrphans(c, r) {
+		err = s.Registrations.Create(c, r, "考生提交注册申请")
+	}
 	if errors.Is(err, registrations.ErrInProgress) {
 		fail(c, errInProgress)
 		return
@@ -336,6 +339,32 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 		return
 	}
 	s.respondWith(c, http.StatusAccepted, *r)
+}
+
+// removeOrphans deletes the open registrations in the way of r whose
+// workflow never started (the API stopped between writing the row and
+// starting the workflow), and reports whether it removed any.
+func (s *Server) removeOrphans(c *gin.Context, r *registrations.Registration) bool {
+	ids, err := s.Registrations.Unstarted(c, r.AccountID, r.IDNumber, time.Now().Add(-time.Minute))
+	if err != nil {
+		slog.ErrorContext(c, "look for unstarted registrations", "error", err)
+		return false
+	}
+	removed := false
+	for _, id := range ids {
+		_, err := s.Temporal.DescribeWorkflowExecution(c, workflows.WorkflowID(id), "")
+		var notFound *serviceerror.NotFound
+		if !errors.As(err, &notFound) {
+			continue
+		}
+		if err := s.Registrations.Delete(c, id); err != nil {
+			slog.ErrorContext(c, "remove unstarted registration", "registration_id", id, "error", err)
+			continue
+		}
+		slog.WarnContext(c, "removed a registration whose workflow never started", "registration_id", id)
+		removed = true
+	}
+	return removed
 }
 
 func (s *Server) mine(c *gin.Context) {

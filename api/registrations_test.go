@@ -13,8 +13,11 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 
+	"github.com/google/uuid"
+
 	"zikao/internal/accounts"
 	"zikao/internal/idcard"
+	"zikao/internal/registrations"
 	"zikao/internal/testenv"
 	"zikao/workflows"
 )
@@ -359,4 +362,35 @@ func TestExpiryOnRealServer(t *testing.T) {
 		t.Error("an expired registration says what to do next")
 	}
 	recordHistory(t, "new-zhuanke-expired", id)
+}
+
+// A registration row whose workflow never started (the API stopped in
+// between) does not block the applicant for ever.
+func TestUnstartedRegistrationIsRepaired(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	me := applicant.json("GET", "/accounts/me", nil)
+	idNumber := testenv.IDNumber()
+	n, _ := idcard.Parse(idNumber, time.Now())
+	orphan := &registrations.Registration{ID: uuid.NewString(), AccountID: int64(me.body["account_id"].(float64)), Kind: "new",
+		Status: "pre_registered", Name: "孙悟", IDNumber: idNumber, Gender: n.Gender(), BirthDate: n.BirthDate(), Phone: "13800000000",
+		MajorType: "social", Level: "zhuanke", MajorCode: "590201", ExamAreaCode: "0106", Year: year, Sitting: sitting, TermsAgreedAt: time.Now()}
+	if err := registrations.NewStore(database).Create(context.Background(), orphan, "考生提交注册申请"); err != nil {
+		t.Fatal(err)
+	}
+	// Too fresh to be taken for an orphan: its workflow may be starting.
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", idNumber, "孙悟")), 409, "registration_in_progress")
+
+	if _, err := database.Exec(`UPDATE registrations SET created_at = now() - interval '2 minutes' WHERE id = $1`, orphan.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := applicant.json("POST", "/registrations", newRegistration("zhuanke", idNumber, "孙悟"))
+	want(t, r, 202, "")
+	want(t, applicant.json("GET", "/registrations/"+orphan.ID, nil), 404, "registration_not_found")
+
+	// A registration with a running workflow is left alone, however old.
+	if _, err := database.Exec(`UPDATE registrations SET created_at = now() - interval '2 minutes' WHERE id = $1`, r.str("registration_id")); err != nil {
+		t.Fatal(err)
+	}
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "孙悟")), 409, "registration_in_progress")
 }

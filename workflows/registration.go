@@ -349,11 +349,16 @@ func (r *registration) withdraw(ctx workflow.Context) (State, error) {
 	})
 }
 
-// IsRefusal reports whether err is an update's refusal and returns its code.
+// IsRefusal reports whether err is an update's refusal (one of the Err…
+// codes) and returns its code.
 func IsRefusal(err error) (string, bool) {
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) {
-		return appErr.Type(), true
+	if !errors.As(err, &appErr) {
+		return "", false
+	}
+	switch code := appErr.Type(); code {
+	case ErrNotAwaitingReport, ErrNotAwaitingReview, ErrNotPreRegistered, ErrOutsideWindow, ErrClosed, ErrInvalidDecision:
+		return code, true
 	}
 	return "", false
 }

@@ -304,6 +304,9 @@ func (s *Store) newSession(ctx context.Context, a Account) (Session, error) {
 		return Session{}, fmt.Errorf("make token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = $1 AND expires_at <= now()`, a.ID); err != nil {
+		return Session{}, fmt.Errorf("remove expired sessions: %w", err)
+	}
 	var expires time.Time
 	err := s.db.GetContext(ctx, &expires, `
 		INSERT INTO sessions (token_hash, account_id, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))

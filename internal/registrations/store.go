@@ -119,6 +119,21 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
+// Unstarted returns the open registrations of an account or an ID number
+// that nothing happened to since they were created, before cutoff: those
+// whose workflow may never have started (the API stopped in between).
+func (s *Store) Unstarted(ctx context.Context, accountID int64, idNumber string, cutoff time.Time) ([]string, error) {
+	var ids []string
+	err := s.db.SelectContext(ctx, &ids, `
+		SELECT id FROM registrations
+		WHERE (account_id = $1 OR id_number = $2) AND last_seq = 1 AND created_at < $3
+		  AND status NOT IN ('completed', 'expired', 'withdrawn')`, accountID, idNumber, cutoff)
+	if err != nil {
+		return nil, fmt.Errorf("look up unstarted registrations: %w", err)
+	}
+	return ids, nil
+}
+
 // IDNumberCompleted reports whether an ID number was already registered and
 // confirmed on site.
 func (s *Store) IDNumberCompleted(ctx context.Context, idNumber string) (bool, error) {
