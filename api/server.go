@@ -27,6 +27,9 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
+// OpenAPI returns the API's OpenAPI 3 document.
+func OpenAPI() []byte { return openAPI }
+
 // Server holds what the handlers need.
 type Server struct {
 	DB            *sqlx.DB
