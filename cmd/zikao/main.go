@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -99,30 +100,29 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-func dialTemporal(cfg config.Config) (client.Client, error) {
+// connect opens PostgreSQL and dials Temporal; closeAll closes both.
+func connect(ctx context.Context, cfg config.Config) (database *sqlx.DB, tc client.Client, closeAll func(), err error) {
+	if database, err = db.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, nil, nil, err
+	}
 	opts, err := cfg.TemporalClientOptions()
-	if err != nil {
-		return nil, err
+	if err == nil {
+		opts.Logger = tlog.NewStructuredLogger(slog.Default())
+		tc, err = client.Dial(opts)
 	}
-	opts.Logger = tlog.NewStructuredLogger(slog.Default())
-	c, err := client.Dial(opts)
 	if err != nil {
-		return nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
+		database.Close()
+		return nil, nil, nil, fmt.Errorf("connect to Temporal at %s: %w", cfg.TemporalAddress, err)
 	}
-	return c, nil
+	return database, tc, func() { tc.Close(); database.Close() }, nil
 }
 
 func runAPI(ctx context.Context, cfg config.Config) error {
-	database, err := db.Open(ctx, cfg.DatabaseURL)
+	database, tc, closeAll, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer database.Close()
-	tc, err := dialTemporal(cfg)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer closeAll()
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
 	s.Accounts.SessionTTL = cfg.SessionTTL
 	h, err := s.Handler(cfg.TrustedProxies)
@@ -152,16 +152,11 @@ func serve(ctx context.Context, addr string, h http.Handler, what string) error 
 }
 
 func runWorker(ctx context.Context, cfg config.Config) error {
-	database, err := db.Open(ctx, cfg.DatabaseURL)
+	database, tc, closeAll, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer database.Close()
-	tc, err := dialTemporal(cfg)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer closeAll()
 	acts := &activities.Activities{
 		Registrations: registrations.NewStore(database),
 		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),
