@@ -3,11 +3,14 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"zikao/internal/accounts"
 	"zikao/internal/db"
 )
 
@@ -202,4 +205,55 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s %s is not in openapi.json", route.Method, path)
 		}
 	}
+}
+
+// Parallel wrong passwords cannot get more tries than the limit.
+func TestParallelLoginsAreThrottled(t *testing.T) {
+	c := caller{t: t}
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	counts := map[int]int{}
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := c.json("POST", "/sessions", map[string]any{"login_name": login, "password": "wrong"})
+			mu.Lock()
+			counts[r.status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if counts[401] > 5 || counts[401]+counts[429] != 20 {
+		t.Fatalf("answers %v: at most 5 passwords may be checked", counts)
+	}
+}
+
+// An applicant's account never becomes a staff account.
+func TestStaffCannotTakeOverAnApplicantAccount(t *testing.T) {
+	c := caller{t: t}
+	login := "county-" + uuid.NewString()[:8] + "@example.com"
+	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
+	applicant := logIn(t, login, "secret1")
+	store := accounts.NewStore(database)
+	if _, err := store.CreateStaff(context.Background(), strings.ToUpper(login), "staff-pass", accounts.RoleCountyReviewer, "0106"); !errors.Is(err, accounts.ErrNotStaff) {
+		t.Fatalf("CreateStaff over an applicant: %v, want ErrNotStaff", err)
+	}
+	if r := applicant.json("GET", "/accounts/me", nil); r.str("role") != "applicant" {
+		t.Fatalf("the applicant's session became %s", r.str("role"))
+	}
+
+	// Updating a staff account ends its sessions; staff cannot reset by question.
+	staffLogin := "reviewer-" + uuid.NewString()[:8] + "@example.com"
+	if _, err := store.CreateStaff(context.Background(), staffLogin, "staff-pass", accounts.RoleCountyReviewer, "0106"); err != nil {
+		t.Fatal(err)
+	}
+	reviewer := logIn(t, staffLogin, "staff-pass")
+	if _, err := store.CreateStaff(context.Background(), staffLogin, "staff-pass2", accounts.RoleCountyReviewer, "0102"); err != nil {
+		t.Fatal(err)
+	}
+	want(t, reviewer.json("GET", "/accounts/me", nil), 401, "unauthenticated")
+	want(t, c.json("POST", "/password-resets", map[string]any{"login_name": staffLogin, "security_question_id": 1, "security_answer": "a", "new_password": "newpass1"}), 401, "reset_rejected")
 }

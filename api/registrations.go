@@ -12,6 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -22,7 +23,6 @@ import (
 	"zikao/internal/idcard"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
-	"zikao/internal/throttle"
 	"zikao/workflows"
 )
 
@@ -86,7 +86,7 @@ func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Regist
 	f := fieldErrors{}
 	f.agreed(in.AgreeTerms)
 	p, a := in.Personal, in.Application
-	f.name("personal.name", p.Name)
+	p.Name = f.name("personal.name", p.Name)
 	id := f.idNumber("personal.id_number", p.IDNumber)
 	if p.Gender != "male" && p.Gender != "female" {
 		f.add("personal.gender", "性别须为 male 或 female", "gender must be male or female")
@@ -209,7 +209,7 @@ func (s *Server) checkIDNumber(c *gin.Context, id idcard.Number, isNew bool) boo
 func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.Registration {
 	f := fieldErrors{}
 	f.agreed(in.AgreeTerms)
-	f.name("name", in.Name)
+	in.Name = f.name("name", in.Name)
 	id := f.idNumber("id_number", in.IDNumber)
 	f.ticket("verify_ticket_number", in.VerifyTicketNumber)
 	f.ticket("selected_ticket_number", in.SelectedTicketNumber)
@@ -253,22 +253,18 @@ func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.R
 // verifyEnrolment checks name, ID number and ticket number against the
 // enrolment records, counting failures toward a lockout like logins do.
 func (s *Server) verifyEnrolment(c *gin.Context, name, idNumber, ticket string) ([]enrolled.Record, bool) {
-	keys := []throttle.Key{
-		{Rule: s.LookupLimits.PerLogin, Key: strconv.FormatInt(account(c).ID, 10)},
-		{Rule: s.LookupLimits.PerAddress, Key: c.ClientIP()},
-	}
-	if err := s.Limiter.CheckAll(c, keys...); err != nil {
+	keys := s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())
+	if err := s.Limiter.Attempt(c, keys...); err != nil {
 		failErr(c, err)
 		return nil, false
 	}
 	records, err := s.Enrolled.Lookup(c, name, idNumber, ticket)
 	if errors.Is(err, enrolled.ErrNotFound) {
-		if err := s.Limiter.FailAll(c, keys...); err != nil {
-			failErr(c, err)
-			return nil, false
-		}
 		fail(c, errEnrolmentNotFound)
 		return nil, false
+	}
+	if err == nil {
+		err = s.Limiter.Forgive(c, keys...)
 	}
 	if err != nil {
 		failErr(c, err)
@@ -288,7 +284,7 @@ func (s *Server) lookupEnrolment(c *gin.Context) {
 		return
 	}
 	f := fieldErrors{}
-	f.name("name", in.Name)
+	in.Name = f.name("name", in.Name)
 	id := f.idNumber("id_number", in.IDNumber)
 	f.ticket("ticket_number", in.TicketNumber)
 	if len(f) > 0 {
@@ -311,20 +307,25 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 		failErr(c, err)
 		return
 	}
-	now := time.Now()
-	r.ID, r.AccountID, r.Year, r.Sitting, r.TermsAgreedAt = uuid.NewString(), account(c).ID, s.Year, s.Sitting, now
+	r.ID, r.AccountID, r.Year, r.Sitting, r.TermsAgreedAt = uuid.NewString(), account(c).ID, s.Year, s.Sitting, time.Now()
+	// The registration keeps the window it was made in; the workflow's deadline is its end.
+	r.WindowStartsAt, r.WindowEndsAt = area.Window.StartsAt, area.Window.EndsAt
 	in := workflows.Input{RegistrationID: r.ID, Kind: r.Kind, Level: r.Level, ExamAreaCode: r.ExamAreaCode,
-		Window: workflows.Window{StartsAt: area.Window.StartsAt, EndsAt: area.Window.EndsAt}}
+		Window: workflows.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt}}
 	r.Status = in.FirstStatus()
-	err = s.Registrations.Create(c, r, "考生提交注册申请")
-	if errors.Is(err, registrations.ErrInProgress) && s.removeOrphans(c, r) {
-		err = s.Registrations.Create(c, r, "考生提交注册申请")
+	const note = "考生提交注册申请"
+	err = s.Registrations.Create(c, r, note)
+	if errors.Is(err, registrations.ErrInProgress) && s.repairStale(c, r) {
+		err = s.Registrations.Create(c, r, note)
 	}
-	if errors.Is(err, registrations.ErrInProgress) {
+	switch {
+	case errors.Is(err, registrations.ErrInProgress):
 		fail(c, errInProgress)
 		return
-	}
-	if err != nil {
+	case errors.Is(err, registrations.ErrRegistered):
+		fail(c, errIDRegistered)
+		return
+	case err != nil:
 		failErr(c, err)
 		return
 	}
@@ -332,8 +333,13 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 	defer cancel()
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, workflows.StartOptions(in, s.TaskQueue), workflows.WorkflowName, in); err != nil {
 		slog.ErrorContext(c, "start registration workflow", "registration_id", r.ID, "error", err)
-		if derr := s.Registrations.Delete(context.WithoutCancel(c), r.ID); derr != nil {
-			slog.ErrorContext(c, "remove registration without workflow", "registration_id", r.ID, "error", derr)
+		// The start may have happened though its answer was lost: remove the
+		// row only when the workflow surely does not exist (repairStale
+		// handles what is left).
+		if s.workflowState(context.WithoutCancel(c), r.ID) == workflowMissing {
+			if derr := s.Registrations.Delete(context.WithoutCancel(c), r.ID); derr != nil {
+				slog.ErrorContext(c, "remove registration without workflow", "registration_id", r.ID, "error", derr)
+			}
 		}
 		fail(c, errUnavailable)
 		return
@@ -341,30 +347,61 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 	s.respondWith(c, http.StatusAccepted, *r)
 }
 
-// removeOrphans deletes the open registrations in the way of r whose
-// workflow never started (the API stopped between writing the row and
-// starting the workflow), and reports whether it removed any.
-func (s *Server) removeOrphans(c *gin.Context, r *registrations.Registration) bool {
-	ids, err := s.Registrations.Unstarted(c, r.AccountID, r.IDNumber, time.Now().Add(-time.Minute))
+type workflowStatus int
+
+const (
+	workflowUnknown workflowStatus = iota // Temporal did not answer
+	workflowMissing
+	workflowRunning
+	workflowClosed
+)
+
+// workflowState tells whether a registration's workflow exists and runs.
+func (s *Server) workflowState(ctx context.Context, registrationID string) workflowStatus {
+	d, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.WorkflowID(registrationID), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return workflowMissing
+	case err != nil:
+		return workflowUnknown
+	case d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return workflowRunning
+	}
+	return workflowClosed
+}
+
+// repairStale clears the open registrations in the way of r that can no
+// longer move: a row whose workflow never started (the API stopped between
+// writing it and starting the workflow) is removed; one whose workflow an
+// operator terminated is closed as withdrawn. It reports whether it cleared any.
+func (s *Server) repairStale(c *gin.Context, r *registrations.Registration) bool {
+	stale, err := s.Registrations.OpenBefore(c, r.AccountID, r.IDNumber, time.Now().Add(-time.Minute))
 	if err != nil {
-		slog.ErrorContext(c, "look for unstarted registrations", "error", err)
+		slog.ErrorContext(c, "look for stale registrations", "error", err)
 		return false
 	}
-	removed := false
-	for _, id := range ids {
-		_, err := s.Temporal.DescribeWorkflowExecution(c, workflows.WorkflowID(id), "")
-		var notFound *serviceerror.NotFound
-		if !errors.As(err, &notFound) {
+	cleared := false
+	for _, old := range stale {
+		switch s.workflowState(c, old.ID) {
+		case workflowMissing:
+			if old.LastSeq == 1 {
+				err = s.Registrations.Delete(c, old.ID)
+			}
+		case workflowClosed:
+			err = s.Registrations.Record(c, registrations.Transition{RegistrationID: old.ID, Seq: old.LastSeq + 1,
+				Status: status.Withdrawn, At: time.Now(), ByRole: workflows.BySystem, Note: "注册流程已被终止，本次注册关闭"})
+		default:
 			continue
 		}
-		if err := s.Registrations.Delete(c, id); err != nil {
-			slog.ErrorContext(c, "remove unstarted registration", "registration_id", id, "error", err)
+		if err != nil {
+			slog.ErrorContext(c, "repair stale registration", "registration_id", old.ID, "error", err)
 			continue
 		}
-		slog.WarnContext(c, "removed a registration whose workflow never started", "registration_id", id)
-		removed = true
+		slog.WarnContext(c, "cleared a registration whose workflow is gone", "registration_id", old.ID)
+		cleared = true
 	}
-	return removed
+	return cleared
 }
 
 func (s *Server) mine(c *gin.Context) {
@@ -417,7 +454,7 @@ func (s *Server) getRegistration(c *gin.Context) {
 
 // uploadReport takes the diploma certification report (学历认证报告).
 func (s *Server) uploadReport(c *gin.Context) {
-	r, ok := s.registration(c)
+	r, updateID, ok := s.decision(c, workflows.UpdateUploadReport, http.StatusAccepted)
 	if !ok {
 		return
 	}
@@ -445,11 +482,15 @@ func (s *Server) uploadReport(c *gin.Context) {
 	if !ok {
 		return
 	}
-	up := workflows.ReportUpload{FileID: fileID, VerificationCode: code}
-	if code == "" {
-		up.ReportNumber, up.CertificateNumber = reportNo, certNo
+	if code != "" {
+		reportNo, certNo = "", ""
 	}
-	s.decide(c, r, workflows.UpdateUploadReport, up, http.StatusAccepted)
+	reportID, err := s.Registrations.AddReport(c, r.ID, fileID, code, reportNo, certNo)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	s.decide(c, r, updateID, workflows.ReportUpload{ReportID: reportID}, http.StatusAccepted)
 }
 
 // storeUpload checks the other fields (f), then reads, checks and stores
@@ -496,11 +537,11 @@ func (s *Server) storeUpload(c *gin.Context, field string, f fieldErrors, accept
 }
 
 func (s *Server) withdraw(c *gin.Context) {
-	r, ok := s.registration(c)
+	r, updateID, ok := s.decision(c, workflows.UpdateWithdraw, http.StatusAccepted)
 	if !ok {
 		return
 	}
-	s.decide(c, r, workflows.UpdateWithdraw, nil, http.StatusAccepted)
+	s.decide(c, r, updateID, nil, http.StatusAccepted)
 }
 
 func (s *Server) downloadReport(c *gin.Context) {
@@ -527,22 +568,47 @@ func (s *Server) downloadReport(c *gin.Context) {
 	c.Data(http.StatusOK, file.ContentType, file.Data)
 }
 
-// decide sends a decision to the registration's workflow as a Workflow
-// Update and waits until the workflow has applied or refused it. The
-// Idempotency-Key header makes a retried request apply once.
-func (s *Server) decide(c *gin.Context, r registrations.Registration, update string, arg any, okStatus int) {
-	if status.Terminal(r.Status) {
-		s.refused(c, update, workflows.ErrClosed)
-		return
+// updateID names a decision's Workflow Update: the request's
+// Idempotency-Key (or a fresh id), scoped to the update and the caller.
+type updateID struct{ name, id string }
+
+// decision starts handling a decision on the registration of :id: it loads
+// and authorizes the registration and names the update. A retried request
+// (same Idempotency-Key) whose step was already made is answered here, with
+// the registration as it is now, and ok is false.
+func (s *Server) decision(c *gin.Context, update string, okStatus int) (r registrations.Registration, u updateID, ok bool) {
+	if r, ok = s.registration(c); !ok {
+		return r, u, false
 	}
 	key := strings.TrimSpace(c.GetHeader("Idempotency-Key"))
 	if key == "" || len(key) > 100 {
 		key = uuid.NewString()
 	}
+	u = updateID{name: update, id: fmt.Sprintf("%s/%d/%s", update, account(c).ID, key)}
+	done, err := s.Registrations.StepDone(c, r.ID, u.id)
+	if err != nil {
+		failErr(c, err)
+		return r, u, false
+	}
+	if done {
+		s.respondWith(c, okStatus, r)
+		return r, u, false
+	}
+	return r, u, true
+}
+
+// decide sends a decision to the registration's workflow as a Workflow
+// Update and waits until the workflow has applied or refused it. The same
+// update id twice is applied once.
+func (s *Server) decide(c *gin.Context, r registrations.Registration, u updateID, arg any, okStatus int) {
+	if status.Terminal(r.Status) {
+		s.refused(c, u.name, workflows.ErrClosed)
+		return
+	}
 	opts := client.UpdateWorkflowOptions{
 		WorkflowID:   workflows.WorkflowID(r.ID),
-		UpdateID:     fmt.Sprintf("%s/%d/%s", update, account(c).ID, key),
-		UpdateName:   update,
+		UpdateID:     u.id,
+		UpdateName:   u.name,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	}
 	if arg != nil {
@@ -556,7 +622,7 @@ func (s *Server) decide(c *gin.Context, r registrations.Registration, update str
 		err = h.Get(ctx, &st)
 	}
 	if err != nil {
-		s.updateFailed(c, update, err)
+		s.updateFailed(c, u.name, err)
 		return
 	}
 	s.respond(c, okStatus, r.ID)

@@ -99,7 +99,7 @@ func TestLongestPathThroughAPI(t *testing.T) {
 	}
 	otherCounty, otherApplicant := logIn(t, "county0102@example.com", "password"), newApplicant(t)
 
-	body := newRegistration("zhuanshengben", "", "欧阳·娜娜")
+	body := newRegistration("zhuanshengben", "", "欧阳•娜娜") // U+2022, as some keyboards type it
 	r := applicant.json("POST", "/registrations", body)
 	want(t, r, 202, "")
 	id := r.str("registration_id")
@@ -178,11 +178,20 @@ func TestLongestPathThroughAPI(t *testing.T) {
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": testenv.IDNumber(), "name": "欧阳·娜娜"}, "photo", jpegFile), 409, "identity_mismatch")
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳娜娜"}, "photo", jpegFile), 409, "identity_mismatch")
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", pdfFile), 415, "unsupported_file_type")
+	onsite.headers = map[string]string{"Idempotency-Key": "onsite-" + id}
 	r = onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", jpegFile)
 	want(t, r, 200, "")
 	if r.str("status") != "completed" || !ticketFormat.MatchString(r.str("ticket_number")) {
 		t.Fatalf("after the on-site check: %s", r.raw)
 	}
+	// The operator's client retries (its answer was lost): the same answer,
+	// although the workflow has ended.
+	again := onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", jpegFile)
+	want(t, again, 200, "")
+	if again.str("ticket_number") != r.str("ticket_number") {
+		t.Fatalf("retried on-site check: %s", again.raw)
+	}
+	onsite.headers = nil
 	wantHistory := "[diploma_check awaiting_report county_review provincial_review pre_registered completed]"
 	if got := historyOf(r); fmtSlice(got) != wantHistory {
 		t.Errorf("history %v, want %s", got, wantHistory)

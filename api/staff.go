@@ -8,6 +8,7 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/files"
+	"zikao/internal/idcard"
 	"zikao/internal/status"
 	"zikao/workflows"
 )
@@ -44,7 +45,7 @@ type reviewIn struct {
 }
 
 func (s *Server) review(c *gin.Context, update string) {
-	r, ok := s.registration(c)
+	r, updateID, ok := s.decision(c, update, http.StatusOK)
 	if !ok {
 		return
 	}
@@ -64,7 +65,7 @@ func (s *Server) review(c *gin.Context, update string) {
 		invalid(c, f)
 		return
 	}
-	s.decide(c, r, update, workflows.Review{Approved: *in.Approved, Reason: in.Reason}, http.StatusOK)
+	s.decide(c, r, updateID, workflows.Review{Approved: *in.Approved, Reason: in.Reason}, http.StatusOK)
 }
 
 func (s *Server) countyReview(c *gin.Context) { s.review(c, workflows.UpdateCountyReview) }
@@ -92,13 +93,13 @@ func (s *Server) onsiteLookup(c *gin.Context) {
 // match the registration, the photo is stored, and the workflow completes
 // the registration with its admission ticket number.
 func (s *Server) onsiteCheck(c *gin.Context) {
-	r, ok := s.registration(c)
+	r, updateID, ok := s.decision(c, workflows.UpdateOnsiteCheck, http.StatusOK)
 	if !ok {
 		return
 	}
 	f := fieldErrors{}
 	id := f.idNumber("id_card_number", c.PostForm("id_card_number"))
-	name := strings.TrimSpace(c.PostForm("name"))
+	name := idcard.NormalizeName(c.PostForm("name"))
 	f.required("name", name, "姓名", "name")
 	if len(f) > 0 {
 		invalid(c, f)
@@ -116,5 +117,5 @@ func (s *Server) onsiteCheck(c *gin.Context) {
 	if !ok {
 		return
 	}
-	s.decide(c, r, workflows.UpdateOnsiteCheck, workflows.OnsiteCheck{PhotoFileID: photoID}, http.StatusOK)
+	s.decide(c, r, updateID, workflows.OnsiteCheck{PhotoFileID: photoID}, http.StatusOK)
 }

@@ -11,9 +11,6 @@ import (
 )
 
 var (
-	// Chinese names: Han characters (any plane), optionally joined by the
-	// middle dot of minority names (·, ・, •).
-	namePattern    = regexp.MustCompile(`^\p{Han}+([·・•]\p{Han}+)*$`)
 	phonePattern   = regexp.MustCompile(`^1[3-9]\d{9}$`)
 	diplomaPattern = regexp.MustCompile(`^\d{17,18}$`)
 	ticketPattern  = regexp.MustCompile(`^\d{12}$`)
@@ -43,13 +40,16 @@ func (f fieldErrors) maxLen(field, value string, n int) {
 	}
 }
 
-func (f fieldErrors) name(field, value string) {
+// name validates a name and returns it normalised (idcard.NormalizeName).
+func (f fieldErrors) name(field, value string) string {
+	value = idcard.NormalizeName(value)
 	if f.required(field, value, "姓名", "name") {
-		if !namePattern.MatchString(value) {
+		if !idcard.ValidName(value) {
 			f.add(field, "姓名须为汉字（少数民族姓名可用间隔号·）", "name must be Chinese characters, with · between parts of a minority name")
 		}
 		f.maxLen(field, value, 50)
 	}
+	return value
 }
 
 // idNumber validates and normalises an ID card number.

@@ -28,6 +28,7 @@ type view struct {
 	MajorName       string                       `json:"major_name"`
 	HostSchool      string                       `json:"host_school"`
 	TicketNumber    *string                      `json:"ticket_number"`
+	Window          catalog.Window               `json:"confirmation_window"`
 	RejectionReason *string                      `json:"rejection_reason"`
 	CreatedAt       time.Time                    `json:"created_at"`
 	UpdatedAt       time.Time                    `json:"updated_at"`
@@ -86,6 +87,7 @@ func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamAr
 		NextStep: nextStep(r, area), ExamAreaCode: r.ExamAreaCode, Level: r.Level,
 		MajorCode: r.MajorCode, MajorName: m.Name, HostSchool: m.HostSchool,
 		TicketNumber: r.TicketNumber, RejectionReason: r.RejectionReason,
+		Window:    catalog.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt},
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, History: r.History,
 		Applicant: applicantView{Name: r.Name, IDNumber: r.IDNumber, Gender: r.Gender,
 			BirthDate: r.BirthDate.Format(time.DateOnly), Phone: r.Phone},
@@ -102,12 +104,10 @@ func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamAr
 
 func day(t time.Time) string { return t.In(shanghai).Format("2006年1月2日 15:04") }
 
-// nextStep tells the applicant, in Chinese, what to do next.
+// nextStep tells the applicant, in Chinese, what to do next. The window is
+// the registration's own: the one its workflow keeps to.
 func nextStep(r registrations.Registration, area catalog.ExamArea) string {
-	var window string
-	if area.Window != nil {
-		window = fmt.Sprintf("%s 至 %s", day(area.Window.StartsAt), day(area.Window.EndsAt))
-	}
+	window := fmt.Sprintf("%s 至 %s", day(r.WindowStartsAt), day(r.WindowEndsAt))
 	switch r.Status {
 	case status.DiplomaCheck:
 		return "正在向学信网核验您的专科学历，请稍候刷新"
@@ -116,10 +116,7 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 		if r.RejectionReason != nil {
 			s = "您的学历认证报告审核未通过（" + *r.RejectionReason + "），请重新上传"
 		}
-		if area.Window != nil {
-			s += "；请于 " + day(area.Window.EndsAt) + " 前完成"
-		}
-		return s
+		return s + "；请于 " + day(r.WindowEndsAt) + " 前完成"
 	case status.CountyReview:
 		return "区考办正在审核您的学历认证报告，请耐心等待"
 	case status.ProvincialReview:

@@ -51,26 +51,40 @@ CREATE TABLE registrations (
     terms_agreed_at       timestamptz NOT NULL,
     selected_ticket_number text,
     ticket_number         text,
+    window_starts_at      timestamptz NOT NULL,
+    window_ends_at        timestamptz NOT NULL,
     rejection_reason      text,
-    report_file_id        uuid REFERENCES files (id),
-    report_verification_code   text,
-    report_number         text,
-    report_certificate_number  text,
+    report_id             uuid,
     photo_file_id         uuid REFERENCES files (id),
     last_seq              integer     NOT NULL DEFAULT 0,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now()
 );
--- At most one open registration per account and per ID number, and one
--- completed registration per ID number: races end here, not in a check-then-act.
+-- At most one open registration per account, and per ID number at most one
+-- registration that is open or completed: racing submissions end here, not
+-- in a check-then-act.
 CREATE UNIQUE INDEX registrations_open_account_key ON registrations (account_id)
     WHERE status NOT IN ('completed', 'expired', 'withdrawn');
-CREATE UNIQUE INDEX registrations_open_id_number_key ON registrations (id_number)
-    WHERE status NOT IN ('completed', 'expired', 'withdrawn');
-CREATE UNIQUE INDEX registrations_completed_id_number_key ON registrations (id_number)
-    WHERE status = 'completed';
+CREATE UNIQUE INDEX registrations_active_id_number_key ON registrations (id_number)
+    WHERE status NOT IN ('expired', 'withdrawn');
 CREATE INDEX registrations_inbox_idx ON registrations (status, exam_area_code, updated_at);
 
+-- Diploma certification reports (学历认证报告) uploaded for a registration;
+-- the workflow only ever sees their id.
+CREATE TABLE diploma_reports (
+    id                  uuid PRIMARY KEY,
+    registration_id     uuid        NOT NULL REFERENCES registrations (id) ON DELETE CASCADE,
+    file_id             uuid        NOT NULL REFERENCES files (id),
+    verification_code   text,
+    report_number       text,
+    certificate_number  text,
+    uploaded_at         timestamptz NOT NULL DEFAULT now(),
+    CHECK (verification_code IS NOT NULL OR (report_number IS NOT NULL AND certificate_number IS NOT NULL))
+);
+ALTER TABLE registrations ADD FOREIGN KEY (report_id) REFERENCES diploma_reports (id);
+
+-- update_id: the Workflow Update (the request's Idempotency-Key) that made
+-- the step, so that a retried request is answered with what it did.
 CREATE TABLE registration_history (
     registration_id  uuid        NOT NULL REFERENCES registrations (id) ON DELETE CASCADE,
     seq              integer     NOT NULL,
@@ -78,8 +92,11 @@ CREATE TABLE registration_history (
     at               timestamptz NOT NULL,
     by_role          text        NOT NULL,
     note             text        NOT NULL DEFAULT '',
+    update_id        text,
     PRIMARY KEY (registration_id, seq)
 );
+CREATE UNIQUE INDEX registration_history_update_key ON registration_history (registration_id, update_id)
+    WHERE update_id IS NOT NULL;
 
 -- Every admission ticket number ever issued; a number is never issued twice.
 CREATE TABLE tickets (

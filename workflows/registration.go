@@ -24,10 +24,12 @@ type registration struct {
 	status       string
 	seq          int // history entries recorded so far (the API wrote the first)
 	reason       string
-	report       registrations.Report
+	reportID     string
 	ticket       string
 	windowClosed bool
-	busy         bool // a transition is being recorded
+	busy         bool                // a transition is being recorded
+	updateID     string              // the update whose transition it is
+	cancelCheck  workflow.CancelFunc // stops the diploma check (a withdrawal)
 }
 
 // Registration runs one registration (新生注册 or 在籍注册):
@@ -50,24 +52,9 @@ func Registration(ctx workflow.Context, in Input) (State, error) {
 	workflow.SetCurrentDetails(ctx, r.details())
 
 	if in.NeedsDiplomaCheck() {
-		r.busy = true
-		next, note := status.AwaitingReport, "学信网未查到专科及以上学历，请上传学历认证报告"
-		var found bool
-		// The registry gets an hour of retries; after that the applicant can
-		// still prove the diploma with a certification report.
-		checkCtx := localActivity(ctx, "ask the diploma registry", time.Hour)
-		err := workflow.ExecuteLocalActivity(checkCtx, a.CheckDiploma, in.RegistrationID).Get(ctx, &found)
-		switch {
-		case err != nil:
-			note = "学信网暂时无法查询，请上传学历认证报告"
-			workflow.GetLogger(ctx).Warn("Diploma registry unavailable; asking for a report", "Error", err)
-		case found:
-			next, note = status.PreRegistered, "学信网学历校验通过"
-		}
-		if err := r.record(ctx, next, BySystem, note); err != nil {
+		if err := r.checkDiploma(ctx); err != nil {
 			return State{}, err
 		}
-		r.busy = false
 	}
 
 	// One durable timer for the end of the confirmation window.
@@ -84,15 +71,28 @@ func Registration(ctx workflow.Context, in Input) (State, error) {
 	}
 
 	expirable := func() bool { return r.status == status.AwaitingReport || r.status == status.PreRegistered }
-	if err := workflow.Await(ctx, func() bool {
+	err := workflow.Await(ctx, func() bool {
 		return !r.busy && (status.Terminal(r.status) || (r.windowClosed && expirable()))
-	}); err != nil {
+	})
+	if temporal.IsCanceledError(err) {
+		// An operator cancelled the workflow: close the registration too, so
+		// that the applicant may register again.
+		r.busy = true
+		disconnected, _ := workflow.NewDisconnectedContext(ctx)
+		if err := r.record(disconnected, status.Withdrawn, BySystem, "运维人员已取消本次注册"); err != nil {
+			return State{}, err
+		}
+		return r.state(), err
+	}
+	if err != nil {
 		return State{}, err
 	}
 	cancelTimer()
 	if !status.Terminal(r.status) {
 		r.busy = true
-		if err := r.record(ctx, status.Expired, BySystem, "现场确认期已结束，未完成确认"); err != nil {
+		err := r.record(ctx, status.Expired, BySystem, "现场确认期已结束，未完成确认")
+		r.busy = false
+		if err != nil {
 			return State{}, err
 		}
 	}
@@ -112,6 +112,33 @@ func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Du
 		ScheduleToCloseTimeout: scheduleToClose,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 	})
+}
+
+// checkDiploma asks the national diploma registry (学信网) whether the
+// applicant holds an associate diploma or higher. The registry gets an hour
+// of retries; if it stays down, the applicant can still prove the diploma
+// with a certification report. A withdrawal stops the check.
+func (r *registration) checkDiploma(ctx workflow.Context) error {
+	r.busy = true
+	defer func() { r.busy = false }()
+	checkCtx, cancel := workflow.WithCancel(ctx)
+	r.cancelCheck = cancel
+	defer func() { r.cancelCheck = nil }()
+
+	var found bool
+	err := workflow.ExecuteLocalActivity(localActivity(checkCtx, "ask the diploma registry", time.Hour),
+		a.CheckDiploma, r.in.RegistrationID).Get(checkCtx, &found)
+	next, note := status.AwaitingReport, "学信网未查到专科及以上学历，请上传学历认证报告"
+	switch {
+	case temporal.IsCanceledError(err):
+		return nil // withdrawn meanwhile: the withdrawal records the next step
+	case err != nil:
+		note = "学信网暂时无法查询，请上传学历认证报告"
+		workflow.GetLogger(ctx).Warn("Diploma registry unavailable; asking for a report", "Error", err)
+	case found:
+		next, note = status.PreRegistered, "学信网学历校验通过"
+	}
+	return r.record(ctx, next, BySystem, note)
 }
 
 func (r *registration) state() State {
@@ -137,7 +164,8 @@ func (r *registration) record(ctx workflow.Context, next, byRole, note string) e
 		ByRole:          byRole,
 		Note:            note,
 		RejectionReason: r.reason,
-		Report:          r.report,
+		ReportID:        r.reportID,
+		UpdateID:        r.updateID,
 	}
 	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+next, 0), a.Record, t).Get(ctx, nil); err != nil {
 		return fmt.Errorf("record %s: %w", next, err)
@@ -169,8 +197,8 @@ func (r *registration) transition(ctx workflow.Context, check func() error, appl
 	if err := check(); err != nil {
 		return State{}, err
 	}
-	r.busy = true
-	defer func() { r.busy = false }()
+	r.busy, r.updateID = true, workflow.GetCurrentUpdateInfo(ctx).ID
+	defer func() { r.busy, r.updateID = false, "" }()
 	if err := apply(); err != nil {
 		return State{}, err
 	}
@@ -215,19 +243,18 @@ func (r *registration) canUpload() error {
 }
 
 func (r *registration) validateUpload(ctx workflow.Context, u ReportUpload) error {
-	if u.FileID == "" || (u.VerificationCode == "" && (u.ReportNumber == "" || u.CertificateNumber == "")) {
-		return refuse(ErrInvalidDecision, "a report needs its file and either a verification code or a report and certificate number")
+	if u.ReportID == "" {
+		return refuse(ErrInvalidDecision, "the report id is missing")
 	}
 	return r.canUpload()
 }
 
 func (r *registration) uploadReport(ctx workflow.Context, u ReportUpload) (State, error) {
 	return r.transition(ctx, r.canUpload, func() error {
-		previous, previousReason := r.report, r.reason
-		r.report = registrations.Report(u)
-		r.reason = ""
+		previous, previousReason := r.reportID, r.reason
+		r.reportID, r.reason = u.ReportID, ""
 		if err := r.record(ctx, status.CountyReview, ByApplicant, "已上传学历认证报告，等待区考办审核"); err != nil {
-			r.report, r.reason = previous, previousReason
+			r.reportID, r.reason = previous, previousReason
 			return err
 		}
 		return nil
@@ -321,6 +348,7 @@ func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, 
 			At:             workflow.Now(ctx),
 			Note:           "现场确认通过，注册完成",
 			PhotoFileID:    c.PhotoFileID,
+			UpdateID:       r.updateID,
 		}
 		var ticket string
 		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", 0), a.Complete, done).Get(ctx, &ticket); err != nil {
@@ -344,6 +372,9 @@ func (r *registration) canWithdraw() error {
 func (r *registration) validateWithdraw(ctx workflow.Context) error { return r.canWithdraw() }
 
 func (r *registration) withdraw(ctx workflow.Context) (State, error) {
+	if r.cancelCheck != nil {
+		r.cancelCheck() // no need to wait for the diploma registry
+	}
 	return r.transition(ctx, r.canWithdraw, func() error {
 		return r.record(ctx, status.Withdrawn, ByApplicant, "考生已撤销注册")
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -61,10 +62,11 @@ type step struct {
 }
 
 type scenario struct {
-	t     *testing.T
-	env   *testsuite.TestWorkflowEnvironment
-	in    workflows.Input
-	ended int // steps whose update was answered
+	t      *testing.T
+	env    *testsuite.TestWorkflowEnvironment
+	in     workflows.Input
+	upload workflows.ReportUpload // a report stored for this registration
+	ended  int                    // steps whose update was answered
 }
 
 // newScenario creates the registration row the API would have created and
@@ -91,8 +93,14 @@ func newScenario(t *testing.T, level, idNumber, name string, start time.Time) *s
 		Window: workflows.Window{StartsAt: windowStart, EndsAt: windowEnd}}
 	reg := &registrations.Registration{ID: in.RegistrationID, AccountID: acc.ID, Kind: in.Kind, Status: in.FirstStatus(),
 		Name: name, IDNumber: string(n), Gender: n.Gender(), BirthDate: n.BirthDate(), Phone: "13800000000",
-		MajorType: "social", Level: level, MajorCode: major, ExamAreaCode: "0106", Year: 2027, Sitting: 1, TermsAgreedAt: start}
+		MajorType: "social", Level: level, MajorCode: major, ExamAreaCode: "0106", Year: 2027, Sitting: 1, TermsAgreedAt: start,
+		WindowStartsAt: windowStart, WindowEndsAt: windowEnd}
 	if err := store.Create(ctx, reg, "提交注册"); err != nil {
+		t.Fatal(err)
+	}
+	storeFiles(t)
+	reportID, err := store.AddReport(ctx, in.RegistrationID, reportFile, "ABCDEF123456", "", "")
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -101,7 +109,7 @@ func newScenario(t *testing.T, level, idNumber, name string, start time.Time) *s
 	env.SetStartTime(start)
 	worker.RegisterWorkflow(env)
 	env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(registry.URL, "u", "k", 5*time.Second)})
-	return &scenario{t: t, env: env, in: in}
+	return &scenario{t: t, env: env, in: in, upload: workflows.ReportUpload{ReportID: reportID}}
 }
 
 // run executes the workflow, sending each step's update after its delay,
@@ -197,15 +205,15 @@ func (s *scenario) wantTicket(out workflows.State) {
 }
 
 var (
-	report  = workflows.ReportUpload{FileID: uuid.NewString(), VerificationCode: "ABCDEF123456"}
-	approve = workflows.Review{Approved: true}
-	photo   = workflows.OnsiteCheck{PhotoFileID: uuid.NewString()}
+	reportFile = uuid.NewString()
+	approve    = workflows.Review{Approved: true}
+	photo      = workflows.OnsiteCheck{PhotoFileID: uuid.NewString()}
 )
 
 // Files referred to by updates must exist in the files table.
 func storeFiles(t *testing.T) {
 	t.Helper()
-	for _, id := range []string{report.FileID, photo.PhotoFileID} {
+	for _, id := range []string{reportFile, photo.PhotoFileID} {
 		_, err := database.Exec(`INSERT INTO files (id, sha256, content_type, size, data) VALUES ($1::uuid, sha256(convert_to($1::text, 'UTF8')), 'image/jpeg', 1, '\x00')
 			ON CONFLICT DO NOTHING`, id)
 		if err != nil {
@@ -215,7 +223,6 @@ func storeFiles(t *testing.T) {
 }
 
 func TestZhuankeGoesStraightToOnsiteCheck(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanke", "", "张三", inWindow)
 	out := s.run(step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo})
 	s.wantTicket(out)
@@ -223,10 +230,9 @@ func TestZhuankeGoesStraightToOnsiteCheck(t *testing.T) {
 }
 
 func TestZhuanshengbenDiplomaFound(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanshengben", knownIDNumber, knownName, inWindow)
 	out := s.run(
-		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report, refuse: workflows.ErrNotAwaitingReport},
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload, refuse: workflows.ErrNotAwaitingReport},
 		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
 	)
 	s.wantTicket(out)
@@ -234,30 +240,28 @@ func TestZhuanshengbenDiplomaFound(t *testing.T) {
 }
 
 func TestLongestPath(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanshengben", "", "王五", inWindow)
 	out := s.run(
-		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
 		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
 		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
 		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
 	)
 	s.wantTicket(out)
 	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.ProvincialReview, status.PreRegistered, status.Completed)
-	if r := s.readModel(); r.ReportFileID == nil || *r.ReportFileID != report.FileID || *r.ReportVerificationCode != "ABCDEF123456" {
-		t.Errorf("report on file = %v, want %s", r.ReportFileID, report.FileID)
+	if r := s.readModel(); r.ReportFileID == nil || *r.ReportFileID != reportFile || *r.ReportVerificationCode != "ABCDEF123456" {
+		t.Errorf("report on file = %v, want %s", r.ReportFileID, reportFile)
 	}
 }
 
 func TestCountyRejectionThenNewReport(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanshengben", "", "赵六", inWindow)
 	out := s.run(
-		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
 		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: workflows.Review{Reason: ""}, refuse: workflows.ErrInvalidDecision},
 		step{after: time.Minute, update: workflows.UpdateCountyReview, arg: workflows.Review{Reason: "报告模糊"}},
 		step{after: time.Minute, update: workflows.UpdateProvincialReview, arg: approve, refuse: workflows.ErrNotAwaitingReview},
-		step{after: time.Hour, update: workflows.UpdateUploadReport, arg: workflows.ReportUpload{FileID: report.FileID, ReportNumber: "R1", CertificateNumber: "C1"}},
+		step{after: time.Hour, update: workflows.UpdateUploadReport, arg: s.upload},
 		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
 		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
 		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
@@ -271,10 +275,9 @@ func TestCountyRejectionThenNewReport(t *testing.T) {
 }
 
 func TestProvincialRejectionAwaitsNewReport(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanshengben", "", "钱七", inWindow)
 	out := s.run(
-		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
 		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
 		step{after: time.Minute, update: workflows.UpdateCountyReview, arg: approve, refuse: workflows.ErrNotAwaitingReview}, // duplicate decision
 		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: workflows.Review{Reason: "证书编号不符"}},
@@ -312,10 +315,9 @@ func TestExpiresWhilePreRegistered(t *testing.T) {
 }
 
 func TestReviewOutlastingTheWindowStillDecides(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanshengben", "", "吴十", inWindow)
 	out := s.run(
-		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
 		step{after: 45 * 24 * time.Hour, update: workflows.UpdateCountyReview, arg: approve},
 		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
 	)
@@ -327,10 +329,9 @@ func TestReviewOutlastingTheWindowStillDecides(t *testing.T) {
 }
 
 func TestWithdraw(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanshengben", "", "郑十一", inWindow)
 	out := s.run(
-		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: report},
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
 		step{after: time.Hour, update: workflows.UpdateWithdraw},
 	)
 	if out.Status != status.Withdrawn {
@@ -340,7 +341,6 @@ func TestWithdraw(t *testing.T) {
 }
 
 func TestOnsiteCheckOnlyWithinWindow(t *testing.T) {
-	storeFiles(t)
 	s := newScenario(t, "zhuanke", "", "冯十二", windowStart.Add(-48*time.Hour))
 	out := s.run(
 		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo, refuse: workflows.ErrOutsideWindow},
@@ -378,4 +378,49 @@ func TestRefusalCodes(t *testing.T) {
 	if _, ok := workflows.IsRefusal(errors.New("plain")); ok {
 		t.Error("a plain error is no refusal")
 	}
+}
+
+// A withdrawal that meets the end of the window is answered, and the
+// workflow ends, whichever comes first.
+func TestWithdrawalAtTheEndOfTheWindow(t *testing.T) {
+	s := newScenario(t, "zhuanke", "", "褚十四", inWindow)
+	answered := false
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(workflows.UpdateWithdraw, "w", &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { answered = true },
+			OnComplete: func(_ any, err error) {
+				answered = true
+				if code, _ := workflows.IsRefusal(err); err != nil && code != workflows.ErrClosed {
+					t.Errorf("withdrawal: %v", err)
+				}
+			},
+		})
+	}, windowEnd.Sub(inWindow))
+	s.env.ExecuteWorkflow(workflows.Registration, s.in)
+	if !s.env.IsWorkflowCompleted() || s.env.GetWorkflowError() != nil {
+		t.Fatalf("workflow completed %v, error %v", s.env.IsWorkflowCompleted(), s.env.GetWorkflowError())
+	}
+	var out workflows.State
+	if err := s.env.GetWorkflowResult(&out); err != nil {
+		t.Fatal(err)
+	}
+	if !answered || (out.Status != status.Expired && out.Status != status.Withdrawn) {
+		t.Fatalf("answered %v, result %+v", answered, out)
+	}
+}
+
+// A withdrawal does not wait for a diploma registry that does not answer.
+func TestWithdrawalStopsTheDiplomaCheck(t *testing.T) {
+	s := newScenario(t, "zhuanshengben", "", "卫十五", inWindow)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
+	out := s.run(step{after: time.Minute, update: workflows.UpdateWithdraw})
+	if out.Status != status.Withdrawn {
+		t.Fatalf("result %+v, want withdrawn", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.Withdrawn)
 }

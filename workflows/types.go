@@ -91,12 +91,11 @@ func (in Input) FirstStatus() string {
 	return status.PreRegistered
 }
 
-// ReportUpload hands a stored diploma certification report to the workflow.
+// ReportUpload hands a diploma certification report, stored by the API, to
+// the workflow. Only its id travels: the verification code and numbers lead
+// to personal data and stay in PostgreSQL.
 type ReportUpload struct {
-	FileID            string
-	VerificationCode  string
-	ReportNumber      string
-	CertificateNumber string
+	ReportID string
 }
 
 // Review is a county or provincial reviewer's decision.

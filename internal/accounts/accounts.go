@@ -204,8 +204,13 @@ func (s *Store) SignUp(ctx context.Context, loginName, password string, question
 	return a, nil
 }
 
-// CreateStaff creates (or, when the login name exists, updates the role,
-// area and password of) a staff account. Staff never sign up themselves.
+// ErrNotStaff: the login name belongs to an applicant, who cannot be made staff.
+var ErrNotStaff = errors.New("this login name belongs to an applicant account")
+
+// CreateStaff creates (or, when the login name is a staff account already,
+// updates the role, area and password of, ending its sessions) a staff
+// account. Staff never sign up themselves, and an applicant's account never
+// becomes a staff account.
 func (s *Store) CreateStaff(ctx context.Context, loginName, password, role, area string) (Account, error) {
 	loginName = strings.TrimSpace(loginName)
 	fields := map[string]string{}
@@ -237,15 +242,26 @@ func (s *Store) CreateStaff(ctx context.Context, loginName, password, role, area
 		return Account{}, err
 	}
 	var a Account
-	err = s.db.GetContext(ctx, &a, `
-		INSERT INTO accounts (login_name, password_hash, role, exam_area_code) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (lower(login_name)) DO UPDATE SET password_hash = EXCLUDED.password_hash,
-			role = EXCLUDED.role, exam_area_code = EXCLUDED.exam_area_code, password_changed_at = now()
-		RETURNING id, login_name, role, exam_area_code`, loginName, pw, role, areaArg)
-	if err != nil {
-		return Account{}, fmt.Errorf("create staff account: %w", err)
-	}
-	return a, nil
+	err = db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		err := tx.GetContext(ctx, &a, `
+			INSERT INTO accounts (login_name, password_hash, role, exam_area_code) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (lower(login_name)) DO UPDATE SET password_hash = EXCLUDED.password_hash,
+				role = EXCLUDED.role, exam_area_code = EXCLUDED.exam_area_code, password_changed_at = now(),
+				security_question_id = NULL, security_answer_hash = NULL
+			WHERE accounts.role <> 'applicant'
+			RETURNING id, login_name, role, exam_area_code`, loginName, pw, role, areaArg)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotStaff
+		}
+		if err != nil {
+			return fmt.Errorf("create staff account: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = $1`, a.ID); err != nil {
+			return fmt.Errorf("end staff sessions: %w", err)
+		}
+		return nil
+	})
+	return a, err
 }
 
 type credentials struct {
@@ -269,31 +285,48 @@ func (s *Store) credentials(ctx context.Context, loginName string) (*credentials
 	return &c, nil
 }
 
-// keys are the throttle keys of an attempt: its login name and address.
-func (l Limits) keys(loginName, address string) []throttle.Key {
-	return []throttle.Key{{Rule: l.PerLogin, Key: NormalizeLoginName(loginName)}, {Rule: l.PerAddress, Key: address}}
+// Keys are the throttle keys of an attempt: per login name (or account) and
+// per client address.
+func (l Limits) Keys(login, address string) []throttle.Key {
+	return []throttle.Key{{Rule: l.PerLogin, Key: login}, {Rule: l.PerAddress, Key: address}}
+}
+
+// attempt counts an attempt under limits l and runs check; a success takes
+// the count back and forgets the login name's earlier failures.
+func (s *Store) attempt(ctx context.Context, l Limits, loginName, address string, check func() (bool, error)) (bool, error) {
+	keys := l.Keys(NormalizeLoginName(loginName), address)
+	if err := s.limiter.Attempt(ctx, keys...); err != nil {
+		return false, err
+	}
+	ok, err := check()
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := s.limiter.Reset(ctx, keys[0]); err != nil {
+		return false, err
+	}
+	return true, s.limiter.Forgive(ctx, keys[1])
 }
 
 // Login checks a login name and password and opens a session.
 func (s *Store) Login(ctx context.Context, loginName, password, address string) (Session, error) {
-	if err := s.limiter.CheckAll(ctx, s.LoginLimits.keys(loginName, address)...); err != nil {
-		return Session{}, err
-	}
-	c, err := s.credentials(ctx, loginName)
+	var c *credentials
+	ok, err := s.attempt(ctx, s.LoginLimits, loginName, address, func() (bool, error) {
+		var err error
+		if c, err = s.credentials(ctx, loginName); err != nil {
+			return false, err
+		}
+		if c == nil {
+			matches(password, dummyHash) // as slow as a wrong password
+			return false, nil
+		}
+		return matches(password, c.PasswordHash), nil
+	})
 	if err != nil {
 		return Session{}, err
 	}
-	if c == nil {
-		matches(password, dummyHash)
-	}
-	if c == nil || !matches(password, c.PasswordHash) {
-		if err := s.limiter.FailAll(ctx, s.LoginLimits.keys(loginName, address)...); err != nil {
-			return Session{}, err
-		}
+	if !ok {
 		return Session{}, ErrInvalidCredentials
-	}
-	if err := s.limiter.Reset(ctx, s.LoginLimits.PerLogin, NormalizeLoginName(loginName)); err != nil {
-		return Session{}, err
 	}
 	return s.newSession(ctx, c.Account)
 }
@@ -345,37 +378,34 @@ func (s *Store) Logout(ctx context.Context, token string) error {
 	return nil
 }
 
-// ResetPassword sets a new password when the login name, the security
-// question chosen at sign-up and its answer all match. Every failure is
-// ErrResetRejected, whether or not the login name exists, and counts toward
-// a lockout. A reset ends every session of the account.
+// ResetPassword sets a new password when the login name (of an applicant:
+// staff reset nothing here), the security question chosen at sign-up and
+// its answer all match. Every failure is ErrResetRejected, whether or not the
+// login name exists, and counts toward a lockout. A reset ends every session
+// of the account.
 func (s *Store) ResetPassword(ctx context.Context, loginName string, questionID int, answer, newPassword, address string) error {
 	if msg := CheckPassword(newPassword); msg != "" {
 		return &InvalidError{Fields: map[string]string{"new_password": msg}}
 	}
-	if err := s.limiter.CheckAll(ctx, s.ResetLimits.keys(loginName, address)...); err != nil {
-		return err
-	}
-	c, err := s.credentials(ctx, loginName)
+	var c *credentials
+	ok, err := s.attempt(ctx, s.ResetLimits, loginName, address, func() (bool, error) {
+		var err error
+		if c, err = s.credentials(ctx, loginName); err != nil {
+			return false, err
+		}
+		if c == nil || c.Role != RoleApplicant || c.AnswerHash == nil || c.QuestionID == nil || *c.QuestionID != questionID {
+			matches(answer, dummyHash)
+			return false, nil
+		}
+		return matches(NormalizeAnswer(answer), *c.AnswerHash), nil
+	})
 	if err != nil {
 		return err
 	}
-	ok := c != nil && c.AnswerHash != nil && c.QuestionID != nil && *c.QuestionID == questionID
-	if ok {
-		ok = matches(NormalizeAnswer(answer), *c.AnswerHash)
-	} else {
-		matches(answer, dummyHash)
-	}
 	if !ok {
-		if err := s.limiter.FailAll(ctx, s.ResetLimits.keys(loginName, address)...); err != nil {
-			return err
-		}
 		return ErrResetRejected
 	}
-	if err := s.setPassword(ctx, c.ID, newPassword, nil); err != nil {
-		return err
-	}
-	return s.limiter.Reset(ctx, s.ResetLimits.PerLogin, NormalizeLoginName(loginName))
+	return s.setPassword(ctx, c.ID, newPassword, nil)
 }
 
 // ChangePassword replaces the password of a logged-in account after checking
@@ -389,13 +419,13 @@ func (s *Store) ChangePassword(ctx context.Context, accountID int64, keepToken, 
 	if err := s.db.GetContext(ctx, &a, `SELECT id, login_name, role, exam_area_code, password_hash FROM accounts WHERE id = $1`, accountID); err != nil {
 		return fmt.Errorf("look up account: %w", err)
 	}
-	if err := s.limiter.CheckAll(ctx, s.LoginLimits.keys(a.LoginName, address)...); err != nil {
+	ok, err := s.attempt(ctx, s.LoginLimits, a.LoginName, address, func() (bool, error) {
+		return matches(oldPassword, a.PasswordHash), nil
+	})
+	if err != nil {
 		return err
 	}
-	if !matches(oldPassword, a.PasswordHash) {
-		if err := s.limiter.FailAll(ctx, s.LoginLimits.keys(a.LoginName, address)...); err != nil {
-			return err
-		}
+	if !ok {
 		return ErrInvalidCredentials
 	}
 	return s.setPassword(ctx, accountID, newPassword, tokenHash(keepToken))

@@ -2,6 +2,7 @@ package enrolled
 
 import (
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -43,10 +44,7 @@ type ImportResult struct {
 	Unchanged int // records already there, identical
 }
 
-var (
-	ticketPattern = regexp.MustCompile(`^\d{12}$`)
-	namePattern   = regexp.MustCompile(`^\p{Han}+([·・•]\p{Han}+)*$`)
-)
+var ticketPattern = regexp.MustCompile(`^\d{12}$`)
 
 // Import loads a UTF-8 CSV file of enrolment records (header row: Columns).
 // Every row is checked first; if any is bad, an *ImportError lists them by
@@ -71,7 +69,17 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 				res.Unchanged++
 			case err == nil:
 				bad = append(bad, RowError{row.line, "ticket number " + row.TicketNumber + " already belongs to a different record"})
+			case !errors.Is(err, sql.ErrNoRows):
+				return fmt.Errorf("line %d: %w", row.line, err)
 			default:
+				var issued bool
+				if err := tx.GetContext(ctx, &issued, `SELECT EXISTS (SELECT 1 FROM tickets WHERE ticket_number = $1)`, row.TicketNumber); err != nil {
+					return fmt.Errorf("line %d: %w", row.line, err)
+				}
+				if issued {
+					bad = append(bad, RowError{row.line, "ticket number " + row.TicketNumber + " was issued to a new registration"})
+					continue
+				}
 				if _, err := tx.NamedExecContext(ctx, `
 					INSERT INTO enrolled_records (ticket_number, name, id_number, major_code, major_name, level, exam_area_code, source)
 					VALUES (:ticket_number, :name, :id_number, :major_code, :major_name, :level, :exam_area_code, :source)`, row.Record); err != nil {
@@ -128,10 +136,10 @@ func (s *Store) parse(ctx context.Context, r io.Reader) ([]row, error) {
 		for i := range fields {
 			fields[i] = strings.TrimSpace(fields[i])
 		}
-		rec := Record{Name: fields[0], IDNumber: fields[1], TicketNumber: fields[2], MajorCode: fields[3],
+		rec := Record{Name: idcard.NormalizeName(fields[0]), IDNumber: fields[1], TicketNumber: fields[2], MajorCode: fields[3],
 			MajorName: fields[4], Level: fields[5], ExamAreaCode: fields[6], Source: fields[7]}
 		var problems []string
-		if !namePattern.MatchString(rec.Name) {
+		if !idcard.ValidName(rec.Name) {
 			problems = append(problems, "name must be Chinese characters")
 		}
 		if n, err := idcard.Parse(rec.IDNumber, time.Now()); err != nil {

@@ -4,6 +4,7 @@ package idcard
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -68,3 +69,17 @@ func (n Number) Gender() string {
 
 // String returns the number.
 func (n Number) String() string { return string(n) }
+
+var (
+	namePattern = regexp.MustCompile(`^\p{Han}+(·\p{Han}+)*$`)
+	dots        = strings.NewReplacer("・", "·", "•", "·", "‧", "·", "．", "·", "●", "·")
+)
+
+// NormalizeName trims a name as on the ID card and writes every variant of
+// the middle dot of minority names (・ • ‧ ．) as U+00B7 (·), so that names
+// typed on different keyboards compare equal.
+func NormalizeName(s string) string { return dots.Replace(strings.TrimSpace(s)) }
+
+// ValidName reports whether a normalised name is Chinese characters (any
+// Unicode plane), parts of a minority name joined by a middle dot.
+func ValidName(s string) bool { return namePattern.MatchString(s) }

@@ -24,43 +24,50 @@ var (
 	ErrNotFound = errors.New("registration not found")
 	// ErrInProgress: the account or the ID number already has an open registration.
 	ErrInProgress = errors.New("an open registration exists")
+	// ErrRegistered: the ID number is already registered and confirmed on site.
+	ErrRegistered = errors.New("id number already registered and confirmed")
 )
 
 // Registration is one row of the read model.
 type Registration struct {
-	ID                      string         `db:"id"`
-	AccountID               int64          `db:"account_id"`
-	Kind                    string         `db:"kind"`
-	Status                  string         `db:"status"`
-	Name                    string         `db:"name"`
-	IDNumber                string         `db:"id_number"`
-	Gender                  string         `db:"gender"`
-	BirthDate               time.Time      `db:"birth_date"`
-	Ethnicity               string         `db:"ethnicity"`
-	Phone                   string         `db:"phone"`
-	Address                 string         `db:"address"`
-	Education               string         `db:"education"`
-	MajorType               string         `db:"major_type"`
-	Level                   string         `db:"level"`
-	MajorCode               string         `db:"major_code"`
-	ExamAreaCode            string         `db:"exam_area_code"`
-	PriorSchool             string         `db:"prior_school"`
-	PriorDiplomaNumber      string         `db:"prior_diploma_number"`
-	Year                    int            `db:"year"`
-	Sitting                 int            `db:"sitting"`
-	TermsAgreedAt           time.Time      `db:"terms_agreed_at"`
-	SelectedTicketNumber    *string        `db:"selected_ticket_number"`
-	TicketNumber            *string        `db:"ticket_number"`
-	RejectionReason         *string        `db:"rejection_reason"`
-	ReportFileID            *string        `db:"report_file_id"`
-	ReportVerificationCode  *string        `db:"report_verification_code"`
-	ReportNumber            *string        `db:"report_number"`
-	ReportCertificateNumber *string        `db:"report_certificate_number"`
-	PhotoFileID             *string        `db:"photo_file_id"`
-	LastSeq                 int            `db:"last_seq"`
-	CreatedAt               time.Time      `db:"created_at"`
-	UpdatedAt               time.Time      `db:"updated_at"`
-	History                 []HistoryEntry `db:"-"`
+	ID                   string         `db:"id"`
+	AccountID            int64          `db:"account_id"`
+	Kind                 string         `db:"kind"`
+	Status               string         `db:"status"`
+	Name                 string         `db:"name"`
+	IDNumber             string         `db:"id_number"`
+	Gender               string         `db:"gender"`
+	BirthDate            time.Time      `db:"birth_date"`
+	Ethnicity            string         `db:"ethnicity"`
+	Phone                string         `db:"phone"`
+	Address              string         `db:"address"`
+	Education            string         `db:"education"`
+	MajorType            string         `db:"major_type"`
+	Level                string         `db:"level"`
+	MajorCode            string         `db:"major_code"`
+	ExamAreaCode         string         `db:"exam_area_code"`
+	PriorSchool          string         `db:"prior_school"`
+	PriorDiplomaNumber   string         `db:"prior_diploma_number"`
+	Year                 int            `db:"year"`
+	Sitting              int            `db:"sitting"`
+	TermsAgreedAt        time.Time      `db:"terms_agreed_at"`
+	SelectedTicketNumber *string        `db:"selected_ticket_number"`
+	TicketNumber         *string        `db:"ticket_number"`
+	WindowStartsAt       time.Time      `db:"window_starts_at"`
+	WindowEndsAt         time.Time      `db:"window_ends_at"`
+	RejectionReason      *string        `db:"rejection_reason"`
+	ReportID             *string        `db:"report_id"`
+	PhotoFileID          *string        `db:"photo_file_id"`
+	LastSeq              int            `db:"last_seq"`
+	CreatedAt            time.Time      `db:"created_at"`
+	UpdatedAt            time.Time      `db:"updated_at"`
+	History              []HistoryEntry `db:"-"`
+
+	// The report on file (from diploma_reports), when there is one.
+	ReportFileID            *string `db:"report_file_id"`
+	ReportVerificationCode  *string `db:"report_verification_code"`
+	ReportNumber            *string `db:"report_number"`
+	ReportCertificateNumber *string `db:"report_certificate_number"`
 }
 
 // HistoryEntry is one step of a registration.
@@ -87,28 +94,43 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 		q, args, err := sqlx.Named(`
 			INSERT INTO registrations (id, account_id, kind, status, name, id_number, gender, birth_date, ethnicity,
 				phone, address, education, major_type, level, major_code, exam_area_code, prior_school,
-				prior_diploma_number, year, sitting, terms_agreed_at, selected_ticket_number, last_seq)
+				prior_diploma_number, year, sitting, terms_agreed_at, selected_ticket_number, window_starts_at,
+				window_ends_at, last_seq)
 			VALUES (:id, :account_id, :kind, :status, :name, :id_number, :gender, :birth_date, :ethnicity,
 				:phone, :address, :education, :major_type, :level, :major_code, :exam_area_code, :prior_school,
-				:prior_diploma_number, :year, :sitting, :terms_agreed_at, :selected_ticket_number, 1)
+				:prior_diploma_number, :year, :sitting, :terms_agreed_at, :selected_ticket_number, :window_starts_at,
+				:window_ends_at, 1)
 			RETURNING *`, r)
 		if err != nil {
 			return fmt.Errorf("bind registration: %w", err)
 		}
 		if err := tx.GetContext(ctx, r, tx.Rebind(q), args...); err != nil {
-			if db.IsUniqueViolation(err, "registrations_open_account_key") || db.IsUniqueViolation(err, "registrations_open_id_number_key") {
+			if db.IsUniqueViolation(err, "registrations_open_account_key") {
 				return ErrInProgress
+			}
+			if db.IsUniqueViolation(err, "registrations_active_id_number_key") {
+				return s.activeConflict(ctx, r.IDNumber)
 			}
 			return fmt.Errorf("insert registration: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO registration_history (registration_id, seq, status, at, by_role, note)
-			VALUES ($1, 1, $2, $3, 'applicant', $4)`, r.ID, r.Status, r.CreatedAt, note)
-		if err != nil {
-			return fmt.Errorf("insert first history entry: %w", err)
+		if err := insertHistory(ctx, tx, r.ID, 1, r.Status, r.CreatedAt, "applicant", note, ""); err != nil {
+			return err
 		}
 		r.History = []HistoryEntry{{Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note}}
 		return nil
 	})
+}
+
+// activeConflict tells which registration of an ID number was in the way.
+func (s *Store) activeConflict(ctx context.Context, idNumber string) error {
+	done, err := s.IDNumberCompleted(ctx, idNumber)
+	if err != nil {
+		return err
+	}
+	if done {
+		return ErrRegistered
+	}
+	return ErrInProgress
 }
 
 // Delete removes a registration whose workflow could not be started.
@@ -119,19 +141,18 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Unstarted returns the open registrations of an account or an ID number
-// that nothing happened to since they were created, before cutoff: those
-// whose workflow may never have started (the API stopped in between).
-func (s *Store) Unstarted(ctx context.Context, accountID int64, idNumber string, cutoff time.Time) ([]string, error) {
-	var ids []string
-	err := s.db.SelectContext(ctx, &ids, `
-		SELECT id FROM registrations
-		WHERE (account_id = $1 OR id_number = $2) AND last_seq = 1 AND created_at < $3
+// OpenBefore returns the open registrations of an account or an ID number
+// created before cutoff.
+func (s *Store) OpenBefore(ctx context.Context, accountID int64, idNumber string, cutoff time.Time) ([]Registration, error) {
+	var regs []Registration
+	err := s.db.SelectContext(ctx, &regs, `
+		SELECT * FROM registrations
+		WHERE (account_id = $1 OR id_number = $2) AND created_at < $3
 		  AND status NOT IN ('completed', 'expired', 'withdrawn')`, accountID, idNumber, cutoff)
 	if err != nil {
-		return nil, fmt.Errorf("look up unstarted registrations: %w", err)
+		return nil, fmt.Errorf("look up open registrations: %w", err)
 	}
-	return ids, nil
+	return regs, nil
 }
 
 // IDNumberCompleted reports whether an ID number was already registered and
@@ -147,7 +168,11 @@ func (s *Store) IDNumberCompleted(ctx context.Context, idNumber string) (bool, e
 
 func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any) ([]Registration, error) {
 	regs := []Registration{}
-	if err := s.db.SelectContext(ctx, &regs, `SELECT * FROM registrations WHERE `+where, args...); err != nil {
+	if err := s.db.SelectContext(ctx, &regs, `SELECT * FROM (
+			SELECT r.*, d.file_id AS report_file_id, d.verification_code AS report_verification_code,
+				d.report_number, d.certificate_number AS report_certificate_number
+			FROM registrations r LEFT JOIN diploma_reports d ON d.id = r.report_id) v
+		WHERE `+where, args...); err != nil {
 		return nil, fmt.Errorf("select registrations: %w", err)
 	}
 	if len(regs) == 0 {
@@ -213,6 +238,7 @@ func (s *Store) PreRegistered(ctx context.Context, area, idNumber string) ([]Reg
 
 // Transition is one change of a registration, recorded by the workflow.
 // Seq orders the changes: recording the same Seq twice changes nothing.
+// UpdateID names the Workflow Update that made it, if one did.
 type Transition struct {
 	RegistrationID  string
 	Seq             int
@@ -221,34 +247,48 @@ type Transition struct {
 	ByRole          string
 	Note            string
 	RejectionReason string
-	Report          Report
+	ReportID        string // the diploma report on file
+	UpdateID        string
 }
 
-// Report is the diploma certification report currently on file.
-type Report struct {
-	FileID            string
-	VerificationCode  string
-	ReportNumber      string
-	CertificateNumber string
+// AddReport stores the particulars of an uploaded diploma report and
+// returns its id, for the workflow.
+func (s *Store) AddReport(ctx context.Context, registrationID, fileID, verificationCode, reportNumber, certificateNumber string) (string, error) {
+	id := uuid.NewString()
+	_, err := s.db.ExecContext(ctx, `
+		INSERT INTO diploma_reports (id, registration_id, file_id, verification_code, report_number, certificate_number)
+		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''))`,
+		id, registrationID, fileID, verificationCode, reportNumber, certificateNumber)
+	if err != nil {
+		return "", fmt.Errorf("store diploma report of %s: %w", registrationID, err)
+	}
+	return id, nil
+}
+
+// StepDone reports whether the Workflow Update updateID already made a
+// step of the registration (a retried request).
+func (s *Store) StepDone(ctx context.Context, registrationID, updateID string) (bool, error) {
+	var done bool
+	err := s.db.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM registration_history WHERE registration_id = $1 AND update_id = $2)`,
+		registrationID, updateID)
+	if err != nil {
+		return false, fmt.Errorf("look up step %s: %w", updateID, err)
+	}
+	return done, nil
 }
 
 // Record writes a transition: the new status and its history entry. It is
 // idempotent, so the workflow may retry it.
 func (s *Store) Record(ctx context.Context, t Transition) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		if err := insertHistory(ctx, tx, t.RegistrationID, t.Seq, t.Status, t.At, t.ByRole, t.Note); err != nil {
+		if err := insertHistory(ctx, tx, t.RegistrationID, t.Seq, t.Status, t.At, t.ByRole, t.Note, t.UpdateID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
-				rejection_reason = NULLIF($5, ''),
-				report_file_id = NULLIF($6, '')::uuid,
-				report_verification_code = NULLIF($7, ''),
-				report_number = NULLIF($8, ''),
-				report_certificate_number = NULLIF($9, '')
+				rejection_reason = NULLIF($5, ''), report_id = NULLIF($6, '')::uuid
 			WHERE id = $1 AND last_seq < $2`,
-			t.RegistrationID, t.Seq, t.Status, t.At, t.RejectionReason,
-			t.Report.FileID, t.Report.VerificationCode, t.Report.ReportNumber, t.Report.CertificateNumber)
+			t.RegistrationID, t.Seq, t.Status, t.At, t.RejectionReason, t.ReportID)
 		if err != nil {
 			return fmt.Errorf("record status %s of %s: %w", t.Status, t.RegistrationID, err)
 		}
@@ -256,10 +296,11 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 	})
 }
 
-func insertHistory(ctx context.Context, tx *sqlx.Tx, id string, seq int, st string, at time.Time, byRole, note string) error {
+func insertHistory(ctx context.Context, tx *sqlx.Tx, id string, seq int, st string, at time.Time, byRole, note, updateID string) error {
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO registration_history (registration_id, seq, status, at, by_role, note) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (registration_id, seq) DO NOTHING`, id, seq, st, at, byRole, note)
+		INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id)
+		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))
+		ON CONFLICT (registration_id, seq) DO NOTHING`, id, seq, st, at, byRole, note, updateID)
 	if err != nil {
 		return fmt.Errorf("record history of %s: %w", id, err)
 	}
@@ -273,6 +314,7 @@ type Completion struct {
 	At             time.Time
 	Note           string
 	PhotoFileID    string
+	UpdateID       string
 }
 
 // ErrTicketsExhausted: the 5-digit sequence of an exam area, year and sitting is used up.
@@ -300,7 +342,7 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 				return err
 			}
 		}
-		if err := insertHistory(ctx, tx, r.ID, c.Seq, status.Completed, c.At, "onsite_operator", c.Note); err != nil {
+		if err := insertHistory(ctx, tx, r.ID, c.Seq, status.Completed, c.At, "onsite_operator", c.Note, c.UpdateID); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `

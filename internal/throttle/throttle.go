@@ -1,12 +1,14 @@
-// Package throttle counts failed attempts (logins, password resets, enrolment
+// Package throttle counts attempts (logins, password resets, enrolment
 // look-ups) per key in PostgreSQL, so that limits hold across API instances
 // and restarts, and locks a key out for a while once it failed too often.
+//
+// An attempt is counted before it is checked, in one atomic statement, so
+// that parallel requests cannot all slip through before the first failure is
+// counted; a success takes its count back.
 package throttle
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -14,12 +16,19 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Rule: Max failures within Window lock the key out for Lockout.
+// Rule: more than Max attempts that did not succeed within Window lock the
+// key out for Lockout.
 type Rule struct {
 	Scope   string
 	Max     int
 	Window  time.Duration
 	Lockout time.Duration
+}
+
+// Key is a rule applied to one key (a login name, an address, …).
+type Key struct {
+	Rule Rule
+	Key  string
 }
 
 // LockedError says a key is locked out and for how long still.
@@ -35,71 +44,77 @@ type Limiter struct{ db *sqlx.DB }
 // New returns a Limiter storing its counters in db.
 func New(db *sqlx.DB) *Limiter { return &Limiter{db: db} }
 
-// Check returns a *LockedError when key is locked out under rule.
-func (l *Limiter) Check(ctx context.Context, r Rule, key string) error {
-	var seconds float64
-	err := l.db.GetContext(ctx, &seconds, `
-		SELECT EXTRACT(EPOCH FROM locked_until - now())::float8 FROM auth_failures
-		WHERE scope = $1 AND key = $2 AND locked_until > now()`, r.Scope, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+// Attempt counts one attempt for each key and returns a *LockedError when
+// any key is locked out, or now goes over its rule's Max.
+func (l *Limiter) Attempt(ctx context.Context, keys ...Key) error {
+	var locked error
+	for _, k := range keys {
+		if err := l.attempt(ctx, k); err != nil {
+			if _, ok := err.(*LockedError); !ok {
+				return err
+			}
+			locked = err
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("check %s throttle: %w", r.Scope, err)
-	}
-	return &LockedError{RetryAfter: time.Duration(math.Ceil(seconds)) * time.Second}
+	return locked
 }
 
-// Fail counts one failure of key; the one that reaches rule.Max starts a lockout.
-func (l *Limiter) Fail(ctx context.Context, r Rule, key string) error {
-	_, err := l.db.ExecContext(ctx, `
+func (l *Limiter) attempt(ctx context.Context, k Key) error {
+	var row struct {
+		Count      int      `db:"failures"`
+		LockedSecs *float64 `db:"locked_secs"`
+	}
+	// A key still locked keeps its count; a lockout that ended, or a window
+	// that passed, starts a new count.
+	err := l.db.GetContext(ctx, &row, `
 		INSERT INTO auth_failures AS f (scope, key, failures, window_start) VALUES ($1, $2, 1, now())
 		ON CONFLICT (scope, key) DO UPDATE SET
-			failures = CASE WHEN f.window_start < now() - make_interval(secs => $3) THEN 1 ELSE f.failures + 1 END,
-			window_start = CASE WHEN f.window_start < now() - make_interval(secs => $3) THEN now() ELSE f.window_start END;
-		`, r.Scope, key, r.Window.Seconds())
+			failures = CASE WHEN f.locked_until > now() THEN f.failures
+				WHEN f.locked_until IS NOT NULL OR f.window_start < now() - make_interval(secs => $3) THEN 1
+				ELSE f.failures + 1 END,
+			window_start = CASE WHEN f.locked_until > now() THEN f.window_start
+				WHEN f.locked_until IS NOT NULL OR f.window_start < now() - make_interval(secs => $3) THEN now()
+				ELSE f.window_start END,
+			locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until END
+		RETURNING failures, EXTRACT(EPOCH FROM locked_until - now())::float8 AS locked_secs`,
+		k.Rule.Scope, k.Key, k.Rule.Window.Seconds())
 	if err != nil {
-		return fmt.Errorf("count %s failure: %w", r.Scope, err)
+		return fmt.Errorf("count %s attempt: %w", k.Rule.Scope, err)
+	}
+	if row.LockedSecs != nil {
+		return &LockedError{RetryAfter: time.Duration(math.Ceil(*row.LockedSecs)) * time.Second}
+	}
+	if row.Count <= k.Rule.Max {
+		return nil
 	}
 	_, err = l.db.ExecContext(ctx, `
-		UPDATE auth_failures SET locked_until = now() + make_interval(secs => $4), failures = 0, window_start = now()
-		WHERE scope = $1 AND key = $2 AND failures >= $3`, r.Scope, key, r.Max, r.Lockout.Seconds())
+		UPDATE auth_failures SET locked_until = now() + make_interval(secs => $3)
+		WHERE scope = $1 AND key = $2 AND locked_until IS NULL`, k.Rule.Scope, k.Key, k.Rule.Lockout.Seconds())
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", r.Scope, err)
+		return fmt.Errorf("lock %s: %w", k.Rule.Scope, err)
 	}
-	return nil
+	return &LockedError{RetryAfter: k.Rule.Lockout}
 }
 
-// Reset forgets the failures of key (after a success).
-func (l *Limiter) Reset(ctx context.Context, r Rule, key string) error {
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM auth_failures WHERE scope = $1 AND key = $2 AND (locked_until IS NULL OR locked_until <= now())`, r.Scope, key); err != nil {
-		return fmt.Errorf("reset %s failures: %w", r.Scope, err)
-	}
-	return nil
-}
-
-// Key is a rule applied to one key.
-type Key struct {
-	Rule Rule
-	Key  string
-}
-
-// CheckAll returns the first *LockedError among keys.
-func (l *Limiter) CheckAll(ctx context.Context, keys ...Key) error {
+// Forgive takes back the count of one successful attempt of each key.
+func (l *Limiter) Forgive(ctx context.Context, keys ...Key) error {
 	for _, k := range keys {
-		if err := l.Check(ctx, k.Rule, k.Key); err != nil {
-			return err
+		_, err := l.db.ExecContext(ctx, `
+			UPDATE auth_failures SET failures = greatest(failures - 1, 0)
+			WHERE scope = $1 AND key = $2 AND locked_until IS NULL`, k.Rule.Scope, k.Key)
+		if err != nil {
+			return fmt.Errorf("forgive %s attempt: %w", k.Rule.Scope, err)
 		}
 	}
 	return nil
 }
 
-// FailAll counts one failure of each key.
-func (l *Limiter) FailAll(ctx context.Context, keys ...Key) error {
-	for _, k := range keys {
-		if err := l.Fail(ctx, k.Rule, k.Key); err != nil {
-			return err
-		}
+// Reset forgets every failure of a key that is not locked out (after a
+// success that proves the failures were mistakes).
+func (l *Limiter) Reset(ctx context.Context, k Key) error {
+	_, err := l.db.ExecContext(ctx, `DELETE FROM auth_failures WHERE scope = $1 AND key = $2 AND locked_until IS NULL`, k.Rule.Scope, k.Key)
+	if err != nil {
+		return fmt.Errorf("reset %s failures: %w", k.Rule.Scope, err)
 	}
 	return nil
 }
