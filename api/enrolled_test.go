@@ -98,3 +98,25 @@ func TestEnrolledPathThroughAPI(t *testing.T) {
 	want(t, other.json("POST", "/registrations", enrolled(fangSocial, fangSocial)), 409, "id_number_registered")
 	want(t, other.json("POST", "/registrations", newRegistration("zhuanke", fangID, fangName)), 409, "id_number_enrolled")
 }
+
+// Refused submissions tell whether an ID number is enrolled or registered:
+// they count toward the look-up limit, so nobody can probe ID numbers freely.
+func TestRefusedSubmissionsAreThrottled(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	prober := newApplicant(t)
+	for i := 0; i < 5; i++ {
+		want(t, prober.json("POST", "/registrations", newRegistration("zhuanke", fangID, fangName)), 409, "id_number_enrolled")
+	}
+	r := prober.json("POST", "/registrations", newRegistration("zhuanke", "", "张三"))
+	want(t, r, 429, "too_many_attempts")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	// Successful submissions do not count: another applicant registers as often as needed.
+	ok := newApplicant(t)
+	for i := 0; i < 6; i++ {
+		r := ok.json("POST", "/registrations", newRegistration("zhuanke", "", "李四"))
+		want(t, r, 202, "")
+		want(t, ok.json("POST", "/registrations/"+r.str("registration_id")+"/withdraw", nil), 202, "")
+	}
+}

@@ -68,6 +68,12 @@ func TestMain(m *testing.M) {
 		}
 		defer w.Stop()
 		server = api.NewServer(db, temporal, taskQueue, year, sitting)
+		// Every test client comes from 127.0.0.1: the per-address limits (the
+		// same code as the per-login ones, tested in internal/throttle) would
+		// add up across tests.
+		server.LookupLimits.PerAddress.Max = 10000
+		server.Accounts.LoginLimits.PerAddress.Max = 10000
+		server.Accounts.ResetLimits.PerAddress.Max = 10000
 		h, err := server.Handler(nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

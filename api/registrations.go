@@ -23,6 +23,7 @@ import (
 	"zikao/internal/idcard"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
+	"zikao/internal/throttle"
 	"zikao/workflows"
 )
 
@@ -179,8 +180,13 @@ func (s *Server) checkWindow(c *gin.Context, area catalog.ExamArea) bool {
 
 // checkIDNumber applies the rules on who may register: nobody whose ID
 // number is already registered and confirmed, and, for a new registration,
-// nobody with enrolment records.
+// nobody with enrolment records. The answers tell something about a person,
+// so each submission counts toward the look-up limits until it succeeds.
 func (s *Server) checkIDNumber(c *gin.Context, id idcard.Number, isNew bool) bool {
+	if err := s.Limiter.Attempt(c, s.submissionKeys(c)...); err != nil {
+		failErr(c, err)
+		return false
+	}
 	if isNew {
 		has, err := s.Enrolled.HasRecords(c, id.String())
 		if err != nil {
@@ -253,7 +259,7 @@ func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.R
 // verifyEnrolment checks name, ID number and ticket number against the
 // enrolment records, counting failures toward a lockout like logins do.
 func (s *Server) verifyEnrolment(c *gin.Context, name, idNumber, ticket string) ([]enrolled.Record, bool) {
-	keys := s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())
+	keys := s.submissionKeys(c)
 	if err := s.Limiter.Attempt(c, keys...); err != nil {
 		failErr(c, err)
 		return nil, false
@@ -344,7 +350,16 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 		fail(c, errUnavailable)
 		return
 	}
+	if err := s.Limiter.Forgive(c, s.submissionKeys(c)...); err != nil {
+		slog.ErrorContext(c, "forgive submission attempt", "error", err)
+	}
 	s.respondWith(c, http.StatusAccepted, *r)
+}
+
+// submissionKeys are the throttle keys of the caller's submissions and
+// enrolment look-ups: the account and the client address.
+func (s *Server) submissionKeys(c *gin.Context) []throttle.Key {
+	return s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())
 }
 
 type workflowStatus int

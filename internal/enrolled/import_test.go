@@ -14,11 +14,14 @@ import (
 	"zikao/internal/testenv"
 )
 
-var store *enrolled.Store
+var (
+	database *sqlx.DB
+	store    *enrolled.Store
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Main(func(db *sqlx.DB, _ string, _ *testsuite.DevServer) int {
-		store = enrolled.NewStore(db)
+		database, store = db, enrolled.NewStore(db)
 		return m.Run()
 	}, false))
 }
@@ -102,5 +105,42 @@ func TestImportRefusesATicketNumberTakenByAnotherRecord(t *testing.T) {
 	}
 	if _, err := store.Lookup(ctx, "钱七", "420106199503151234", "050019100002"); !errors.Is(err, enrolled.ErrNotFound) {
 		t.Fatalf("part of a refused file was loaded: %v", err)
+	}
+}
+
+func TestImportRefusesAnIssuedTicketNumber(t *testing.T) {
+	ctx := context.Background()
+	// A number already issued to a new registration (the tickets table).
+	var regID string
+	err := database.Get(&regID, `
+		INSERT INTO accounts (login_name, password_hash, security_question_id, security_answer_hash, role)
+		VALUES ('issued@example.com', 'x', 1, 'x', 'applicant') RETURNING gen_random_uuid()::text`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = database.Exec(`
+		INSERT INTO registrations (id, account_id, kind, status, name, id_number, gender, birth_date, phone, major_type, level,
+			major_code, exam_area_code, year, sitting, terms_agreed_at, window_starts_at, window_ends_at)
+		SELECT $1::uuid, id, 'new', 'completed', '周八', '420106199503151234', 'male', '1995-03-15', '13800000000', 'social',
+			'zhuanke', '590201', '0700', 2027, 1, now(), now(), now() + interval '1 day'
+		FROM accounts WHERE login_name = 'issued@example.com'`, regID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := database.Exec(`INSERT INTO tickets (ticket_number, registration_id) VALUES ('070027100001', $1)`, regID); err != nil {
+		t.Fatal(err)
+	}
+	file := header + "吴九•十,11010519491231002X,070027100001,590201,行政管理,zhuanke,0700,social\n"
+	var ie *enrolled.ImportError
+	if _, err := store.Import(ctx, strings.NewReader(file)); !errors.As(err, &ie) || len(ie.Rows) != 1 || ie.Rows[0].Line != 2 {
+		t.Fatalf("import of an issued ticket number: %v, want line 2 refused", err)
+	}
+	// Names are stored with the standard middle dot.
+	file = header + "吴九•十,11010519491231002X,070027100002,590201,行政管理,zhuanke,0700,social\n"
+	if _, err := store.Import(ctx, strings.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Lookup(ctx, "吴九·十", "11010519491231002X", "070027100002"); err != nil {
+		t.Fatalf("lookup by the normalised name: %v", err)
 	}
 }

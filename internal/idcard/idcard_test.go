@@ -46,3 +46,23 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestNames(t *testing.T) {
+	for in, want := range map[string]string{
+		" 张三 ":      "张三",
+		"欧阳•娜娜":     "欧阳·娜娜",
+		"阿依古丽・买买提":  "阿依古丽·买买提",
+		"𠀋𠀍":        "𠀋𠀍", // extension B characters
+		"Zhang San": "Zhang San",
+	} {
+		got := NormalizeName(in)
+		if got != want {
+			t.Errorf("NormalizeName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for name, valid := range map[string]bool{"张三": true, "欧阳·娜娜": true, "𠀋𠀍": true, "Zhang San": false, "张·": false, "·张": false, "": false} {
+		if ValidName(name) != valid {
+			t.Errorf("ValidName(%q) = %v, want %v", name, !valid, valid)
+		}
+	}
+}
