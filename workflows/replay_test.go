@@ -1,8 +1,10 @@
 package workflows_test
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -96,6 +98,31 @@ func TestActionBudget(t *testing.T) {
 		t.Logf("%-40s %2d actions", name, got)
 		if max, ok := budget[name]; !ok || got > max {
 			t.Errorf("%s: %d actions, budget %d", name, got, max)
+		}
+	}
+}
+
+// The recorded histories hold no personal data: no ID number, phone number,
+// applicant name or report code of the tests that recorded them.
+func TestHistoriesHoldNoPersonalData(t *testing.T) {
+	personal := regexp.MustCompile(`\d{17}[\dX]|(^|\D)1[3-9]\d{9}(\D|$)|欧阳|李雷|韩梅梅|李明|王芳|赵敏|ABCD1234EFGH|R2020001|C2020001`)
+	payload := regexp.MustCompile(`"data":\s*"([^"]*)"`)
+	for _, file := range histories(t) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if personal.Match(b) {
+			t.Errorf("%s holds personal data", file)
+		}
+		for _, m := range payload.FindAllSubmatch(b, -1) {
+			data, err := base64.StdEncoding.DecodeString(string(m[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if found := personal.Find(data); found != nil {
+				t.Errorf("%s: a payload holds %q", file, found)
+			}
 		}
 	}
 }
