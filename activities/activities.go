@@ -4,7 +4,10 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+
+	"go.temporal.io/sdk/temporal"
 
 	"zikao/internal/registrations"
 )
@@ -20,13 +23,22 @@ type Activities struct {
 	Diplomas      DiplomaRegistry
 }
 
+// permanent marks the errors that retrying cannot mend: the registration is
+// gone from the read model, or the ticket numbers of its area are used up.
+func permanent(err error) error {
+	if errors.Is(err, registrations.ErrNotFound) || errors.Is(err, registrations.ErrTicketsExhausted) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "permanent", err)
+	}
+	return err
+}
+
 // CheckDiploma asks the national diploma registry (学信网) whether the
 // applicant of a registration holds an associate diploma or higher. Personal
 // data is read here from PostgreSQL, so it never enters workflow history.
 func (a *Activities) CheckDiploma(ctx context.Context, registrationID string) (bool, error) {
 	p, err := a.Registrations.PersonalOf(ctx, registrationID)
 	if err != nil {
-		return false, err
+		return false, permanent(err)
 	}
 	found, err := a.Diplomas.HasDiploma(ctx, p.IDNumber, p.Name)
 	if err != nil {
@@ -37,11 +49,12 @@ func (a *Activities) CheckDiploma(ctx context.Context, registrationID string) (b
 
 // Record writes a change of status to the read model.
 func (a *Activities) Record(ctx context.Context, t registrations.Transition) error {
-	return a.Registrations.Record(ctx, t)
+	return permanent(a.Registrations.Record(ctx, t))
 }
 
 // Complete records the on-site confirmation and returns the admission
 // ticket number (allocated once; a retry returns the same number).
 func (a *Activities) Complete(ctx context.Context, c registrations.Completion) (string, error) {
-	return a.Registrations.Complete(ctx, c)
+	ticket, err := a.Registrations.Complete(ctx, c)
+	return ticket, permanent(err)
 }

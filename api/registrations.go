@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
@@ -23,7 +24,6 @@ import (
 	"zikao/internal/idcard"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
-	"zikao/internal/throttle"
 	"zikao/workflows"
 )
 
@@ -180,13 +180,8 @@ func (s *Server) checkWindow(c *gin.Context, area catalog.ExamArea) bool {
 
 // checkIDNumber applies the rules on who may register: nobody whose ID
 // number is already registered and confirmed, and, for a new registration,
-// nobody with enrolment records. The answers tell something about a person,
-// so each submission counts toward the look-up limits until it succeeds.
+// nobody with enrolment records.
 func (s *Server) checkIDNumber(c *gin.Context, id idcard.Number, isNew bool) bool {
-	if err := s.Limiter.Attempt(c, s.submissionKeys(c)...); err != nil {
-		failErr(c, err)
-		return false
-	}
 	if isNew {
 		has, err := s.Enrolled.HasRecords(c, id.String())
 		if err != nil {
@@ -257,26 +252,40 @@ func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.R
 }
 
 // verifyEnrolment checks name, ID number and ticket number against the
-// enrolment records, counting failures toward a lockout like logins do.
+// enrolment records (its callers are throttled by limitProbes).
 func (s *Server) verifyEnrolment(c *gin.Context, name, idNumber, ticket string) ([]enrolled.Record, bool) {
-	keys := s.submissionKeys(c)
-	if err := s.Limiter.Attempt(c, keys...); err != nil {
-		failErr(c, err)
-		return nil, false
-	}
 	records, err := s.Enrolled.Lookup(c, name, idNumber, ticket)
 	if errors.Is(err, enrolled.ErrNotFound) {
 		fail(c, errEnrolmentNotFound)
 		return nil, false
-	}
-	if err == nil {
-		err = s.Limiter.Forgive(c, keys...)
 	}
 	if err != nil {
 		failErr(c, err)
 		return nil, false
 	}
 	return records, true
+}
+
+// limitProbes counts enrolment look-ups and registration submissions per
+// account and client address, like logins: their refusals (404, 409) tell
+// whether a person is enrolled or registered, so they count as failures and
+// lock the caller out after a few; any other answer is not counted.
+func (s *Server) limitProbes(c *gin.Context) {
+	keys := s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())
+	if err := s.Limiter.Attempt(c, keys...); err != nil {
+		failErr(c, err)
+		return
+	}
+	c.Next()
+	var err error
+	if st := c.Writer.Status(); st == http.StatusNotFound || st == http.StatusConflict {
+		err = s.Limiter.Failed(context.WithoutCancel(c), keys...)
+	} else {
+		err = s.Limiter.Forgive(context.WithoutCancel(c), keys...)
+	}
+	if err != nil {
+		slog.ErrorContext(c, "count look-up attempt", "error", err)
+	}
 }
 
 // lookupEnrolment answers POST /enrolled-records/lookup.
@@ -338,28 +347,15 @@ func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 	ctx, cancel := context.WithTimeout(c, 10*time.Second)
 	defer cancel()
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, workflows.StartOptions(in, s.TaskQueue), workflows.WorkflowName, in); err != nil {
-		slog.ErrorContext(c, "start registration workflow", "registration_id", r.ID, "error", err)
-		// The start may have happened though its answer was lost: remove the
-		// row only when the workflow surely does not exist (repairStale
-		// handles what is left).
-		if s.workflowState(context.WithoutCancel(c), r.ID) == workflowMissing {
-			if derr := s.Registrations.Delete(context.WithoutCancel(c), r.ID); derr != nil {
-				slog.ErrorContext(c, "remove registration without workflow", "registration_id", r.ID, "error", derr)
-			}
+		// The start may have happened though its answer was lost. If not, the
+		// row is cleared by repairStale when the applicant submits again.
+		if s.workflowState(context.WithoutCancel(c), r.ID) != workflowRunning {
+			slog.ErrorContext(c, "start registration workflow", "registration_id", r.ID, "error", err)
+			fail(c, errUnavailable)
+			return
 		}
-		fail(c, errUnavailable)
-		return
-	}
-	if err := s.Limiter.Forgive(c, s.submissionKeys(c)...); err != nil {
-		slog.ErrorContext(c, "forgive submission attempt", "error", err)
 	}
 	s.respondWith(c, http.StatusAccepted, *r)
-}
-
-// submissionKeys are the throttle keys of the caller's submissions and
-// enrolment look-ups: the account and the client address.
-func (s *Server) submissionKeys(c *gin.Context) []throttle.Key {
-	return s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())
 }
 
 type workflowStatus int
@@ -398,14 +394,16 @@ func (s *Server) repairStale(c *gin.Context, r *registrations.Registration) bool
 	}
 	cleared := false
 	for _, old := range stale {
-		switch s.workflowState(c, old.ID) {
-		case workflowMissing:
-			if old.LastSeq == 1 {
-				err = s.Registrations.Delete(c, old.ID)
-			}
-		case workflowClosed:
+		state := s.workflowState(c, old.ID)
+		switch {
+		case state == workflowMissing && old.LastSeq == 1:
+			// Never started: a minute is far longer than a start may take.
+			err = s.Registrations.Delete(c, old.ID)
+		case state == workflowMissing || state == workflowClosed:
+			// Terminated by an operator (and perhaps deleted since).
 			err = s.Registrations.Record(c, registrations.Transition{RegistrationID: old.ID, Seq: old.LastSeq + 1,
-				Status: status.Withdrawn, At: time.Now(), ByRole: workflows.BySystem, Note: "注册流程已被终止，本次注册关闭"})
+				Status: status.Withdrawn, At: time.Now(), ByRole: workflows.BySystem, Note: "注册流程已被终止，本次注册关闭",
+				RejectionReason: deref(old.RejectionReason), ReportID: deref(old.ReportID)})
 		default:
 			continue
 		}
@@ -417,6 +415,13 @@ func (s *Server) repairStale(c *gin.Context, r *registrations.Registration) bool
 		cleared = true
 	}
 	return cleared
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func (s *Server) mine(c *gin.Context) {
@@ -651,8 +656,9 @@ func (s *Server) updateFailed(c *gin.Context, update string, err error) {
 		return
 	}
 	switch {
-	case errors.As(err, &notFound):
-		// The workflow has ended since the read model was read.
+	case errors.As(err, &notFound), temporal.IsCanceledError(err):
+		// The workflow has ended (or an operator cancelled it) since the read
+		// model was read.
 		s.refused(c, update, workflows.ErrClosed)
 	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
 		c.Header("Retry-After", "5")

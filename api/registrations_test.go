@@ -403,3 +403,27 @@ func TestUnstartedRegistrationIsRepaired(t *testing.T) {
 	}
 	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "孙悟")), 409, "registration_in_progress")
 }
+
+// A registration whose workflow an operator terminated is closed as
+// withdrawn when the applicant submits again; its report stays on file.
+func TestTerminatedRegistrationIsClosed(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	r := applicant.json("POST", "/registrations", newRegistration("zhuanshengben", "", "沈十七"))
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	waitFor(t, applicant, id, "awaiting_report")
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", pdfFile), 202, "")
+	if err := temporal.TerminateWorkflow(context.Background(), workflows.WorkflowID(id), "", "stuck"); err != nil {
+		t.Fatal(err)
+	}
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "沈十七")), 409, "registration_in_progress")
+	if _, err := database.Exec(`UPDATE registrations SET created_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "沈十七")), 202, "")
+	r = applicant.json("GET", "/registrations/"+id, nil)
+	if r.str("status") != "withdrawn" || r.body["report"] == nil {
+		t.Fatalf("terminated registration: %s", r.raw)
+	}
+}

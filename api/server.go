@@ -102,8 +102,8 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	authed.GET("/accounts/me", s.me)
 
 	applicant := authed.Group("", allow(accounts.RoleApplicant))
-	applicant.POST("/enrolled-records/lookup", s.lookupEnrolment)
-	applicant.POST("/registrations", s.submit)
+	applicant.POST("/enrolled-records/lookup", s.limitProbes, s.lookupEnrolment)
+	applicant.POST("/registrations", s.limitProbes, s.submit)
 	applicant.GET("/registrations/mine", s.mine)
 	applicant.POST("/registrations/:id/diploma-report", s.uploadReport)
 	applicant.POST("/registrations/:id/withdraw", s.withdraw)

@@ -8,7 +8,6 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/files"
-	"zikao/internal/idcard"
 	"zikao/internal/status"
 	"zikao/workflows"
 )
@@ -99,8 +98,7 @@ func (s *Server) onsiteCheck(c *gin.Context) {
 	}
 	f := fieldErrors{}
 	id := f.idNumber("id_card_number", c.PostForm("id_card_number"))
-	name := idcard.NormalizeName(c.PostForm("name"))
-	f.required("name", name, "姓名", "name")
+	name := f.name("name", c.PostForm("name"))
 	if len(f) > 0 {
 		invalid(c, f)
 		return

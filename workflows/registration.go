@@ -50,16 +50,28 @@ func Registration(ctx workflow.Context, in Input) (State, error) {
 		return State{}, err
 	}
 	workflow.SetCurrentDetails(ctx, r.details())
+	err := r.run(ctx)
+	if errors.Is(ctx.Err(), workflow.ErrCanceled) {
+		return r.cancelled(ctx)
+	}
+	if err != nil {
+		return State{}, err
+	}
+	return r.state(), nil
+}
 
-	if in.NeedsDiplomaCheck() {
+// run takes the registration through its steps to its end.
+func (r *registration) run(ctx workflow.Context) error {
+	if r.in.NeedsDiplomaCheck() {
 		if err := r.checkDiploma(ctx); err != nil {
-			return State{}, err
+			return err
 		}
 	}
 
 	// One durable timer for the end of the confirmation window.
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
-	if d := in.Window.EndsAt.Sub(workflow.Now(ctx)); d > 0 {
+	defer cancelTimer()
+	if d := r.in.Window.EndsAt.Sub(workflow.Now(ctx)); d > 0 {
 		timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: "confirmation window closes"})
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			if timer.Get(ctx, nil) == nil {
@@ -71,21 +83,10 @@ func Registration(ctx workflow.Context, in Input) (State, error) {
 	}
 
 	expirable := func() bool { return r.status == status.AwaitingReport || r.status == status.PreRegistered }
-	err := workflow.Await(ctx, func() bool {
+	if err := workflow.Await(ctx, func() bool {
 		return !r.busy && (status.Terminal(r.status) || (r.windowClosed && expirable()))
-	})
-	if temporal.IsCanceledError(err) {
-		// An operator cancelled the workflow: close the registration too, so
-		// that the applicant may register again.
-		r.busy = true
-		disconnected, _ := workflow.NewDisconnectedContext(ctx)
-		if err := r.record(disconnected, status.Withdrawn, BySystem, "运维人员已取消本次注册"); err != nil {
-			return State{}, err
-		}
-		return r.state(), err
-	}
-	if err != nil {
-		return State{}, err
+	}); err != nil {
+		return err
 	}
 	cancelTimer()
 	if !status.Terminal(r.status) {
@@ -93,13 +94,27 @@ func Registration(ctx workflow.Context, in Input) (State, error) {
 		err := r.record(ctx, status.Expired, BySystem, "现场确认期已结束，未完成确认")
 		r.busy = false
 		if err != nil {
+			return err
+		}
+	}
+	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// cancelled closes the registration of a workflow an operator cancelled, so
+// that the applicant may register again, and ends the workflow as cancelled.
+func (r *registration) cancelled(ctx workflow.Context) (State, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	// A decision being recorded was cancelled too: let its handler finish.
+	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
+		return State{}, err
+	}
+	if !status.Terminal(r.status) {
+		r.busy, r.updateID = true, ""
+		if err := r.record(ctx, status.Withdrawn, BySystem, "运维人员已取消本次注册"); err != nil {
 			return State{}, err
 		}
 	}
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
-		return State{}, err
-	}
-	return r.state(), nil
+	return r.state(), workflow.ErrCanceled
 }
 
 // localActivity sets the options of a local activity: retried with backoff
@@ -168,6 +183,9 @@ func (r *registration) record(ctx workflow.Context, next, byRole, note string) e
 		UpdateID:        r.updateID,
 	}
 	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+next, 0), a.Record, t).Get(ctx, nil); err != nil {
+		if temporal.IsCanceledError(err) {
+			r.seq++ // the write may or may not have happened: never reuse its number
+		}
 		return fmt.Errorf("record %s: %w", next, err)
 	}
 	r.moveTo(ctx, next)
@@ -352,6 +370,9 @@ func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, 
 		}
 		var ticket string
 		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", 0), a.Complete, done).Get(ctx, &ticket); err != nil {
+			if temporal.IsCanceledError(err) {
+				r.seq++ // the write may or may not have happened: never reuse its number
+			}
 			return fmt.Errorf("complete registration: %w", err)
 		}
 		r.ticket = ticket

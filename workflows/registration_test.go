@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"zikao/activities"
@@ -62,11 +63,12 @@ type step struct {
 }
 
 type scenario struct {
-	t      *testing.T
-	env    *testsuite.TestWorkflowEnvironment
-	in     workflows.Input
-	upload workflows.ReportUpload // a report stored for this registration
-	ended  int                    // steps whose update was answered
+	t         *testing.T
+	env       *testsuite.TestWorkflowEnvironment
+	in        workflows.Input
+	upload    workflows.ReportUpload // a report stored for this registration
+	ended     int                    // steps whose update was answered
+	cancelled bool                   // the test cancels the workflow
 }
 
 // newScenario creates the registration row the API would have created and
@@ -137,6 +139,12 @@ func (s *scenario) run(steps ...step) workflows.State {
 	}
 	if s.ended != len(steps) {
 		s.t.Fatalf("%d of %d updates were answered", s.ended, len(steps))
+	}
+	if s.cancelled {
+		if err := s.env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+			s.t.Fatalf("workflow error %v, want cancelled", err)
+		}
+		return workflows.State{}
 	}
 	if err := s.env.GetWorkflowError(); err != nil {
 		s.t.Fatalf("workflow failed: %v", err)
@@ -423,4 +431,14 @@ func TestWithdrawalStopsTheDiplomaCheck(t *testing.T) {
 		t.Fatalf("result %+v, want withdrawn", out)
 	}
 	s.wantHistory(status.DiplomaCheck, status.Withdrawn)
+}
+
+// An operator who cancels a workflow closes the registration as withdrawn,
+// so that the applicant may register again.
+func TestOperatorCancelClosesTheRegistration(t *testing.T) {
+	s := newScenario(t, "zhuanshengben", "", "蒋十六", inWindow)
+	s.cancelled = true
+	s.env.RegisterDelayedCallback(s.env.CancelWorkflow, 2*time.Hour)
+	s.run(step{after: time.Hour, update: workflows.UpdateUploadReport, arg: s.upload})
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.Withdrawn)
 }

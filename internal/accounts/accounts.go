@@ -299,8 +299,11 @@ func (s *Store) attempt(ctx context.Context, l Limits, loginName, address string
 		return false, err
 	}
 	ok, err := check()
-	if err != nil || !ok {
-		return false, err
+	if err != nil {
+		return false, errors.Join(err, s.limiter.Forgive(ctx, keys...))
+	}
+	if !ok {
+		return false, s.limiter.Failed(ctx, keys...)
 	}
 	if err := s.limiter.Reset(ctx, keys[0]); err != nil {
 		return false, err

@@ -75,3 +75,9 @@ func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
 	}
 	return nil
 }
+
+// IsForeignKeyViolation reports whether err is PostgreSQL's foreign_key_violation.
+func IsForeignKeyViolation(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && pqErr.Code == "23503"
+}

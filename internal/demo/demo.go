@@ -40,8 +40,9 @@ var Diplomas = []chsi.Diploma{
 //go:embed enrolled.csv
 var enrolledCSV []byte
 
-// Seed loads the demo data; running it again changes nothing but the
-// confirmation windows, which it opens again from yesterday to 30 days on.
+// Seed loads the demo data. Running it again resets the demo staff accounts
+// (password demo-password, sessions ended) and opens every confirmation
+// window again from yesterday to 30 days on; the rest stays as it is.
 func Seed(ctx context.Context, db *sqlx.DB, year, sitting int, now time.Time) error {
 	accts := accounts.NewStore(db)
 	for _, s := range StaffAccounts {

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 var (
@@ -72,13 +74,17 @@ func (n Number) String() string { return string(n) }
 
 var (
 	namePattern = regexp.MustCompile(`^\p{Han}+(·\p{Han}+)*$`)
-	dots        = strings.NewReplacer("・", "·", "•", "·", "‧", "·", "．", "·", "●", "·")
+	// The dots people and keyboards put between the parts of a minority name.
+	dots = regexp.MustCompile(`\s*[·・•‧．.●∙⋅⸱ㆍᆞ]\s*`)
 )
 
-// NormalizeName trims a name as on the ID card and writes every variant of
-// the middle dot of minority names (・ • ‧ ．) as U+00B7 (·), so that names
+// NormalizeName trims a name as on the ID card, folds full-width and other
+// compatibility forms (NFKC), and writes every variant of the middle dot of
+// minority names, with any spaces around it, as U+00B7 (·), so that names
 // typed on different keyboards compare equal.
-func NormalizeName(s string) string { return dots.Replace(strings.TrimSpace(s)) }
+func NormalizeName(s string) string {
+	return dots.ReplaceAllString(strings.TrimSpace(norm.NFKC.String(s)), "·")
+}
 
 // ValidName reports whether a normalised name is Chinese characters (any
 // Unicode plane), parts of a minority name joined by a middle dot.

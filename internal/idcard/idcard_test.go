@@ -49,11 +49,15 @@ func TestParse(t *testing.T) {
 
 func TestNames(t *testing.T) {
 	for in, want := range map[string]string{
-		" 张三 ":      "张三",
-		"欧阳•娜娜":     "欧阳·娜娜",
-		"阿依古丽・买买提":  "阿依古丽·买买提",
-		"𠀋𠀍":        "𠀋𠀍", // extension B characters
-		"Zhang San": "Zhang San",
+		" 张三 ":       "张三",
+		"欧阳•娜娜":      "欧阳·娜娜",
+		"阿依古丽・买买提":   "阿依古丽·买买提",
+		"阿依古丽 · 买买提": "阿依古丽·买买提",
+		"阿依古丽･买买提":   "阿依古丽·买买提", // half-width katakana middle dot
+		"阿依古丽∙买买提":   "阿依古丽·买买提",
+		"阿依古丽ㆍ买买提":   "阿依古丽·买买提",
+		"𠀋𠀍":         "𠀋𠀍", // extension B characters
+		"Zhang San":  "Zhang San",
 	} {
 		got := NormalizeName(in)
 		if got != want {

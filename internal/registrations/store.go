@@ -278,7 +278,8 @@ func (s *Store) StepDone(ctx context.Context, registrationID, updateID string) (
 }
 
 // Record writes a transition: the new status and its history entry. It is
-// idempotent, so the workflow may retry it.
+// idempotent, so the workflow may retry it. A completed registration is
+// final: nothing changes it any more.
 func (s *Store) Record(ctx context.Context, t Transition) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		if err := insertHistory(ctx, tx, t.RegistrationID, t.Seq, t.Status, t.At, t.ByRole, t.Note, t.UpdateID); err != nil {
@@ -287,7 +288,7 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		_, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
 				rejection_reason = NULLIF($5, ''), report_id = NULLIF($6, '')::uuid
-			WHERE id = $1 AND last_seq < $2`,
+			WHERE id = $1 AND last_seq < $2 AND status <> 'completed'`,
 			t.RegistrationID, t.Seq, t.Status, t.At, t.RejectionReason, t.ReportID)
 		if err != nil {
 			return fmt.Errorf("record status %s of %s: %w", t.Status, t.RegistrationID, err)
@@ -301,6 +302,9 @@ func insertHistory(ctx context.Context, tx *sqlx.Tx, id string, seq int, st stri
 		INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id)
 		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))
 		ON CONFLICT (registration_id, seq) DO NOTHING`, id, seq, st, at, byRole, note, updateID)
+	if db.IsForeignKeyViolation(err) {
+		return ErrNotFound
+	}
 	if err != nil {
 		return fmt.Errorf("record history of %s: %w", id, err)
 	}
@@ -328,7 +332,11 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 	var ticket string
 	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		var r Registration
-		if err := tx.GetContext(ctx, &r, `SELECT * FROM registrations WHERE id = $1 FOR UPDATE`, c.RegistrationID); err != nil {
+		err := tx.GetContext(ctx, &r, `SELECT * FROM registrations WHERE id = $1 FOR UPDATE`, c.RegistrationID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
 			return fmt.Errorf("lock registration %s: %w", c.RegistrationID, err)
 		}
 		switch {
@@ -345,7 +353,7 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if err := insertHistory(ctx, tx, r.ID, c.Seq, status.Completed, c.At, "onsite_operator", c.Note, c.UpdateID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `
+		_, err = tx.ExecContext(ctx, `
 			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2
 			WHERE id = $1 AND last_seq < $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
 		if err != nil {

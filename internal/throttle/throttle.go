@@ -4,7 +4,8 @@
 //
 // An attempt is counted before it is checked, in one atomic statement, so
 // that parallel requests cannot all slip through before the first failure is
-// counted; a success takes its count back.
+// counted; a success takes its count back (Forgive), a failure confirms it
+// (Failed), and only confirmed failures lock a key out.
 package throttle
 
 import (
@@ -16,8 +17,8 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Rule: more than Max attempts that did not succeed within Window lock the
-// key out for Lockout.
+// Rule: Max failed attempts within Window lock the key out for Lockout; no
+// more than Max attempts are checked at once.
 type Rule struct {
 	Scope   string
 	Max     int
@@ -44,25 +45,26 @@ type Limiter struct{ db *sqlx.DB }
 // New returns a Limiter storing its counters in db.
 func New(db *sqlx.DB) *Limiter { return &Limiter{db: db} }
 
-// Attempt counts one attempt for each key and returns a *LockedError when
-// any key is locked out, or now goes over its rule's Max.
+// Attempt counts one attempt for each key, before it is checked. It returns
+// a *LockedError, counting nothing, when a key is locked out or already has
+// Max attempts counted (failures, or attempts still being checked).
 func (l *Limiter) Attempt(ctx context.Context, keys ...Key) error {
-	var locked error
-	for _, k := range keys {
+	for i, k := range keys {
 		if err := l.attempt(ctx, k); err != nil {
-			if _, ok := err.(*LockedError); !ok {
-				return err
+			if ferr := l.Forgive(ctx, keys[:i]...); ferr != nil {
+				return ferr
 			}
-			locked = err
+			return err
 		}
 	}
-	return locked
+	return nil
 }
 
 func (l *Limiter) attempt(ctx context.Context, k Key) error {
 	var row struct {
 		Count      int      `db:"failures"`
 		LockedSecs *float64 `db:"locked_secs"`
+		WindowSecs float64  `db:"window_secs"`
 	}
 	// A key still locked keeps its count; a lockout that ended, or a window
 	// that passed, starts a new count.
@@ -76,24 +78,43 @@ func (l *Limiter) attempt(ctx context.Context, k Key) error {
 				WHEN f.locked_until IS NOT NULL OR f.window_start < now() - make_interval(secs => $3) THEN now()
 				ELSE f.window_start END,
 			locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until END
-		RETURNING failures, EXTRACT(EPOCH FROM locked_until - now())::float8 AS locked_secs`,
+		RETURNING failures, EXTRACT(EPOCH FROM locked_until - now())::float8 AS locked_secs,
+			EXTRACT(EPOCH FROM window_start + make_interval(secs => $3) - now())::float8 AS window_secs`,
 		k.Rule.Scope, k.Key, k.Rule.Window.Seconds())
 	if err != nil {
 		return fmt.Errorf("count %s attempt: %w", k.Rule.Scope, err)
 	}
 	if row.LockedSecs != nil {
-		return &LockedError{RetryAfter: time.Duration(math.Ceil(*row.LockedSecs)) * time.Second}
+		return &LockedError{RetryAfter: seconds(*row.LockedSecs)}
 	}
 	if row.Count <= k.Rule.Max {
 		return nil
 	}
-	_, err = l.db.ExecContext(ctx, `
-		UPDATE auth_failures SET locked_until = now() + make_interval(secs => $3)
-		WHERE scope = $1 AND key = $2 AND locked_until IS NULL`, k.Rule.Scope, k.Key, k.Rule.Lockout.Seconds())
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", k.Rule.Scope, err)
+	// Over the limit without a lockout: attempts are still being checked, or
+	// failed ones count until the window passes. Refuse this one uncounted.
+	if err := l.Forgive(ctx, k); err != nil {
+		return err
 	}
-	return &LockedError{RetryAfter: k.Rule.Lockout}
+	return &LockedError{RetryAfter: seconds(row.WindowSecs)}
+}
+
+func seconds(s float64) time.Duration {
+	return time.Duration(math.Max(1, math.Ceil(s))) * time.Second
+}
+
+// Failed confirms that the counted attempts failed: a key with Max failures
+// counted is locked out for its rule's Lockout.
+func (l *Limiter) Failed(ctx context.Context, keys ...Key) error {
+	for _, k := range keys {
+		_, err := l.db.ExecContext(ctx, `
+			UPDATE auth_failures SET locked_until = now() + make_interval(secs => $4)
+			WHERE scope = $1 AND key = $2 AND failures >= $3 AND locked_until IS NULL`,
+			k.Rule.Scope, k.Key, k.Rule.Max, k.Rule.Lockout.Seconds())
+		if err != nil {
+			return fmt.Errorf("lock %s: %w", k.Rule.Scope, err)
+		}
+	}
+	return nil
 }
 
 // Forgive takes back the count of one successful attempt of each key.

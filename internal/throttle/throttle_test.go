@@ -37,12 +37,15 @@ func locked(err error) bool {
 	return errors.As(err, &l)
 }
 
-func TestLockoutAfterMaxAttempts(t *testing.T) {
+func TestLockoutAfterMaxFailures(t *testing.T) {
 	ctx := context.Background()
 	k := key(3)
 	for i := 0; i < 3; i++ {
 		if err := limiter.Attempt(ctx, k); err != nil {
 			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+		if err := limiter.Failed(ctx, k); err != nil {
+			t.Fatal(err)
 		}
 	}
 	err := limiter.Attempt(ctx, k)
@@ -76,6 +79,45 @@ func TestSuccessesDoNotCount(t *testing.T) {
 		if err := limiter.Forgive(ctx, k); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// No more than Max attempts are checked at once; a refused one is not counted.
+func TestAttemptsInFlightAreBounded(t *testing.T) {
+	ctx := context.Background()
+	k := key(2)
+	_ = limiter.Attempt(ctx, k)
+	_ = limiter.Attempt(ctx, k)
+	for i := 0; i < 3; i++ {
+		err := limiter.Attempt(ctx, k)
+		var l *throttle.LockedError
+		if !errors.As(err, &l) || l.RetryAfter > time.Minute {
+			t.Fatalf("third attempt in flight: %v, want refused until the window passes", err)
+		}
+	}
+	_ = limiter.Forgive(ctx, k) // one of them succeeded
+	if err := limiter.Attempt(ctx, k); err != nil {
+		t.Fatalf("after a success: %v", err)
+	}
+}
+
+// Successes never lock a key out, however many overlap.
+func TestParallelSuccessesNeverLock(t *testing.T) {
+	ctx := context.Background()
+	k := key(5)
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if limiter.Attempt(ctx, k) == nil {
+				_ = limiter.Forgive(ctx, k)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := limiter.Attempt(ctx, k); err != nil {
+		t.Fatalf("after parallel successes: %v", err)
 	}
 }
 
@@ -119,7 +161,14 @@ func TestAnyLockedKeyRefuses(t *testing.T) {
 	ctx := context.Background()
 	perName, perAddress := key(1), key(100)
 	_ = limiter.Attempt(ctx, perName, perAddress)
-	if err := limiter.Attempt(ctx, perName, perAddress); !locked(err) {
-		t.Fatalf("second attempt with the name locked: %v", err)
+	_ = limiter.Failed(ctx, perName, perAddress)
+	for i := 0; i < 3; i++ {
+		if err := limiter.Attempt(ctx, perName, perAddress); !locked(err) {
+			t.Fatalf("attempt with the name locked: %v", err)
+		}
+	}
+	var count int
+	if err := database.Get(&count, `SELECT failures FROM auth_failures WHERE key = $1`, perAddress.Key); err != nil || count != 1 {
+		t.Fatalf("the address counted %d (%v), want only the one checked attempt", count, err)
 	}
 }
