@@ -171,18 +171,25 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 	return nil
 }
 
-func migrate(ctx context.Context, cfg config.Config) error {
+// withDB runs fn with the database open.
+func withDB(ctx context.Context, cfg config.Config, fn func(*sqlx.DB) error) error {
 	database, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer database.Close()
-	n, err := db.Migrate(ctx, database)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("applied %d migration(s)\n", n)
-	return nil
+	return fn(database)
+}
+
+func migrate(ctx context.Context, cfg config.Config) error {
+	return withDB(ctx, cfg, func(database *sqlx.DB) error {
+		n, err := db.Migrate(ctx, database)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("applied %d migration(s)\n", n)
+		return nil
+	})
 }
 
 func createStaff(ctx context.Context, cfg config.Config, args []string) error {
@@ -200,17 +207,14 @@ func createStaff(ctx context.Context, cfg config.Config, args []string) error {
 	if *password == "" {
 		*password = os.Getenv("ZIKAO_STAFF_PASSWORD")
 	}
-	database, err := db.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer database.Close()
-	a, err := accounts.NewStore(database).CreateStaff(ctx, *login, *password, *role, *area)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("staff account %d: %s (%s %s)\n", a.ID, a.LoginName, a.Role, a.Area())
-	return nil
+	return withDB(ctx, cfg, func(database *sqlx.DB) error {
+		a, err := accounts.NewStore(database).CreateStaff(ctx, *login, *password, *role, *area)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("staff account %d: %s (%s %s)\n", a.ID, a.LoginName, a.Role, a.Area())
+		return nil
+	})
 }
 
 func setWindow(ctx context.Context, cfg config.Config, args []string) error {
@@ -234,12 +238,9 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if w.EndsAt, err = time.Parse(time.RFC3339, *end); err != nil {
 		return fmt.Errorf("-end: %w", err)
 	}
-	database, err := db.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer database.Close()
-	return catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w)
+	return withDB(ctx, cfg, func(database *sqlx.DB) error {
+		return catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w)
+	})
 }
 
 func importEnrolled(ctx context.Context, cfg config.Config, args []string) error {
@@ -251,17 +252,14 @@ func importEnrolled(ctx context.Context, cfg config.Config, args []string) error
 		return err
 	}
 	defer f.Close()
-	database, err := db.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer database.Close()
-	res, err := enrolled.NewStore(database).Import(ctx, f)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%d record(s) added, %d already present\n", res.Added, res.Unchanged)
-	return nil
+	return withDB(ctx, cfg, func(database *sqlx.DB) error {
+		res, err := enrolled.NewStore(database).Import(ctx, f)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d record(s) added, %d already present\n", res.Added, res.Unchanged)
+		return nil
+	})
 }
 
 func runRegistry(ctx context.Context, cfg config.Config, args []string) error {

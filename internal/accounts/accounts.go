@@ -12,7 +12,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,7 +47,14 @@ var (
 // InvalidError says which input fields are wrong, keyed by field name.
 type InvalidError struct{ Fields map[string]string }
 
-func (e *InvalidError) Error() string { return fmt.Sprintf("invalid input: %v", e.Fields) }
+func (e *InvalidError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid input:")
+	for _, f := range slices.Sorted(maps.Keys(e.Fields)) {
+		fmt.Fprintf(&b, "\n  %s: %s", f, e.Fields[f])
+	}
+	return b.String()
+}
 
 // Account is what the rest of the system knows of a logged-in account.
 type Account struct {
