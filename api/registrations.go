@@ -137,9 +137,6 @@ func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Regist
 		invalid(c, f)
 		return nil
 	}
-	if !s.checkWindow(c, area) || !s.checkIDNumber(c, id, true) {
-		return nil
-	}
 	r := &registrations.Registration{
 		Kind: workflows.KindNew, Name: p.Name, IDNumber: string(id), Gender: p.Gender, BirthDate: birth,
 		Ethnicity: p.Ethnicity, Phone: p.Phone, Address: p.Address, Education: p.Education,
@@ -147,6 +144,9 @@ func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Regist
 	}
 	if a.Level == catalog.LevelZhuanshengben {
 		r.PriorSchool, r.PriorDiplomaNumber = a.PriorSchool, a.PriorDiplomaNumber
+	}
+	if !s.checkWindow(c, area, r) || !s.checkIDNumber(c, id, true) {
+		return nil
 	}
 	return r
 }
@@ -169,12 +169,14 @@ func (s *Server) examArea(c *gin.Context, f fieldErrors, field, code string) (ca
 }
 
 // checkWindow refuses a registration when the exam area's confirmation
-// window of this sitting is not set or already over.
-func (s *Server) checkWindow(c *gin.Context, area catalog.ExamArea) bool {
+// window of this sitting is not set or already over; else it gives r that
+// window.
+func (s *Server) checkWindow(c *gin.Context, area catalog.ExamArea, r *registrations.Registration) bool {
 	if area.Window == nil || !time.Now().Before(area.Window.EndsAt) {
 		fail(c, errNotOpen)
 		return false
 	}
+	r.WindowStartsAt, r.WindowEndsAt = area.Window.StartsAt, area.Window.EndsAt
 	return true
 }
 
@@ -239,16 +241,17 @@ func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.R
 		failErr(c, err)
 		return nil
 	}
-	if !s.checkWindow(c, area) || !s.checkIDNumber(c, id, false) {
-		return nil
-	}
 	p := in.Personal
-	return &registrations.Registration{
+	r := &registrations.Registration{
 		Kind: workflows.KindEnrolled, Name: rec.Name, IDNumber: rec.IDNumber, Gender: id.Gender(), BirthDate: id.BirthDate(),
 		Ethnicity: p.Ethnicity, Phone: p.Phone, Address: p.Address, Education: p.Education,
 		MajorType: "social", Level: rec.Level, MajorCode: rec.MajorCode, ExamAreaCode: rec.ExamAreaCode,
 		SelectedTicketNumber: &rec.TicketNumber,
 	}
+	if !s.checkWindow(c, area, r) || !s.checkIDNumber(c, id, false) {
+		return nil
+	}
+	return r
 }
 
 // verifyEnrolment checks name, ID number and ticket number against the
@@ -315,21 +318,15 @@ func (s *Server) lookupEnrolment(c *gin.Context) {
 
 // start creates the registration row, then its workflow. The row's unique
 // indexes refuse a second open registration of the account or the ID
-// number; if the workflow cannot start, the row is removed again.
+// number. The registration keeps the window it was made in (set by the
+// caller): the workflow's deadline is its end.
 func (s *Server) start(c *gin.Context, r *registrations.Registration) {
-	area, err := s.Catalog.ExamArea(c, r.ExamAreaCode, s.Year, s.Sitting)
-	if err != nil {
-		failErr(c, err)
-		return
-	}
 	r.ID, r.AccountID, r.Year, r.Sitting, r.TermsAgreedAt = uuid.NewString(), account(c).ID, s.Year, s.Sitting, time.Now()
-	// The registration keeps the window it was made in; the workflow's deadline is its end.
-	r.WindowStartsAt, r.WindowEndsAt = area.Window.StartsAt, area.Window.EndsAt
 	in := workflows.Input{RegistrationID: r.ID, Kind: r.Kind, Level: r.Level, ExamAreaCode: r.ExamAreaCode,
 		Window: workflows.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt}}
 	r.Status = in.FirstStatus()
 	const note = "考生提交注册申请"
-	err = s.Registrations.Create(c, r, note)
+	err := s.Registrations.Create(c, r, note)
 	if errors.Is(err, registrations.ErrInProgress) && s.repairStale(c, r) {
 		err = s.Registrations.Create(c, r, note)
 	}
