@@ -110,7 +110,7 @@ func (r response) str(key string) string {
 }
 
 type caller struct {
-	t       *testing.T
+	t       testing.TB
 	token   string
 	headers map[string]string
 }
@@ -179,7 +179,7 @@ func (c caller) multipart(path string, fields map[string]string, fileField strin
 	return c.do(http.MethodPost, path, &buf, w.FormDataContentType())
 }
 
-func want(t *testing.T, r response, status int, code string) {
+func want(t testing.TB, r response, status int, code string) {
 	t.Helper()
 	if r.status != status || r.errorCode() != code {
 		t.Fatalf("got %d %s, want %d %q", r.status, r.raw, status, code)
@@ -193,7 +193,7 @@ func want(t *testing.T, r response, status int, code string) {
 }
 
 // newApplicant signs up and logs in a fresh applicant.
-func newApplicant(t *testing.T) caller {
+func newApplicant(t testing.TB) caller {
 	t.Helper()
 	c := caller{t: t}
 	login := uuid.NewString()[:8] + "@example.com"
@@ -201,17 +201,17 @@ func newApplicant(t *testing.T) caller {
 	return logIn(t, login, "secret1")
 }
 
-func logIn(t *testing.T, login, password string) caller {
+func logIn(t testing.TB, login, password string) caller {
 	t.Helper()
 	r := caller{t: t}.json("POST", "/sessions", map[string]any{"login_name": login, "password": password})
 	want(t, r, 201, "")
 	return caller{t: t, token: r.str("token")}
 }
 
-func staff(t *testing.T, login string) caller { return logIn(t, login, demo.Password) }
+func staff(t testing.TB, login string) caller { return logIn(t, login, demo.Password) }
 
 // openWindows opens every exam area's window for the test sitting.
-func openWindows(t *testing.T, from, to time.Time) {
+func openWindows(t testing.TB, from, to time.Time) {
 	t.Helper()
 	cat := catalog.New(database)
 	areas, err := cat.ExamAreas(context.Background(), year, sitting)
@@ -249,7 +249,7 @@ func loadSpec(url string) (routers.Router, error) {
 
 // checkAgainstSpec fails the test when a documented operation answers with
 // a status or a body that openapi.json does not describe.
-func checkAgainstSpec(t *testing.T, req *http.Request, r response) {
+func checkAgainstSpec(t testing.TB, req *http.Request, r response) {
 	t.Helper()
 	route, params, err := spec.FindRoute(req)
 	if err != nil {

@@ -41,7 +41,7 @@ func newRegistration(level, idNumber, name string) map[string]any {
 }
 
 // waitFor polls the registration until it reaches status.
-func waitFor(t *testing.T, c caller, id, status string) response {
+func waitFor(t testing.TB, c caller, id, status string) response {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
