@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -426,4 +427,38 @@ func TestTerminatedRegistrationIsClosed(t *testing.T) {
 	if r.str("status") != "withdrawn" || r.body["report"] == nil {
 		t.Fatalf("terminated registration: %s", r.raw)
 	}
+}
+
+// The county office rejects the report; a new one passes both reviews.
+func TestCountyRejectionThenNewReportThroughAPI(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	county, province, onsite := staff(t, "county0106@example.com"), staff(t, "province@example.com"), staff(t, "onsite0106@example.com")
+	body := newRegistration("zhuanshengben", "", "杨十九")
+	r := applicant.json("POST", "/registrations", body)
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	waitFor(t, applicant, id, "awaiting_report")
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", jpegFile), 202, "")
+	r = county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": false, "reason": "报告照片不清晰"})
+	want(t, r, 200, "")
+	if r.str("status") != "awaiting_report" || r.str("rejection_reason") != "报告照片不清晰" {
+		t.Fatalf("after the county rejection: %s", r.raw)
+	}
+	r = applicant.json("GET", "/registrations/mine", nil)
+	if !strings.Contains(r.str("next_step"), "报告照片不清晰") {
+		t.Errorf("next step does not give the reason: %s", r.str("next_step"))
+	}
+	want(t, applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGJ"}, "file", pdfFile), 202, "")
+	want(t, county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true}), 200, "")
+	want(t, province.json("POST", "/registrations/"+id+"/provincial-review", map[string]any{"approved": true}), 200, "")
+	r = onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": body["personal"].(map[string]any)["id_number"].(string), "name": "杨十九"}, "photo", jpegFile)
+	want(t, r, 200, "")
+	if got := fmtSlice(historyOf(r)); got != "[diploma_check awaiting_report county_review awaiting_report county_review provincial_review pre_registered completed]" {
+		t.Errorf("history %s", got)
+	}
+	if r.body["rejection_reason"] != nil {
+		t.Errorf("rejection reason after approval: %v", r.body["rejection_reason"])
+	}
+	recordHistory(t, "new-zhuanshengben-county-rejected", id)
 }

@@ -24,8 +24,8 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 6 {
-		t.Fatalf("found %d recorded histories in testdata, want one per path (6)", len(files))
+	if len(files) < 7 {
+		t.Fatalf("found %d recorded histories in testdata, want one per path (7)", len(files))
 	}
 	return files
 }
@@ -83,6 +83,7 @@ func TestActionBudget(t *testing.T) {
 		"new-zhuanshengben-found":              7,
 		"new-zhuanshengben-reviewed":           16,
 		"new-zhuanshengben-rejected-withdrawn": 16,
+		"new-zhuanshengben-county-rejected":    22,
 	}
 	for _, file := range histories(t) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
