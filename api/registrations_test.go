@@ -462,3 +462,19 @@ func TestCountyRejectionThenNewReportThroughAPI(t *testing.T) {
 	}
 	recordHistory(t, "new-zhuanshengben-county-rejected", id)
 }
+
+// Before the window opens, registration is possible but not the on-site check.
+func TestOnsiteCheckBeforeTheWindowOpens(t *testing.T) {
+	openWindows(t, time.Now().Add(24*time.Hour), time.Now().AddDate(0, 0, 30))
+	defer openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant, onsite := newApplicant(t), staff(t, "onsite0106@example.com")
+	body := newRegistration("zhuanke", "", "许二十")
+	r := applicant.json("POST", "/registrations", body)
+	want(t, r, 202, "")
+	if !strings.Contains(r.str("next_step"), "现场确认") {
+		t.Errorf("next step: %s", r.str("next_step"))
+	}
+	want(t, onsite.multipart("/registrations/"+r.str("registration_id")+"/onsite-check",
+		map[string]string{"id_card_number": body["personal"].(map[string]any)["id_number"].(string), "name": "许二十"}, "photo", jpegFile),
+		409, "outside_confirmation_window")
+}
