@@ -58,3 +58,8 @@ func (a *Activities) Complete(ctx context.Context, c registrations.Completion) (
 	ticket, err := a.Registrations.Complete(ctx, c)
 	return ticket, permanent(err)
 }
+
+// ChangeWindow records a registration's new confirmation window.
+func (a *Activities) ChangeWindow(ctx context.Context, w registrations.WindowChange) error {
+	return permanent(a.Registrations.ChangeWindow(ctx, w))
+}

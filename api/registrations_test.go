@@ -478,3 +478,31 @@ func TestOnsiteCheckBeforeTheWindowOpens(t *testing.T) {
 		map[string]string{"id_card_number": body["personal"].(map[string]any)["id_number"].(string), "name": "许二十"}, "photo", jpegFile),
 		409, "outside_confirmation_window")
 }
+
+// An administrator moves the window (zikao window set): an open
+// registration keeps to the new one, in its workflow and in its view.
+func TestWindowMovedByAdministrator(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant, onsite := newApplicant(t), staff(t, "onsite0106@example.com")
+	body := newRegistration("zhuanke", "", "孔廿四")
+	r := applicant.json("POST", "/registrations", body)
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	later := workflows.Window{StartsAt: time.Now().Add(24 * time.Hour).Truncate(time.Second), EndsAt: time.Now().AddDate(0, 0, 40).Truncate(time.Second)}
+	for i := 0; i < 2; i++ { // the same change twice is applied once
+		if err := workflows.ChangeWindow(context.Background(), temporal, id, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = applicant.json("GET", "/registrations/"+id, nil)
+	w := r.body["confirmation_window"].(map[string]any)
+	if got, _ := time.Parse(time.RFC3339, w["ends_at"].(string)); !got.Equal(later.EndsAt) {
+		t.Fatalf("window in the view: %v, want it to end %s", w, later.EndsAt)
+	}
+	// The window now opens tomorrow: no on-site check today.
+	want(t, onsite.multipart("/registrations/"+id+"/onsite-check",
+		map[string]string{"id_card_number": body["personal"].(map[string]any)["id_number"].(string), "name": "孔廿四"}, "photo", jpegFile),
+		409, "outside_confirmation_window")
+	want(t, applicant.json("POST", "/registrations/"+id+"/withdraw", nil), 202, "")
+	recordHistory(t, "new-zhuanke-window-moved", id)
+}

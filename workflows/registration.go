@@ -71,16 +71,7 @@ func (r *registration) run(ctx workflow.Context) error {
 	// One durable timer for the end of the confirmation window.
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
-	if d := r.in.Window.EndsAt.Sub(workflow.Now(ctx)); d > 0 {
-		timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: "confirmation window closes"})
-		workflow.Go(ctx, func(ctx workflow.Context) {
-			if timer.Get(ctx, nil) == nil {
-				r.windowClosed = true
-			}
-		})
-	} else {
-		r.windowClosed = true
-	}
+	workflow.Go(timerCtx, r.watchWindow)
 
 	expirable := func() bool { return r.status == status.AwaitingReport || r.status == status.PreRegistered }
 	if err := workflow.Await(ctx, func() bool {
@@ -98,6 +89,32 @@ func (r *registration) run(ctx workflow.Context) error {
 		}
 	}
 	return workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+}
+
+// watchWindow keeps windowClosed current with one timer for the end of the
+// confirmation window, started again when an administrator moves the window.
+func (r *registration) watchWindow(ctx workflow.Context) {
+	for {
+		end := r.in.Window.EndsAt
+		moved := func() bool { return !r.in.Window.EndsAt.Equal(end) }
+		r.windowClosed = !workflow.Now(ctx).Before(end)
+		if !r.windowClosed {
+			ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+				Timeout:      end.Sub(workflow.Now(ctx)),
+				TimerOptions: workflow.TimerOptions{Summary: "confirmation window closes"},
+			}, moved)
+			if err != nil {
+				return // the registration has ended
+			}
+			if ok {
+				continue
+			}
+			r.windowClosed = true
+		}
+		if err := workflow.Await(ctx, moved); err != nil {
+			return
+		}
+	}
 }
 
 // cancelled closes the registration of a workflow an operator cancelled, so
@@ -235,6 +252,7 @@ func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
 		{UpdateProvincialReview, r.provincialReview, r.validateProvincialReview, "The provincial office's decision on the report."},
 		{UpdateOnsiteCheck, r.onsiteCheck, r.validateOnsiteCheck, "The on-site operator confirmed the applicant's identity."},
 		{UpdateWithdraw, r.withdraw, r.validateWithdraw, "The applicant withdrew the registration."},
+		{UpdateChangeWindow, r.changeWindow, r.validateWindowChange, "An administrator moved the confirmation window."},
 	}
 	for _, h := range handlers {
 		err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{
@@ -377,6 +395,26 @@ func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, 
 		}
 		r.ticket = ticket
 		r.moveTo(ctx, status.Completed)
+		return nil
+	})
+}
+
+// A new confirmation window, set by an administrator.
+
+func (r *registration) validateWindowChange(ctx workflow.Context, w Window) error {
+	if !w.EndsAt.After(w.StartsAt) {
+		return refuse(ErrInvalidDecision, "a window ends after it starts")
+	}
+	return r.canWithdraw()
+}
+
+func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, error) {
+	return r.transition(ctx, r.canWithdraw, func() error {
+		change := registrations.WindowChange{RegistrationID: r.in.RegistrationID, StartsAt: w.StartsAt, EndsAt: w.EndsAt}
+		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record new window", 0), a.ChangeWindow, change).Get(ctx, nil); err != nil {
+			return fmt.Errorf("record new window: %w", err)
+		}
+		r.in.Window = w
 		return nil
 	})
 }

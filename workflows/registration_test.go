@@ -442,3 +442,48 @@ func TestOperatorCancelClosesTheRegistration(t *testing.T) {
 	s.run(step{after: time.Hour, update: workflows.UpdateUploadReport, arg: s.upload})
 	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.Withdrawn)
 }
+
+// An administrator extends the window: the registration keeps to the new one.
+func TestWindowExtended(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "何廿一", inWindow)
+	longer := workflows.Window{StartsAt: windowStart, EndsAt: windowEnd.Add(10 * 24 * time.Hour)}
+	out := s.run(
+		step{after: time.Hour, update: workflows.UpdateChangeWindow, arg: workflows.Window{StartsAt: windowEnd, EndsAt: windowStart}, refuse: workflows.ErrInvalidDecision},
+		step{after: time.Hour, update: workflows.UpdateChangeWindow, arg: longer},
+		step{after: windowEnd.Sub(inWindow) + 3*24*time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+	if r := s.readModel(); !r.WindowEndsAt.Equal(longer.EndsAt) {
+		t.Errorf("read model window ends %s, want %s", r.WindowEndsAt, longer.EndsAt)
+	}
+}
+
+// An administrator shortens the window: the registration expires at the new end.
+func TestWindowShortened(t *testing.T) {
+	s := newScenario(t, "zhuanke", "", "吕廿二", inWindow)
+	shorter := workflows.Window{StartsAt: windowStart, EndsAt: inWindow.Add(48 * time.Hour)}
+	out := s.run(step{after: time.Hour, update: workflows.UpdateChangeWindow, arg: shorter})
+	if out.Status != status.Expired {
+		t.Fatalf("result %+v, want expired", out)
+	}
+	if r := s.readModel(); !r.UpdatedAt.Equal(shorter.EndsAt) {
+		t.Errorf("expired at %s, want the new end %s", r.UpdatedAt, shorter.EndsAt)
+	}
+}
+
+// A window extended after it closed, while the report was under review,
+// lets the approved applicant come on site after all.
+func TestWindowReopenedDuringReview(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanshengben", "", "施廿三", inWindow)
+	reopened := workflows.Window{StartsAt: windowStart, EndsAt: windowEnd.Add(20 * 24 * time.Hour)}
+	out := s.run(
+		step{after: time.Hour, update: workflows.UpdateUploadReport, arg: s.upload},
+		step{after: windowEnd.Sub(inWindow) + 24*time.Hour, update: workflows.UpdateChangeWindow, arg: reopened},
+		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateProvincialReview, arg: approve},
+		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+}

@@ -24,8 +24,8 @@ func histories(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 7 {
-		t.Fatalf("found %d recorded histories in testdata, want one per path (7)", len(files))
+	if len(files) < 8 {
+		t.Fatalf("found %d recorded histories in testdata, want one per path (8)", len(files))
 	}
 	return files
 }
@@ -84,6 +84,7 @@ func TestActionBudget(t *testing.T) {
 		"new-zhuanshengben-reviewed":           16,
 		"new-zhuanshengben-rejected-withdrawn": 16,
 		"new-zhuanshengben-county-rejected":    22,
+		"new-zhuanke-window-moved":             8,
 	}
 	for _, file := range histories(t) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -24,6 +25,7 @@ const (
 	UpdateProvincialReview = "provincial-review"
 	UpdateOnsiteCheck      = "onsite-check"
 	UpdateWithdraw         = "withdraw"
+	UpdateChangeWindow     = "change-window"
 )
 
 // Types of the application errors an update answers with; the API passes
@@ -145,4 +147,21 @@ func StartOptions(in Input, taskQueue string) client.StartWorkflowOptions {
 			in.RegistrationID, in.Kind, in.Level, in.ExamAreaCode,
 			in.Window.StartsAt.Format(time.RFC3339), in.Window.EndsAt.Format(time.RFC3339)),
 	}
+}
+
+// ChangeWindow moves a running registration to a new confirmation window
+// (an administrator's decision); run again with the same window, it changes
+// nothing more.
+func ChangeWindow(ctx context.Context, c client.Client, registrationID string, w Window) error {
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   WorkflowID(registrationID),
+		UpdateID:     fmt.Sprintf("%s/%s/%s", UpdateChangeWindow, w.StartsAt.Format(time.RFC3339), w.EndsAt.Format(time.RFC3339)),
+		UpdateName:   UpdateChangeWindow,
+		Args:         []any{w},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return err
+	}
+	return h.Get(ctx, nil)
 }

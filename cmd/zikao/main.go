@@ -40,6 +40,7 @@ import (
 	"zikao/internal/enrolled"
 	"zikao/internal/registrations"
 	"zikao/worker"
+	"zikao/workflows"
 )
 
 const usage = `usage: zikao COMMAND [flags]
@@ -238,9 +239,29 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if w.EndsAt, err = time.Parse(time.RFC3339, *end); err != nil {
 		return fmt.Errorf("-end: %w", err)
 	}
-	return withDB(ctx, cfg, func(database *sqlx.DB) error {
-		return catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w)
-	})
+	database, tc, closeAll, err := connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	if err := catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w); err != nil {
+		return err
+	}
+	// The open registrations of that area and sitting keep to the new window.
+	ids, err := registrations.NewStore(database).OpenInArea(ctx, *area, *year, *sitting)
+	if err != nil {
+		return err
+	}
+	moved := 0
+	for _, id := range ids {
+		if err := workflows.ChangeWindow(ctx, tc, id, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt}); err != nil {
+			fmt.Fprintf(os.Stderr, "registration %s keeps its window: %v\n", id, err)
+			continue
+		}
+		moved++
+	}
+	fmt.Printf("window of %s set; %d of %d open registration(s) moved to it\n", *area, moved, len(ids))
+	return nil
 }
 
 func importEnrolled(ctx context.Context, cfg config.Config, args []string) error {

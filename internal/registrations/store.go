@@ -311,6 +311,37 @@ func insertHistory(ctx context.Context, tx *sqlx.Tx, id string, seq int, st stri
 	return nil
 }
 
+// WindowChange gives a registration a new confirmation window.
+type WindowChange struct {
+	RegistrationID   string
+	StartsAt, EndsAt time.Time
+}
+
+// ChangeWindow records a registration's new confirmation window.
+func (s *Store) ChangeWindow(ctx context.Context, w WindowChange) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE registrations SET window_starts_at = $2, window_ends_at = $3 WHERE id = $1`,
+		w.RegistrationID, w.StartsAt, w.EndsAt)
+	if err != nil {
+		return fmt.Errorf("change window of %s: %w", w.RegistrationID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// OpenInArea lists the ids of the open registrations of an exam area and sitting.
+func (s *Store) OpenInArea(ctx context.Context, area string, year, sitting int) ([]string, error) {
+	var ids []string
+	err := s.db.SelectContext(ctx, &ids, `
+		SELECT id FROM registrations WHERE exam_area_code = $1 AND year = $2 AND sitting = $3
+		  AND status NOT IN ('completed', 'expired', 'withdrawn') ORDER BY created_at`, area, year, sitting)
+	if err != nil {
+		return nil, fmt.Errorf("list open registrations of %s: %w", area, err)
+	}
+	return ids, nil
+}
+
 // Completion records a successful on-site confirmation.
 type Completion struct {
 	RegistrationID string
