@@ -489,8 +489,8 @@ func TestWindowMovedByAdministrator(t *testing.T) {
 	want(t, r, 202, "")
 	id := r.str("registration_id")
 	later := workflows.Window{StartsAt: time.Now().Add(24 * time.Hour).Truncate(time.Second), EndsAt: time.Now().AddDate(0, 0, 40).Truncate(time.Second)}
-	for i := 0; i < 2; i++ { // the same change twice is applied once
-		if err := workflows.ChangeWindow(context.Background(), temporal, id, later); err != nil {
+	for i := 0; i < 2; i++ { // the same request twice is applied once
+		if err := workflows.ChangeWindow(context.Background(), temporal, id, later, "move-"+id); err != nil {
 			t.Fatal(err)
 		}
 	}

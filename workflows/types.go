@@ -150,12 +150,12 @@ func StartOptions(in Input, taskQueue string) client.StartWorkflowOptions {
 }
 
 // ChangeWindow moves a running registration to a new confirmation window
-// (an administrator's decision); run again with the same window, it changes
-// nothing more.
-func ChangeWindow(ctx context.Context, c client.Client, registrationID string, w Window) error {
+// (an administrator's decision). requestID names the decision: sent again
+// with the same requestID, it is applied once.
+func ChangeWindow(ctx context.Context, c client.Client, registrationID string, w Window, requestID string) error {
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   WorkflowID(registrationID),
-		UpdateID:     fmt.Sprintf("%s/%s/%s", UpdateChangeWindow, w.StartsAt.Format(time.RFC3339), w.EndsAt.Format(time.RFC3339)),
+		UpdateID:     UpdateChangeWindow + "/" + requestID,
 		UpdateName:   UpdateChangeWindow,
 		Args:         []any{w},
 		WaitForStage: client.WorkflowUpdateStageCompleted,

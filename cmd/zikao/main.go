@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -252,9 +253,9 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if err != nil {
 		return err
 	}
-	moved := 0
+	moved, request := 0, uuid.NewString()
 	for _, id := range ids {
-		if err := workflows.ChangeWindow(ctx, tc, id, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt}); err != nil {
+		if err := workflows.ChangeWindow(ctx, tc, id, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt}, request); err != nil {
 			fmt.Fprintf(os.Stderr, "registration %s keeps its window: %v\n", id, err)
 			continue
 		}
