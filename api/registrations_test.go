@@ -488,21 +488,39 @@ func TestWindowMovedByAdministrator(t *testing.T) {
 	r := applicant.json("POST", "/registrations", body)
 	want(t, r, 202, "")
 	id := r.str("registration_id")
-	later := workflows.Window{StartsAt: time.Now().Add(24 * time.Hour).Truncate(time.Second), EndsAt: time.Now().AddDate(0, 0, 40).Truncate(time.Second)}
-	for i := 0; i < 2; i++ { // the same request twice is applied once
-		if err := workflows.ChangeWindow(context.Background(), temporal, id, later, "move-"+id); err != nil {
-			t.Fatal(err)
-		}
+	ctx := context.Background()
+	windowOf := func() time.Time {
+		w := applicant.json("GET", "/registrations/"+id, nil).body["confirmation_window"].(map[string]any)
+		end, _ := time.Parse(time.RFC3339, w["ends_at"].(string))
+		return end
 	}
-	r = applicant.json("GET", "/registrations/"+id, nil)
-	w := r.body["confirmation_window"].(map[string]any)
-	if got, _ := time.Parse(time.RFC3339, w["ends_at"].(string)); !got.Equal(later.EndsAt) {
-		t.Fatalf("window in the view: %v, want it to end %s", w, later.EndsAt)
+
+	later := workflows.Window{StartsAt: time.Now().Add(24 * time.Hour).Truncate(time.Second), EndsAt: time.Now().AddDate(0, 0, 40).Truncate(time.Second)}
+	if err := workflows.ChangeWindow(ctx, temporal, id, later, "move-1"); err != nil {
+		t.Fatal(err)
+	}
+	// The same request again, even with other dates, was applied already.
+	if err := workflows.ChangeWindow(ctx, temporal, id, workflows.Window{StartsAt: later.StartsAt, EndsAt: later.EndsAt.Add(time.Hour)}, "move-1"); err != nil {
+		t.Fatal(err)
+	}
+	if end := windowOf(); !end.Equal(later.EndsAt) {
+		t.Fatalf("window ends %s, want %s", end, later.EndsAt)
+	}
+	// A window in the past would expire the area's registrations at once: refused.
+	err := workflows.ChangeWindow(ctx, temporal, id, workflows.Window{StartsAt: time.Now().Add(-48 * time.Hour), EndsAt: time.Now().Add(-time.Hour)}, "move-2")
+	if code, _ := workflows.IsRefusal(err); code != workflows.ErrInvalidDecision {
+		t.Fatalf("window in the past: %v", err)
 	}
 	// The window now opens tomorrow: no on-site check today.
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check",
 		map[string]string{"id_card_number": body["personal"].(map[string]any)["id_number"].(string), "name": "孔廿四"}, "photo", jpegFile),
 		409, "outside_confirmation_window")
-	want(t, applicant.json("POST", "/registrations/"+id+"/withdraw", nil), 202, "")
+
+	// Moved to close in two seconds: the registration expires then.
+	soon := workflows.Window{StartsAt: time.Now().Add(-time.Hour), EndsAt: time.Now().Add(2 * time.Second)}
+	if err := workflows.ChangeWindow(ctx, temporal, id, soon, "move-3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, applicant, id, "expired")
 	recordHistory(t, "new-zhuanke-window-moved", id)
 }

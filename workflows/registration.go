@@ -92,25 +92,26 @@ func (r *registration) run(ctx workflow.Context) error {
 }
 
 // watchWindow keeps windowClosed current with one timer for the end of the
-// confirmation window, started again when an administrator moves the window.
+// confirmation window; when an administrator moves the window, the timer is
+// cancelled and another started for the new end.
 func (r *registration) watchWindow(ctx workflow.Context) {
 	for {
 		end := r.in.Window.EndsAt
 		moved := func() bool { return !r.in.Window.EndsAt.Equal(end) }
-		r.windowClosed = !workflow.Now(ctx).Before(end)
-		if !r.windowClosed {
-			ok, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
-				Timeout:      end.Sub(workflow.Now(ctx)),
-				TimerOptions: workflow.TimerOptions{Summary: "confirmation window closes"},
-			}, moved)
+		if d := end.Sub(workflow.Now(ctx)); d > 0 {
+			r.windowClosed = false
+			timerCtx, cancel := workflow.WithCancel(ctx)
+			timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: "confirmation window closes"})
+			err := workflow.Await(ctx, func() bool { return timer.IsReady() || moved() })
+			cancel() // nothing to cancel once it fired
 			if err != nil {
 				return // the registration has ended
 			}
-			if ok {
-				continue
+			if !timer.IsReady() {
+				continue // moved before the end
 			}
-			r.windowClosed = true
 		}
+		r.windowClosed = true
 		if err := workflow.Await(ctx, moved); err != nil {
 			return
 		}
@@ -178,7 +179,8 @@ func (r *registration) state() State {
 }
 
 func (r *registration) details() string {
-	s := fmt.Sprintf("**%s** (%s)", status.Label(r.status), r.status)
+	s := fmt.Sprintf("**%s** (%s)\n\nConfirmation window: %s – %s", status.Label(r.status), r.status,
+		r.in.Window.StartsAt.Format(time.RFC3339), r.in.Window.EndsAt.Format(time.RFC3339))
 	if r.reason != "" {
 		s += "\n\nLast rejection: " + r.reason
 	}
@@ -402,8 +404,8 @@ func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, 
 // A new confirmation window, set by an administrator.
 
 func (r *registration) validateWindowChange(ctx workflow.Context, w Window) error {
-	if !w.EndsAt.After(w.StartsAt) {
-		return refuse(ErrInvalidDecision, "a window ends after it starts")
+	if !w.EndsAt.After(w.StartsAt) || !w.EndsAt.After(workflow.Now(ctx)) {
+		return refuse(ErrInvalidDecision, "a new window ends after it starts, and in the future")
 	}
 	return r.canWithdraw()
 }
@@ -415,6 +417,10 @@ func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, erro
 			return fmt.Errorf("record new window: %w", err)
 		}
 		r.in.Window = w
+		// Decided here, not later by watchWindow: the end may have passed
+		// while this change waited its turn.
+		r.windowClosed = !workflow.Now(ctx).Before(w.EndsAt)
+		workflow.SetCurrentDetails(ctx, r.details())
 		return nil
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -486,4 +487,43 @@ func TestWindowReopenedDuringReview(t *testing.T) {
 		step{after: time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
 	)
 	s.wantTicket(out)
+}
+
+// A window change that is still being recorded when the old end passes
+// must not expire the registration it extends. (The write is made slow with
+// a mock: the only way to make PostgreSQL take two minutes here.)
+func TestWindowExtendedAcrossTheOldEnd(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "曹廿五", inWindow)
+	s.env.OnActivity("ChangeWindow", mock.Anything, mock.Anything).Return(nil).After(2 * time.Minute)
+	longer := workflows.Window{StartsAt: windowStart, EndsAt: windowEnd.Add(10 * 24 * time.Hour)}
+	out := s.run(
+		step{after: windowEnd.Sub(inWindow) - time.Minute, update: workflows.UpdateChangeWindow, arg: longer},
+		step{after: 24 * time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
+	)
+	s.wantTicket(out)
+}
+
+// Moving the window cancels the old timer: one timer runs at a time.
+func TestWindowMovesKeepOneTimer(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "严廿六", inWindow)
+	fired, cancelled := 0, 0
+	s.env.SetOnTimerFiredListener(func(string) { fired++ })
+	s.env.SetOnTimerCanceledListener(func(string) { cancelled++ })
+	w := func(d time.Duration) workflows.Window {
+		return workflows.Window{StartsAt: windowStart, EndsAt: windowEnd.Add(d)}
+	}
+	out := s.run(
+		step{after: time.Hour, update: workflows.UpdateChangeWindow, arg: w(10 * 24 * time.Hour)},
+		step{after: time.Hour, update: workflows.UpdateChangeWindow, arg: w(5 * 24 * time.Hour)},
+		step{after: time.Hour, update: workflows.UpdateChangeWindow, arg: w(0)},
+	)
+	if out.Status != status.Expired {
+		t.Fatalf("result %+v, want expired at the end of the last window", out)
+	}
+	// Each move cancels the timer of the window it replaces; only the last fires.
+	if fired != 1 || cancelled != 3 {
+		t.Errorf("%d timers fired and %d were cancelled, want 1 and 3", fired, cancelled)
+	}
 }

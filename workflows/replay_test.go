@@ -84,7 +84,7 @@ func TestActionBudget(t *testing.T) {
 		"new-zhuanshengben-reviewed":           16,
 		"new-zhuanshengben-rejected-withdrawn": 16,
 		"new-zhuanshengben-county-rejected":    22,
-		"new-zhuanke-window-moved":             8,
+		"new-zhuanke-window-moved":             10,
 	}
 	for _, file := range histories(t) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")

@@ -27,6 +27,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -240,6 +241,9 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if w.EndsAt, err = time.Parse(time.RFC3339, *end); err != nil {
 		return fmt.Errorf("-end: %w", err)
 	}
+	if !w.EndsAt.After(time.Now()) {
+		return errors.New("-end has passed: that would expire the area's open registrations at once")
+	}
 	database, tc, closeAll, err := connect(ctx, cfg)
 	if err != nil {
 		return err
@@ -248,20 +252,50 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if err := catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w); err != nil {
 		return err
 	}
-	// The open registrations of that area and sitting keep to the new window.
-	ids, err := registrations.NewStore(database).OpenInArea(ctx, *area, *year, *sitting)
-	if err != nil {
-		return err
-	}
-	moved, request := 0, uuid.NewString()
-	for _, id := range ids {
-		if err := workflows.ChangeWindow(ctx, tc, id, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt}, request); err != nil {
-			fmt.Fprintf(os.Stderr, "registration %s keeps its window: %v\n", id, err)
-			continue
+	return moveRegistrations(ctx, database, tc, *area, *year, *sitting, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt})
+}
+
+// moveRegistrations moves the open registrations of an area and sitting to
+// its new window. Registrations submitted meanwhile (with the old window)
+// are caught by a second look; each gets 30 seconds.
+func moveRegistrations(ctx context.Context, database *sqlx.DB, tc client.Client, area string, year, sitting int, w workflows.Window) error {
+	store, request := registrations.NewStore(database), uuid.NewString()
+	moved := 0
+	var failed map[string]error
+	for pass := 0; pass < 3; pass++ {
+		ids, err := store.OffWindow(ctx, area, year, sitting, w.StartsAt, w.EndsAt)
+		if err != nil {
+			return err
 		}
-		moved++
+		failed = map[string]error{} // what is still off the window
+		if len(ids) == 0 {
+			break
+		}
+		if pass > 0 {
+			time.Sleep(2 * time.Second) // let workflows being started start
+		}
+		for _, id := range ids {
+			one, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := workflows.ChangeWindow(one, tc, id, w, request)
+			cancel()
+			var closed *serviceerror.NotFound
+			if _, refused := workflows.IsRefusal(err); refused || errors.As(err, &closed) {
+				continue // ended meanwhile (or its workflow did): nothing to move
+			}
+			if err != nil {
+				failed[id] = err
+				continue
+			}
+			moved++
+		}
 	}
-	fmt.Printf("window of %s set; %d of %d open registration(s) moved to it\n", *area, moved, len(ids))
+	fmt.Printf("window of %s set; %d open registration(s) moved to it\n", area, moved)
+	if len(failed) > 0 {
+		for id, err := range failed {
+			fmt.Fprintf(os.Stderr, "registration %s keeps its old window: %v\n", id, err)
+		}
+		return fmt.Errorf("%d registration(s) not moved; run the command again", len(failed))
+	}
 	return nil
 }
 
