@@ -58,7 +58,12 @@ func allow(roles ...string) gin.HandlerFunc {
 // bindJSON decodes a JSON body into v, answering 400 when it is malformed.
 func bindJSON(c *gin.Context, v any) bool {
 	if err := json.NewDecoder(c.Request.Body).Decode(v); err != nil {
-		fail(c, errMalformed)
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			fail(c, errBodyTooLarge)
+		} else {
+			fail(c, errMalformed)
+		}
 		return false
 	}
 	return true
@@ -153,6 +158,10 @@ func (s *Server) changePassword(c *gin.Context) {
 	}
 	token, _ := bearer(c)
 	err := s.Accounts.ChangePassword(c, account(c).ID, token, in.OldPassword, in.NewPassword, c.ClientIP())
+	if errors.Is(err, accounts.ErrInvalidCredentials) {
+		fail(c, errWrongOldPassword)
+		return
+	}
 	if !s.accountError(c, err) {
 		return
 	}

@@ -27,10 +27,11 @@ func TestSignUpRules(t *testing.T) {
 
 	r = c.json("POST", "/accounts", map[string]any{"login_name": "not-an-email", "password": "12345", "security_question_id": 99, "security_answer": " "})
 	want(t, r, 422, "validation_failed")
-	fields := r.body["error"].(map[string]any)["fields"].(map[string]any)
+	e := r.body["error"].(map[string]any)
+	fields, fieldsEN := e["fields"].(map[string]any), e["fields_en"].(map[string]any)
 	for _, f := range []string{"login_name", "password", "security_question_id", "security_answer"} {
-		if fields[f] == nil {
-			t.Errorf("no message for field %s in %s", f, r.raw)
+		if fields[f] == nil || fieldsEN[f] == nil || strings.Contains(fields[f].(string), " / ") {
+			t.Errorf("field %s: %v / %v", f, fields[f], fieldsEN[f])
 		}
 	}
 	want(t, c.do("POST", "/accounts", strings.NewReader("{not json"), "application/json"), 400, "malformed_body")
@@ -89,7 +90,11 @@ func TestChangePasswordEndsOtherSessions(t *testing.T) {
 	want(t, c.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
 	a, b := logIn(t, login, "secret1"), logIn(t, login, "secret1")
 
-	want(t, a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "wrong", "new_password": "secret2"}), 401, "invalid_credentials")
+	r := a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "wrong", "new_password": "secret2"})
+	want(t, r, 401, "invalid_credentials")
+	if msg := r.body["error"].(map[string]any)["message"]; msg != "原密码错误" {
+		t.Errorf("message %v, want 原密码错误", msg)
+	}
 	want(t, a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "secret1", "new_password": "short"}), 422, "validation_failed")
 	if r := a.json("PUT", "/accounts/me/password", map[string]any{"old_password": "secret1", "new_password": "secret2"}); r.status != 204 {
 		t.Fatalf("change password: %d %s", r.status, r.raw)
@@ -165,7 +170,7 @@ func TestErrorsAndHealth(t *testing.T) {
 	want(t, c.json("GET", "/registrations/mine", nil), 401, "unauthenticated")
 	want(t, c.json("PATCH", "/sessions", nil), 405, "method_not_allowed")
 	big := `{"login_name":"` + strings.Repeat("a", 70<<10) + `"}`
-	want(t, c.do("POST", "/sessions", strings.NewReader(big), "application/json"), 400, "malformed_body")
+	want(t, c.do("POST", "/sessions", strings.NewReader(big), "application/json"), 413, "request_too_large")
 
 	r := c.do("GET", strings.TrimSuffix(base, "/api/v1")+"/healthz", nil, "")
 	if r.status != 200 {

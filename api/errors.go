@@ -2,9 +2,12 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -16,7 +19,8 @@ type apiError struct {
 	Code      string            `json:"code"`
 	Message   string            `json:"message"`
 	MessageEN string            `json:"message_en"`
-	Fields    map[string]string `json:"fields,omitempty"`
+	Fields    map[string]string `json:"fields,omitempty"`    // in Chinese
+	FieldsEN  map[string]string `json:"fields_en,omitempty"` // the same in English
 }
 
 type problem struct {
@@ -45,7 +49,13 @@ var (
 	errLoginNameTaken    = define(http.StatusConflict, "login_name_taken", "该登录名已被使用", "this login name is already in use")
 	errIDEnrolled        = define(http.StatusConflict, "id_number_enrolled", "该身份证号已有在籍信息，请选择在籍注册", "this ID number has enrolment records: use the enrolled registration")
 	errIDRegistered      = define(http.StatusConflict, "id_number_registered", "该身份证号已完成注册和现场确认，不能重复注册", "this ID number is already registered and confirmed")
-	errInProgress        = define(http.StatusConflict, "registration_in_progress", "已有进行中的注册", "a registration is already in progress")
+	errInProgress        = define(http.StatusConflict, "registration_in_progress", "您已有进行中的注册，请在“我的注册”中查看", "you already have a registration in progress")
+	// The same code, when the ID number's open registration belongs to another account.
+	errIDInProgress = problem{status: http.StatusConflict, apiError: apiError{Code: "registration_in_progress",
+		Message: "该身份证号已有进行中的注册（可能由其他账号提交）", MessageEN: "this ID number already has a registration in progress, perhaps from another account"}}
+	errWrongOldPassword = problem{status: http.StatusUnauthorized, apiError: apiError{Code: "invalid_credentials",
+		Message: "原密码错误", MessageEN: "the old password is wrong"}}
+	errBodyTooLarge = define(http.StatusRequestEntityTooLarge, "request_too_large", "请求内容过大", "the request body is too large")
 	errNotOpen           = define(http.StatusConflict, "registration_not_open", "该考区本期未开放注册或现场确认已结束", "the exam area has no open confirmation window this sitting")
 	errIdentityMismatch  = define(http.StatusConflict, "identity_mismatch", "身份证信息与注册信息不符", "the ID card does not match the registration")
 	errNotAwaitingReport = define(http.StatusConflict, "not_awaiting_report", "当前状态不能上传学历认证报告", "the registration is not awaiting a diploma report")
@@ -66,10 +76,19 @@ func fail(c *gin.Context, p problem) {
 	c.AbortWithStatusJSON(p.status, gin.H{"error": p.apiError})
 }
 
-// invalid answers 422 with per-field messages.
+// invalid answers 422 with per-field messages. Each message is written
+// "中文 / English" (fieldErrors.add); the answer gives them apart, in fields
+// and fields_en.
 func invalid(c *gin.Context, fields map[string]string) {
 	p := errValidation
-	p.Fields = fields
+	p.Fields, p.FieldsEN = map[string]string{}, map[string]string{}
+	for field, msg := range fields {
+		zh, en, ok := strings.Cut(msg, " / ")
+		if !ok {
+			en = zh
+		}
+		p.Fields[field], p.FieldsEN[field] = zh, en
+	}
 	fail(c, p)
 }
 
@@ -77,9 +96,18 @@ func invalid(c *gin.Context, fields map[string]string) {
 // (logged, without request data).
 func failErr(c *gin.Context, err error) {
 	var locked *throttle.LockedError
-	if errors.As(err, &locked) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &locked):
 		c.Header("Retry-After", strconv.Itoa(int(locked.RetryAfter.Seconds())))
-		fail(c, errTooMany)
+		p := errTooMany
+		minutes := int(math.Ceil(locked.RetryAfter.Minutes()))
+		p.Message = fmt.Sprintf("尝试次数过多，请 %d 分钟后再试", minutes)
+		p.MessageEN = fmt.Sprintf("too many attempts, try again in %d minute(s)", minutes)
+		fail(c, p)
+		return
+	case errors.As(err, &tooLarge):
+		fail(c, errBodyTooLarge)
 		return
 	}
 	slog.ErrorContext(c, "request failed", "route", c.FullPath(), "error", err)

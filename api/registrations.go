@@ -66,6 +66,9 @@ func (s *Server) submit(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
+	if s.resubmitted(c) {
+		return
+	}
 	var reg *registrations.Registration
 	switch in.Kind {
 	case workflows.KindNew:
@@ -79,6 +82,34 @@ func (s *Server) submit(c *gin.Context) {
 		return
 	}
 	s.start(c, reg)
+}
+
+// resubmitted answers a submission retried with the Idempotency-Key of one
+// already made, with that registration as it is now.
+func (s *Server) resubmitted(c *gin.Context) bool {
+	key := idempotencyKey(c)
+	if key == "" {
+		return false
+	}
+	r, err := s.Registrations.ByKey(c, account(c).ID, key)
+	if errors.Is(err, registrations.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		failErr(c, err)
+		return true
+	}
+	s.respondWith(c, http.StatusAccepted, r)
+	return true
+}
+
+// idempotencyKey is the request's Idempotency-Key header, if usable.
+func idempotencyKey(c *gin.Context) string {
+	key := strings.TrimSpace(c.GetHeader("Idempotency-Key"))
+	if len(key) > 100 {
+		return ""
+	}
+	return key
 }
 
 // newApplicant validates a 新生注册 and returns the registration to create,
@@ -322,17 +353,29 @@ func (s *Server) lookupEnrolment(c *gin.Context) {
 // caller): the workflow's deadline is its end.
 func (s *Server) start(c *gin.Context, r *registrations.Registration) {
 	r.ID, r.AccountID, r.Year, r.Sitting, r.TermsAgreedAt = uuid.NewString(), account(c).ID, s.Year, s.Sitting, time.Now()
+	if key := idempotencyKey(c); key != "" {
+		r.IdempotencyKey = &key
+	}
 	in := workflows.Input{RegistrationID: r.ID, Kind: r.Kind, Level: r.Level, ExamAreaCode: r.ExamAreaCode,
 		Window: workflows.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt}}
 	r.Status = in.FirstStatus()
 	const note = "考生提交注册申请"
 	err := s.Registrations.Create(c, r, note)
-	if errors.Is(err, registrations.ErrInProgress) && s.repairStale(c, r) {
+	inProgress := func() bool {
+		return errors.Is(err, registrations.ErrInProgress) || errors.Is(err, registrations.ErrIDInProgress)
+	}
+	if inProgress() && s.repairStale(c, r) {
 		err = s.Registrations.Create(c, r, note)
+	}
+	if inProgress() && s.resubmitted(c) {
+		return // the same request, racing itself
 	}
 	switch {
 	case errors.Is(err, registrations.ErrInProgress):
 		fail(c, errInProgress)
+		return
+	case errors.Is(err, registrations.ErrIDInProgress):
+		fail(c, errIDInProgress)
 		return
 	case errors.Is(err, registrations.ErrRegistered):
 		fail(c, errIDRegistered)
@@ -479,6 +522,9 @@ func (s *Server) uploadReport(c *gin.Context) {
 		fail(c, errNotAwaitingReport)
 		return
 	}
+	if !parseMultipart(c) {
+		return
+	}
 	f := fieldErrors{}
 	code := strings.ToUpper(strings.TrimSpace(c.PostForm("verification_code")))
 	reportNo, certNo := strings.TrimSpace(c.PostForm("report_number")), strings.TrimSpace(c.PostForm("certificate_number"))
@@ -508,6 +554,25 @@ func (s *Server) uploadReport(c *gin.Context) {
 		return
 	}
 	s.decide(c, r, updateID, workflows.ReportUpload{ReportID: reportID}, http.StatusAccepted)
+}
+
+// parseMultipart reads a multipart form (fields and files, within the body
+// limit) before any field is looked at: 413 when it is too large, 400 when
+// it is no multipart form.
+func parseMultipart(c *gin.Context) bool {
+	err := c.Request.ParseMultipartForm(1 << 20)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		fail(c, errTooLarge)
+	case err != nil:
+		p := errMalformed
+		p.Message, p.MessageEN = "请以 multipart/form-data 提交表单和文件", "send a multipart/form-data form with the file"
+		fail(c, p)
+	default:
+		return true
+	}
+	return false
 }
 
 // storeUpload checks the other fields (f), then reads, checks and stores
@@ -597,8 +662,8 @@ func (s *Server) decision(c *gin.Context, update string, okStatus int) (r regist
 	if r, ok = s.registration(c); !ok {
 		return r, u, false
 	}
-	key := strings.TrimSpace(c.GetHeader("Idempotency-Key"))
-	if key == "" || len(key) > 100 {
+	key := idempotencyKey(c)
+	if key == "" {
 		key = uuid.NewString()
 	}
 	u = updateID{name: update, id: fmt.Sprintf("%s/%d/%s", update, account(c).ID, key)}
@@ -639,6 +704,14 @@ func (s *Server) decide(c *gin.Context, r registrations.Registration, u updateID
 		err = h.Get(ctx, &st)
 	}
 	if err != nil {
+		if code, _ := workflows.IsRefusal(err); code == workflows.ErrOutsideWindow {
+			p := errOutsideWindow
+			p.Message = fmt.Sprintf("不在本考区现场确认时间内（%s 至 %s）", day(r.WindowStartsAt), day(r.WindowEndsAt))
+			p.MessageEN = fmt.Sprintf("outside the confirmation window (%s to %s)",
+				r.WindowStartsAt.Format(time.RFC3339), r.WindowEndsAt.Format(time.RFC3339))
+			fail(c, p)
+			return
+		}
 		s.updateFailed(c, u.name, err)
 		return
 	}

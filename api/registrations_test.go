@@ -108,6 +108,12 @@ func TestLongestPathThroughAPI(t *testing.T) {
 		t.Fatalf("submission answer %s", r.raw)
 	}
 	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "张三")), 409, "registration_in_progress")
+	// Another account, the same ID number: told it is the ID number's.
+	r = otherApplicant.json("POST", "/registrations", body)
+	want(t, r, 409, "registration_in_progress")
+	if msg := r.body["error"].(map[string]any)["message"].(string); !strings.Contains(msg, "身份证号") {
+		t.Errorf("message %q does not say the ID number is taken", msg)
+	}
 
 	waitFor(t, applicant, id, "awaiting_report")
 	want(t, applicant.json("GET", "/registrations/mine", nil), 200, "")
@@ -179,6 +185,8 @@ func TestLongestPathThroughAPI(t *testing.T) {
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": testenv.IDNumber(), "name": "欧阳·娜娜"}, "photo", jpegFile), 409, "identity_mismatch")
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳娜娜"}, "photo", jpegFile), 409, "identity_mismatch")
 	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", pdfFile), 415, "unsupported_file_type")
+	want(t, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", bytes.Repeat(jpegFile, 6<<20/len(jpegFile))), 413, "file_too_large")
+	want(t, onsite.json("POST", "/registrations/"+id+"/onsite-check", map[string]any{"id_card_number": idNumber}), 400, "malformed_body")
 	onsite.headers = map[string]string{"Idempotency-Key": "onsite-" + id}
 	r = onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "欧阳·娜娜"}, "photo", jpegFile)
 	want(t, r, 200, "")
@@ -310,6 +318,20 @@ func TestSubmissionValidation(t *testing.T) {
 		}
 	}
 	want(t, applicant.json("POST", "/registrations", map[string]any{"kind": "other"}), 422, "validation_failed")
+
+	// A submission retried with its Idempotency-Key gets the registration it made.
+	applicant.headers = map[string]string{"Idempotency-Key": "submit-" + uuid.NewString()}
+	first := applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "张三"))
+	want(t, first, 202, "")
+	for i := 0; i < 6; i++ { // never throttled: nothing was refused
+		again := applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "张三"))
+		want(t, again, 202, "")
+		if again.str("registration_id") != first.str("registration_id") {
+			t.Fatalf("retried submission made %s, first %s", again.str("registration_id"), first.str("registration_id"))
+		}
+	}
+	applicant.headers = nil
+	want(t, applicant.json("POST", "/registrations/"+first.str("registration_id")+"/withdraw", nil), 202, "")
 
 	// No open window in the exam area: registration is refused.
 	openWindows(t, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour))

@@ -93,7 +93,7 @@ func (s *Server) onsiteLookup(c *gin.Context) {
 // the registration with its admission ticket number.
 func (s *Server) onsiteCheck(c *gin.Context) {
 	r, updateID, ok := s.decision(c, workflows.UpdateOnsiteCheck, http.StatusOK)
-	if !ok {
+	if !ok || !parseMultipart(c) {
 		return
 	}
 	f := fieldErrors{}
@@ -108,7 +108,13 @@ func (s *Server) onsiteCheck(c *gin.Context) {
 		return
 	}
 	if id.String() != r.IDNumber || name != r.Name {
-		fail(c, errIdentityMismatch)
+		p := errIdentityMismatch
+		if id.String() != r.IDNumber {
+			p.Message, p.MessageEN = "身份证号与注册信息不符", "the ID number on the card is not the registration's"
+		} else {
+			p.Message, p.MessageEN = "姓名与注册信息不符", "the name on the card is not the registration's"
+		}
+		fail(c, p)
 		return
 	}
 	photoID, ok := s.storeUpload(c, "photo", f, files.JPEG)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func (f fieldErrors) required(field, value, zh, en string) bool {
 
 func (f fieldErrors) maxLen(field, value string, n int) {
 	if utf8.RuneCountInString(value) > n {
-		f.add(field, "内容过长", "too long")
+		f.add(field, fmt.Sprintf("不能超过 %d 个字", n), fmt.Sprintf("at most %d characters", n))
 	}
 }
 
@@ -71,7 +72,7 @@ func (f fieldErrors) idNumber(field, value string) idcard.Number {
 
 func (f fieldErrors) phone(field, value string) {
 	if f.required(field, value, "手机号码", "phone") && !phonePattern.MatchString(value) {
-		f.add(field, "手机号码须为11位且以1开头", "phone must be an 11-digit mobile number")
+		f.add(field, "手机号码须为11位数字，以13至19开头", "phone must be an 11-digit mobile number starting with 13 to 19")
 	}
 }
 

@@ -28,6 +28,7 @@ type view struct {
 	MajorName       string                       `json:"major_name"`
 	HostSchool      string                       `json:"host_school"`
 	TicketNumber    *string                      `json:"ticket_number"`
+	SelectedTicket  *string                      `json:"selected_ticket_number"` // 在籍注册: the number to re-activate
 	Window          catalog.Window               `json:"confirmation_window"`
 	RejectionReason *string                      `json:"rejection_reason"`
 	CreatedAt       time.Time                    `json:"created_at"`
@@ -43,6 +44,9 @@ type applicantView struct {
 	Gender    string `json:"gender"`
 	BirthDate string `json:"birth_date"`
 	Phone     string `json:"phone"`
+	Ethnicity string `json:"ethnicity"`
+	Address   string `json:"address"`
+	Education string `json:"education"`
 }
 
 type reportView struct {
@@ -86,11 +90,12 @@ func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamAr
 		RegistrationID: r.ID, Kind: r.Kind, Status: r.Status, StatusLabel: status.Label(r.Status),
 		NextStep: nextStep(r, area), ExamAreaCode: r.ExamAreaCode, Level: r.Level,
 		MajorCode: r.MajorCode, MajorName: m.Name, HostSchool: m.HostSchool,
-		TicketNumber: r.TicketNumber, RejectionReason: r.RejectionReason,
+		TicketNumber: r.TicketNumber, SelectedTicket: r.SelectedTicketNumber, RejectionReason: r.RejectionReason,
 		Window:    catalog.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt},
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, History: r.History,
 		Applicant: applicantView{Name: r.Name, IDNumber: r.IDNumber, Gender: r.Gender,
-			BirthDate: r.BirthDate.Format(time.DateOnly), Phone: r.Phone},
+			BirthDate: r.BirthDate.Format(time.DateOnly), Phone: r.Phone,
+			Ethnicity: r.Ethnicity, Address: r.Address, Education: r.Education},
 	}
 	if v.History == nil {
 		v.History = []registrations.HistoryEntry{}
@@ -116,11 +121,11 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 		if r.RejectionReason != nil {
 			s = "您的学历认证报告审核未通过（" + *r.RejectionReason + "），请重新上传"
 		}
-		return s + "；请于 " + day(r.WindowEndsAt) + " 前完成"
+		return s + "。报告须经区考办和省考办审核后才能现场确认，请尽早上传；现场确认截止于 " + day(r.WindowEndsAt)
 	case status.CountyReview:
-		return "区考办正在审核您的学历认证报告，请耐心等待"
+		return "区考办正在审核您的学历认证报告，请耐心等待；审核通过后请于 " + day(r.WindowEndsAt) + " 前完成现场确认"
 	case status.ProvincialReview:
-		return "省考办正在审核您的学历认证报告，请耐心等待"
+		return "省考办正在审核您的学历认证报告，请耐心等待；审核通过后请于 " + day(r.WindowEndsAt) + " 前完成现场确认"
 	case status.PreRegistered:
 		return fmt.Sprintf("请于 %s 携带居民身份证到 %s（%s%s）现场确认", window, area.OfficeAddress, area.City, area.Name)
 	case status.Completed:

@@ -56,6 +56,7 @@ CREATE TABLE registrations (
     rejection_reason      text,
     report_id             uuid,
     photo_file_id         uuid REFERENCES files (id),
+    idempotency_key       text,
     last_seq              integer     NOT NULL DEFAULT 0,
     created_at            timestamptz NOT NULL DEFAULT now(),
     updated_at            timestamptz NOT NULL DEFAULT now()
@@ -67,6 +68,8 @@ CREATE UNIQUE INDEX registrations_open_account_key ON registrations (account_id)
     WHERE status NOT IN ('completed', 'expired', 'withdrawn');
 CREATE UNIQUE INDEX registrations_active_id_number_key ON registrations (id_number)
     WHERE status NOT IN ('expired', 'withdrawn');
+-- A submission retried with the same Idempotency-Key finds the first one.
+CREATE UNIQUE INDEX registrations_idempotency_key ON registrations (account_id, idempotency_key);
 CREATE INDEX registrations_inbox_idx ON registrations (status, exam_area_code, updated_at);
 
 -- Diploma certification reports (学历认证报告) uploaded for a registration;

@@ -249,7 +249,11 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	defer closeAll()
-	if err := catalog.New(database).SetWindow(ctx, *area, *year, *sitting, w); err != nil {
+	cat := catalog.New(database)
+	if _, err := cat.ExamArea(ctx, *area, *year, *sitting); err != nil {
+		return fmt.Errorf("exam area %q: %w", *area, err)
+	}
+	if err := cat.SetWindow(ctx, *area, *year, *sitting, w); err != nil {
 		return err
 	}
 	return moveRegistrations(ctx, database, tc, *area, *year, *sitting, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt})

@@ -24,6 +24,8 @@ var (
 	ErrNotFound = errors.New("registration not found")
 	// ErrInProgress: the account or the ID number already has an open registration.
 	ErrInProgress = errors.New("an open registration exists")
+	// ErrIDInProgress: the ID number has an open registration (of any account).
+	ErrIDInProgress = errors.New("an open registration of this id number exists")
 	// ErrRegistered: the ID number is already registered and confirmed on site.
 	ErrRegistered = errors.New("id number already registered and confirmed")
 )
@@ -52,6 +54,7 @@ type Registration struct {
 	Sitting              int            `db:"sitting"`
 	TermsAgreedAt        time.Time      `db:"terms_agreed_at"`
 	SelectedTicketNumber *string        `db:"selected_ticket_number"`
+	IdempotencyKey       *string        `db:"idempotency_key"`
 	TicketNumber         *string        `db:"ticket_number"`
 	WindowStartsAt       time.Time      `db:"window_starts_at"`
 	WindowEndsAt         time.Time      `db:"window_ends_at"`
@@ -95,17 +98,17 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 			INSERT INTO registrations (id, account_id, kind, status, name, id_number, gender, birth_date, ethnicity,
 				phone, address, education, major_type, level, major_code, exam_area_code, prior_school,
 				prior_diploma_number, year, sitting, terms_agreed_at, selected_ticket_number, window_starts_at,
-				window_ends_at, last_seq)
+				window_ends_at, idempotency_key, last_seq)
 			VALUES (:id, :account_id, :kind, :status, :name, :id_number, :gender, :birth_date, :ethnicity,
 				:phone, :address, :education, :major_type, :level, :major_code, :exam_area_code, :prior_school,
 				:prior_diploma_number, :year, :sitting, :terms_agreed_at, :selected_ticket_number, :window_starts_at,
-				:window_ends_at, 1)
+				:window_ends_at, :idempotency_key, 1)
 			RETURNING *`, r)
 		if err != nil {
 			return fmt.Errorf("bind registration: %w", err)
 		}
 		if err := tx.GetContext(ctx, r, tx.Rebind(q), args...); err != nil {
-			if db.IsUniqueViolation(err, "registrations_open_account_key") {
+			if db.IsUniqueViolation(err, "registrations_open_account_key") || db.IsUniqueViolation(err, "registrations_idempotency_key") {
 				return ErrInProgress
 			}
 			if db.IsUniqueViolation(err, "registrations_active_id_number_key") {
@@ -130,7 +133,7 @@ func (s *Store) activeConflict(ctx context.Context, idNumber string) error {
 	if done {
 		return ErrRegistered
 	}
-	return ErrInProgress
+	return ErrIDInProgress
 }
 
 // Delete removes a registration whose workflow could not be started.
@@ -217,6 +220,11 @@ func (s *Store) Get(ctx context.Context, id string) (Registration, error) {
 		return Registration{}, ErrNotFound
 	}
 	return s.one(ctx, `id = $1`, id)
+}
+
+// ByKey returns the registration an account submitted with an Idempotency-Key.
+func (s *Store) ByKey(ctx context.Context, accountID int64, key string) (Registration, error) {
+	return s.one(ctx, `account_id = $1 AND idempotency_key = $2`, accountID, key)
 }
 
 // Latest returns the newest registration of an account.
