@@ -55,7 +55,7 @@ var (
 		Message: "该身份证号已有进行中的注册（可能由其他账号提交）", MessageEN: "this ID number already has a registration in progress, perhaps from another account"}}
 	errWrongOldPassword = problem{status: http.StatusUnauthorized, apiError: apiError{Code: "invalid_credentials",
 		Message: "原密码错误", MessageEN: "the old password is wrong"}}
-	errBodyTooLarge = define(http.StatusRequestEntityTooLarge, "request_too_large", "请求内容过大", "the request body is too large")
+	errBodyTooLarge      = define(http.StatusRequestEntityTooLarge, "request_too_large", "请求内容过大", "the request body is too large")
 	errNotOpen           = define(http.StatusConflict, "registration_not_open", "该考区本期未开放注册或现场确认已结束", "the exam area has no open confirmation window this sitting")
 	errIdentityMismatch  = define(http.StatusConflict, "identity_mismatch", "身份证信息与注册信息不符", "the ID card does not match the registration")
 	errNotAwaitingReport = define(http.StatusConflict, "not_awaiting_report", "当前状态不能上传学历认证报告", "the registration is not awaiting a diploma report")
