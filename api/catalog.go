@@ -29,7 +29,7 @@ func (s *Server) examAreas(c *gin.Context) {
 func (s *Server) majors(c *gin.Context) {
 	level := c.Query("level")
 	if level != "" && level != catalog.LevelZhuanke && level != catalog.LevelZhuanshengben {
-		invalid(c, map[string]string{"level": "层次须为 zhuanke 或 zhuanshengben / level must be zhuanke or zhuanshengben"})
+		invalid(c, map[string]string{"level": "层次须为专科（zhuanke）或本科(专升本)（zhuanshengben） / level must be zhuanke or zhuanshengben"})
 		return
 	}
 	majors, err := s.Catalog.Majors(c, level)

@@ -76,7 +76,7 @@ func (s *Server) submit(c *gin.Context) {
 	case workflows.KindEnrolled:
 		reg = s.enrolledApplicant(c, in)
 	default:
-		invalid(c, fieldErrors{"kind": "注册类型须为 new 或 enrolled / kind must be new or enrolled"})
+		invalid(c, fieldErrors{"kind": "注册类型须为新生注册（new）或在籍注册（enrolled） / kind must be new or enrolled"})
 	}
 	if reg == nil {
 		return
@@ -121,7 +121,7 @@ func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Regist
 	p.Name = f.name("personal.name", p.Name)
 	id := f.idNumber("personal.id_number", p.IDNumber)
 	if p.Gender != "male" && p.Gender != "female" {
-		f.add("personal.gender", "性别须为 male 或 female", "gender must be male or female")
+		f.add("personal.gender", "性别须为男（male）或女（female）", "gender must be male or female")
 	} else if id != "" && id.Gender() != p.Gender {
 		f.add("personal.gender", "性别与身份证号不符", "gender does not agree with the ID number")
 	}
@@ -149,7 +149,7 @@ func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Regist
 			}
 		}
 	default:
-		f.add("application.level", "层次须为 zhuanke 或 zhuanshengben", "level must be zhuanke or zhuanshengben")
+		f.add("application.level", "层次须为专科（zhuanke）或本科(专升本)（zhuanshengben）", "level must be zhuanke or zhuanshengben")
 	}
 	if a.Level == catalog.LevelZhuanshengben {
 		if f.required("application.prior_school", a.PriorSchool, "专科毕业学校", "prior school") {

@@ -23,7 +23,7 @@ func (s *Server) reviews(c *gin.Context) {
 	}
 	st := map[string]string{"county": status.CountyReview, "provincial": status.ProvincialReview}[stage]
 	if st == "" {
-		invalid(c, fieldErrors{"stage": "审核环节须为 county 或 provincial / stage must be county or provincial"})
+		invalid(c, fieldErrors{"stage": "审核环节须为区考办（county）或省考办（provincial） / stage must be county or provincial"})
 		return
 	}
 	if a.Role == accounts.RoleCountyReviewer && stage != "county" {
