@@ -409,14 +409,14 @@ const (
 
 // workflowState tells whether a registration's workflow exists and runs.
 func (s *Server) workflowState(ctx context.Context, registrationID string) workflowStatus {
-	d, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.WorkflowID(registrationID), "")
+	d, err := s.Temporal.DescribeWorkflow(ctx, workflows.WorkflowID(registrationID), "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
 		return workflowMissing
 	case err != nil:
 		return workflowUnknown
-	case d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return workflowRunning
 	}
 	return workflowClosed
