@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"zikao/internal/catalog"
 	"zikao/internal/status"
 )
 
@@ -133,7 +134,6 @@ func StartOptions(in Input, taskQueue string) client.StartWorkflowOptions {
 	if in.Kind == KindEnrolled {
 		kind = "在籍注册"
 	}
-	level := map[string]string{"zhuanke": "专科", "zhuanshengben": "本科(专升本)"}[in.Level]
 	return client.StartWorkflowOptions{
 		ID:                       WorkflowID(in.RegistrationID),
 		TaskQueue:                taskQueue,
@@ -142,7 +142,7 @@ func StartOptions(in Input, taskQueue string) client.StartWorkflowOptions {
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			StatusKey.ValueSet(in.FirstStatus()), ExamAreaKey.ValueSet(in.ExamAreaCode),
 			LevelKey.ValueSet(in.Level), KindKey.ValueSet(in.Kind)),
-		StaticSummary: fmt.Sprintf("%s · %s · 考区 %s", kind, level, in.ExamAreaCode),
+		StaticSummary: fmt.Sprintf("%s · %s · 考区 %s", kind, catalog.LevelLabel(in.Level), in.ExamAreaCode),
 		StaticDetails: fmt.Sprintf("Registration `%s`\n\n- kind: %s\n- level: %s\n- exam area: %s\n- confirmation window: %s – %s",
 			in.RegistrationID, in.Kind, in.Level, in.ExamAreaCode,
 			in.Window.StartsAt.Format(time.RFC3339), in.Window.EndsAt.Format(time.RFC3339)),
