@@ -83,7 +83,7 @@ type Input struct {
 // NeedsDiplomaCheck: a new 专升本 registration is checked against the
 // national diploma registry (学信网) first.
 func (in Input) NeedsDiplomaCheck() bool {
-	return in.Kind == KindNew && in.Level == "zhuanshengben"
+	return in.Kind == KindNew && in.Level == catalog.LevelZhuanshengben
 }
 
 // FirstStatus is the status the registration is created with.
