@@ -176,7 +176,7 @@ func (s *Server) newApplicant(c *gin.Context, in submitIn) *registrations.Regist
 	if a.Level == catalog.LevelZhuanshengben {
 		r.PriorSchool, r.PriorDiplomaNumber = a.PriorSchool, a.PriorDiplomaNumber
 	}
-	if !s.checkWindow(c, area, r) || !s.checkIDNumber(c, id, true) {
+	if !s.checkWindow(c, area, r) || !s.checkNotEnrolled(c, id) {
 		return nil
 	}
 	return r
@@ -211,28 +211,17 @@ func (s *Server) checkWindow(c *gin.Context, area catalog.ExamArea, r *registrat
 	return true
 }
 
-// checkIDNumber applies the rules on who may register: nobody whose ID
-// number is already registered and confirmed, and, for a new registration,
-// nobody with enrolment records.
-func (s *Server) checkIDNumber(c *gin.Context, id idcard.Number, isNew bool) bool {
-	if isNew {
-		has, err := s.Enrolled.HasRecords(c, id.String())
-		if err != nil {
-			failErr(c, err)
-			return false
-		}
-		if has {
-			fail(c, errIDEnrolled)
-			return false
-		}
-	}
-	done, err := s.Registrations.IDNumberCompleted(c, id.String())
+// checkNotEnrolled refuses a 新生注册 for an ID number with enrolment
+// records: that person registers as enrolled. (An ID number already
+// registered and confirmed is refused by Create, whichever the kind.)
+func (s *Server) checkNotEnrolled(c *gin.Context, id idcard.Number) bool {
+	has, err := s.Enrolled.HasRecords(c, id.String())
 	if err != nil {
 		failErr(c, err)
 		return false
 	}
-	if done {
-		fail(c, errIDRegistered)
+	if has {
+		fail(c, errIDEnrolled)
 		return false
 	}
 	return true
@@ -279,7 +268,7 @@ func (s *Server) enrolledApplicant(c *gin.Context, in submitIn) *registrations.R
 		MajorType: "social", Level: rec.Level, MajorCode: rec.MajorCode, ExamAreaCode: rec.ExamAreaCode,
 		SelectedTicketNumber: &rec.TicketNumber,
 	}
-	if !s.checkWindow(c, area, r) || !s.checkIDNumber(c, id, false) {
+	if !s.checkWindow(c, area, r) {
 		return nil
 	}
 	return r
@@ -578,12 +567,7 @@ func parseMultipart(c *gin.Context) bool {
 // storeUpload checks the other fields (f), then reads, checks and stores
 // the file of a multipart field. It answers and returns false on failure.
 func (s *Server) storeUpload(c *gin.Context, field string, f fieldErrors, accepted ...string) (string, bool) {
-	fh, err := c.FormFile(field)
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		fail(c, errTooLarge)
-		return "", false
-	}
+	fh, err := c.FormFile(field) // the form is parsed already (parseMultipart)
 	if err != nil {
 		f.add(field, "请上传文件", "a file is required")
 	}
@@ -684,7 +668,7 @@ func (s *Server) decision(c *gin.Context, update string, okStatus int) (r regist
 // update id twice is applied once.
 func (s *Server) decide(c *gin.Context, r registrations.Registration, u updateID, arg any, okStatus int) {
 	if status.Terminal(r.Status) {
-		s.refused(c, u.name, workflows.ErrClosed)
+		s.refused(c, r, u.name, workflows.ErrClosed)
 		return
 	}
 	opts := client.UpdateWorkflowOptions{
@@ -704,32 +688,24 @@ func (s *Server) decide(c *gin.Context, r registrations.Registration, u updateID
 		err = h.Get(ctx, &st)
 	}
 	if err != nil {
-		if code, _ := workflows.IsRefusal(err); code == workflows.ErrOutsideWindow {
-			p := errOutsideWindow
-			p.Message = fmt.Sprintf("不在本考区现场确认时间内（%s 至 %s）", day(r.WindowStartsAt), day(r.WindowEndsAt))
-			p.MessageEN = fmt.Sprintf("outside the confirmation window (%s to %s)",
-				r.WindowStartsAt.Format(time.RFC3339), r.WindowEndsAt.Format(time.RFC3339))
-			fail(c, p)
-			return
-		}
-		s.updateFailed(c, u.name, err)
+		s.updateFailed(c, r, u.name, err)
 		return
 	}
 	s.respond(c, okStatus, r.ID)
 }
 
-func (s *Server) updateFailed(c *gin.Context, update string, err error) {
+func (s *Server) updateFailed(c *gin.Context, r registrations.Registration, update string, err error) {
 	var notFound *serviceerror.NotFound
 	var timeout *client.WorkflowUpdateServiceTimeoutOrCanceledError
 	if code, ok := workflows.IsRefusal(err); ok {
-		s.refused(c, update, code)
+		s.refused(c, r, update, code)
 		return
 	}
 	switch {
 	case errors.As(err, &notFound), temporal.IsCanceledError(err):
 		// The workflow has ended (or an operator cancelled it) since the read
 		// model was read.
-		s.refused(c, update, workflows.ErrClosed)
+		s.refused(c, r, update, workflows.ErrClosed)
 	case errors.As(err, &timeout), errors.Is(err, context.DeadlineExceeded):
 		c.Header("Retry-After", "5")
 		fail(c, errUnavailable)
@@ -739,8 +715,9 @@ func (s *Server) updateFailed(c *gin.Context, update string, err error) {
 }
 
 // refused answers 409 (422 for bad input) with the workflow's reason; a
-// closed registration answers with the code of the step that was asked for.
-func (s *Server) refused(c *gin.Context, update, code string) {
+// closed registration answers with the code of the step that was asked for,
+// one outside its window with the window's dates.
+func (s *Server) refused(c *gin.Context, r registrations.Registration, update, code string) {
 	if code == workflows.ErrClosed {
 		code = map[string]string{
 			workflows.UpdateUploadReport:     errNotAwaitingReport.Code,
@@ -753,6 +730,11 @@ func (s *Server) refused(c *gin.Context, update, code string) {
 	p, ok := problems[code]
 	if !ok {
 		p = problem{status: http.StatusConflict, apiError: apiError{Code: code, Message: "当前状态不允许此操作", MessageEN: "not allowed in the current state"}}
+	}
+	if code == workflows.ErrOutsideWindow {
+		p.Message = fmt.Sprintf("不在本考区现场确认时间内（%s 至 %s）", day(r.WindowStartsAt), day(r.WindowEndsAt))
+		p.MessageEN = fmt.Sprintf("outside the confirmation window (%s to %s)",
+			r.WindowStartsAt.Format(time.RFC3339), r.WindowEndsAt.Format(time.RFC3339))
 	}
 	fail(c, p)
 }

@@ -407,11 +407,11 @@ func (r *registration) validateWindowChange(ctx workflow.Context, w Window) erro
 	if !w.EndsAt.After(w.StartsAt) || !w.EndsAt.After(workflow.Now(ctx)) {
 		return refuse(ErrInvalidDecision, "a new window ends after it starts, and in the future")
 	}
-	return r.canWithdraw()
+	return r.notClosed()
 }
 
 func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, error) {
-	return r.transition(ctx, r.canWithdraw, func() error {
+	return r.transition(ctx, r.notClosed, func() error {
 		change := registrations.WindowChange{RegistrationID: r.in.RegistrationID, StartsAt: w.StartsAt, EndsAt: w.EndsAt}
 		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record new window", 0), a.ChangeWindow, change).Get(ctx, nil); err != nil {
 			return fmt.Errorf("record new window: %w", err)
@@ -427,20 +427,20 @@ func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, erro
 
 // Withdrawal.
 
-func (r *registration) canWithdraw() error {
+func (r *registration) notClosed() error {
 	if status.Terminal(r.status) {
 		return refuse(ErrClosed, "registration is already "+r.status)
 	}
 	return nil
 }
 
-func (r *registration) validateWithdraw(ctx workflow.Context) error { return r.canWithdraw() }
+func (r *registration) validateWithdraw(ctx workflow.Context) error { return r.notClosed() }
 
 func (r *registration) withdraw(ctx workflow.Context) (State, error) {
 	if r.cancelCheck != nil {
 		r.cancelCheck() // no need to wait for the diploma registry
 	}
-	return r.transition(ctx, r.canWithdraw, func() error {
+	return r.transition(ctx, r.notClosed, func() error {
 		return r.record(ctx, status.Withdrawn, ByApplicant, "考生已撤销注册")
 	})
 }

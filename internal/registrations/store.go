@@ -126,7 +126,7 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 
 // activeConflict tells which registration of an ID number was in the way.
 func (s *Store) activeConflict(ctx context.Context, idNumber string) error {
-	done, err := s.IDNumberCompleted(ctx, idNumber)
+	done, err := s.idNumberCompleted(ctx, idNumber)
 	if err != nil {
 		return err
 	}
@@ -158,9 +158,9 @@ func (s *Store) OpenBefore(ctx context.Context, accountID int64, idNumber string
 	return regs, nil
 }
 
-// IDNumberCompleted reports whether an ID number was already registered and
+// idNumberCompleted reports whether an ID number was already registered and
 // confirmed on site.
-func (s *Store) IDNumberCompleted(ctx context.Context, idNumber string) (bool, error) {
+func (s *Store) idNumberCompleted(ctx context.Context, idNumber string) (bool, error) {
 	var done bool
 	err := s.db.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM registrations WHERE id_number = $1 AND status = 'completed')`, idNumber)
 	if err != nil {
