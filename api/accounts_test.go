@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -261,4 +265,50 @@ func TestStaffCannotTakeOverAnApplicantAccount(t *testing.T) {
 	}
 	want(t, reviewer.json("GET", "/accounts/me", nil), 401, "unauthenticated")
 	want(t, c.json("POST", "/password-resets", map[string]any{"login_name": staffLogin, "security_question_id": 1, "security_answer": "a", "new_password": "newpass1"}), 401, "reset_rejected")
+}
+
+// Wrong passwords from one address lock the login name for that address
+// only; from every address together they only slow it down, a second at a
+// time: nobody can lock another person out (OWASP).
+func TestLoginFailuresLockOnlyTheirAddress(t *testing.T) {
+	h, err := server.Handler([]string{"127.0.0.1"}) // believes X-Forwarded-For
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := httptest.NewServer(h)
+	defer proxied.Close()
+	login := uuid.NewString()[:8] + "@example.com"
+	want(t, caller{t: t}.json("POST", "/accounts", map[string]any{"login_name": login, "password": "secret1", "security_question_id": 1, "security_answer": "a"}), 201, "")
+	session := func(address, password string) response {
+		c := caller{t: t, headers: map[string]string{"X-Forwarded-For": address}}
+		return c.json("POST", proxied.URL+"/api/v1/sessions", map[string]any{"login_name": login, "password": password})
+	}
+
+	for i := 0; i < 5; i++ {
+		want(t, session("10.0.0.1", "wrong"), 401, "invalid_credentials")
+	}
+	r := session("10.0.0.1", "secret1")
+	want(t, r, 429, "too_many_attempts")
+	if s, _ := strconv.Atoi(r.header.Get("Retry-After")); s < 14*60 {
+		t.Errorf("address A refused for %q s, want about 15 minutes", r.header.Get("Retry-After"))
+	}
+	want(t, session("10.0.0.2", "secret1"), 201, "")
+
+	// Failures from many addresses, each below its pair's limit, up to the
+	// login name's: the owner is then slowed down, never locked out.
+	limit := server.Accounts.LoginLimits.PerLogin
+	for i := 5; i < limit.Max; i++ {
+		want(t, session(fmt.Sprintf("10.0.1.%d", i/4), "wrong"), 401, "invalid_credentials")
+	}
+	r = session("10.0.0.3", "secret1")
+	if r.status == 429 {
+		want(t, r, 429, "too_many_attempts")
+		wait, _ := strconv.Atoi(r.header.Get("Retry-After"))
+		if wait < 1 || time.Duration(wait)*time.Second > limit.Delay {
+			t.Fatalf("slowed down for %q s, want %s", r.header.Get("Retry-After"), limit.Delay)
+		}
+		time.Sleep(time.Duration(wait) * time.Second)
+		r = session("10.0.0.3", "secret1")
+	}
+	want(t, r, 201, "")
 }

@@ -57,7 +57,7 @@ func NewServer(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting in
 		Enrolled:      enrolled.NewStore(db),
 		Files:         files.NewStore(db),
 		Limiter:       throttle.New(db),
-		LookupLimits:  accounts.DefaultLimits("lookup"),
+		LookupLimits:  probeLimits(),
 		UpdateTimeout: 20 * time.Second,
 	}
 }

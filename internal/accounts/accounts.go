@@ -79,18 +79,28 @@ type Session struct {
 	Role      string
 }
 
-// Limits for failed attempts.
+// Limits for failed attempts of one kind (logins, resets, look-ups),
+// following OWASP's advice against automated attacks: a login name is locked
+// only for the address its failures come from (the pair); failures from
+// every address together only slow it down, so that nobody can lock anyone
+// else out; an address is locked after many failures, whatever the names. A
+// rule with no Scope is not applied.
 type Limits struct {
-	PerLogin   throttle.Rule // failures per login name
-	PerAddress throttle.Rule // failures per client address
+	PerPair    throttle.Rule // failures of one login name from one address
+	PerLogin   throttle.Rule // failures of one login name (or account) from every address
+	PerAddress throttle.Rule // failures from one client address
 }
 
-// DefaultLimits: 5 wrong passwords for one login name, or 50 from one
-// address, within 15 minutes lock it out for 15 minutes. Resets count apart.
+// DefaultLimits: within 15 minutes, 5 failures of a login name from one
+// address, or 50 from one address, refuse it until they are 15 minutes old;
+// past 20 failures of a login name from every address, one attempt per
+// second, doubling at each further one up to a minute. Resets count apart.
 func DefaultLimits(prefix string) Limits {
+	const window = 15 * time.Minute
 	return Limits{
-		PerLogin:   throttle.Rule{Scope: prefix + ":login", Max: 5, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
-		PerAddress: throttle.Rule{Scope: prefix + ":address", Max: 50, Window: 15 * time.Minute, Lockout: 15 * time.Minute},
+		PerPair:    throttle.Rule{Scope: prefix + ":pair", Max: 5, Window: window},
+		PerLogin:   throttle.Rule{Scope: prefix + ":login", Max: 20, Window: window, Delay: time.Second, MaxDelay: time.Minute},
+		PerAddress: throttle.Rule{Scope: prefix + ":address", Max: 50, Window: window},
 	}
 }
 
@@ -199,12 +209,15 @@ func (s *Store) SignUp(ctx context.Context, loginName, password string, question
 	if err != nil {
 		return Account{}, err
 	}
+	// ON CONFLICT, not a unique violation: its error would write the login
+	// name into PostgreSQL's server log.
 	var a Account
 	err = s.db.GetContext(ctx, &a, `
 		INSERT INTO accounts (login_name, password_hash, security_question_id, security_answer_hash, role)
-		VALUES ($1, $2, $3, $4, 'applicant') RETURNING id, login_name, role, exam_area_code`,
+		VALUES ($1, $2, $3, $4, 'applicant') ON CONFLICT (lower(login_name)) DO NOTHING
+		RETURNING id, login_name, role, exam_area_code`,
 		loginName, pw, questionID, ans)
-	if db.IsUniqueViolation(err, "accounts_login_name_key") {
+	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, ErrLoginNameTaken
 	}
 	if err != nil {
@@ -294,30 +307,44 @@ func (s *Store) credentials(ctx context.Context, loginName string) (*credentials
 	return &c, nil
 }
 
-// Keys are the throttle keys of an attempt: per login name (or account) and
-// per client address.
+// Keys are the throttle keys of an attempt of login from address.
 func (l Limits) Keys(login, address string) []throttle.Key {
-	return []throttle.Key{{Rule: l.PerLogin, Key: login}, {Rule: l.PerAddress, Key: address}}
+	var keys []throttle.Key
+	for _, k := range []throttle.Key{l.pair(login, address), {Rule: l.PerLogin, Key: login}, {Rule: l.PerAddress, Key: address}} {
+		if k.Rule.Scope != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// pair is the key of login from address (an address holds no space).
+func (l Limits) pair(login, address string) throttle.Key {
+	return throttle.Key{Rule: l.PerPair, Key: login + " " + address}
 }
 
 // attempt counts an attempt under limits l and runs check; a success takes
-// the count back and forgets the login name's earlier failures.
+// the count back and forgets the failures of the login name from this
+// address. (Callers have read the request already, so that the attempt is
+// pending only while it is checked.)
 func (s *Store) attempt(ctx context.Context, l Limits, loginName, address string, check func() (bool, error)) (bool, error) {
-	keys := l.Keys(NormalizeLoginName(loginName), address)
-	if err := s.limiter.Attempt(ctx, keys...); err != nil {
+	login := NormalizeLoginName(loginName)
+	a, err := s.limiter.Begin(ctx, l.Keys(login, address)...)
+	if err != nil {
 		return false, err
 	}
 	ok, err := check()
-	if err != nil {
-		return false, errors.Join(err, s.limiter.Forgive(ctx, keys...))
+	ctx = context.WithoutCancel(ctx) // confirm even when the client has gone
+	switch {
+	case err != nil:
+		return false, errors.Join(err, a.Forgive(ctx))
+	case !ok:
+		return false, a.Failed(ctx)
 	}
-	if !ok {
-		return false, s.limiter.Failed(ctx, keys...)
+	if l.PerPair.Scope == "" {
+		return true, a.Forgive(ctx)
 	}
-	if err := s.limiter.Reset(ctx, keys[0]); err != nil {
-		return false, err
-	}
-	return true, s.limiter.Forgive(ctx, keys[1])
+	return true, errors.Join(a.Forgive(ctx), s.limiter.Reset(ctx, l.pair(login, address)))
 }
 
 // Login checks a login name and password and opens a session.

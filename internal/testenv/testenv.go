@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,7 @@ func Postgres(ctx context.Context) (database *sqlx.DB, url string, stop func(), 
 		os.RemoveAll(dir)
 		return nil, "", nil, err
 	}
+	postgresLog.Store(filepath.Join(dir, "postgres.log"))
 	stop = func() {
 		if database != nil {
 			database.Close()
@@ -50,6 +52,15 @@ func Postgres(ctx context.Context) (database *sqlx.DB, url string, stop func(), 
 		return nil, "", nil, err
 	}
 	return database, url, stop, nil
+}
+
+var postgresLog atomic.Value // string
+
+// PostgresLog is the path of the server log of the cluster Postgres started
+// last ("" before any), for tests that check what PostgreSQL logs.
+func PostgresLog() string {
+	p, _ := postgresLog.Load().(string)
+	return p
 }
 
 // Temporal starts a headless, in-memory Temporal dev server with the

@@ -1,29 +1,54 @@
-// Package throttle counts attempts (logins, password resets, enrolment
+// Package throttle limits attempts (logins, password resets, enrolment
 // look-ups) per key in PostgreSQL, so that limits hold across API instances
-// and restarts, and locks a key out for a while once it failed too often.
+// and restarts.
 //
-// An attempt is counted before it is checked, in one atomic statement, so
-// that parallel requests cannot all slip through before the first failure is
-// counted; a success takes its count back (Forgive), a failure confirms it
-// (Failed), and only confirmed failures lock a key out.
+// Each attempt is one row of throttle_attempts for each of its keys: pending
+// while it is being checked, then either deleted (it did not fail: Forgive)
+// or marked failed (Failed). A key's count is its failures within its rule's
+// window plus its pending attempts younger than Limiter.Pending. Begin checks
+// the count and records the pending rows in one transaction holding an
+// advisory lock per key, so parallel requests cannot exceed a limit: the
+// ones beyond it are refused and leave nothing behind. A crash between Begin
+// and the confirmation leaves a pending row that stops counting once it is
+// older than Pending (30 s, longer than any check takes; callers read the
+// request body before they begin, so a client cannot stretch a check). Rows
+// are deleted once they no longer count: failures outside their key's window
+// at that key's next attempt, any row older than Retention by a sweep of
+// every Begin.
+//
+// A rule either locks or slows down. A locking rule (Delay 0) refuses a key
+// once it has Max failures in its window, until the oldest of them leaves it:
+// at most Max checks per window. A slowing rule never locks for long: past
+// Max it lets one attempt through per Delay, doubled at each further
+// attempt up to MaxDelay, and answers the others with that short wait.
+// Refusals are *LockedError, with the time to wait.
 package throttle
 
 import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"zikao/internal/db"
 )
 
-// Rule: Max failed attempts within Window lock the key out for Lockout; no
-// more than Max attempts are checked at once.
+// Retention bounds how long any row is kept: longer than every rule's window.
+const Retention = 24 * time.Hour
+
+// Rule: Max failed attempts (failures and attempts being checked) within
+// Window refuse further attempts of a key: until failures leave the window
+// when Delay is 0, else for Delay, doubling past Max up to MaxDelay.
 type Rule struct {
-	Scope   string
-	Max     int
-	Window  time.Duration
-	Lockout time.Duration
+	Scope    string
+	Max      int
+	Window   time.Duration
+	Delay    time.Duration
+	MaxDelay time.Duration
 }
 
 // Key is a rule applied to one key (a login name, an address, …).
@@ -32,7 +57,7 @@ type Key struct {
 	Key  string
 }
 
-// LockedError says a key is locked out and for how long still.
+// LockedError says a key is refused attempts for a while still.
 type LockedError struct{ RetryAfter time.Duration }
 
 func (e *LockedError) Error() string {
@@ -40,100 +65,193 @@ func (e *LockedError) Error() string {
 }
 
 // Limiter applies rules to keys.
-type Limiter struct{ db *sqlx.DB }
+type Limiter struct {
+	db *sqlx.DB
+	// Pending is how long an attempt not yet confirmed counts.
+	Pending time.Duration
+	// Now is the clock; nil means PostgreSQL's, the same for every API
+	// instance. Tests set it.
+	Now func() time.Time
+}
 
-// New returns a Limiter storing its counters in db.
-func New(db *sqlx.DB) *Limiter { return &Limiter{db: db} }
+// New returns a Limiter storing its attempts in db.
+func New(database *sqlx.DB) *Limiter { return &Limiter{db: database, Pending: 30 * time.Second} }
 
-// Attempt counts one attempt for each key, before it is checked. It returns
-// a *LockedError, counting nothing, when a key is locked out or already has
-// Max attempts counted (failures, or attempts still being checked).
-func (l *Limiter) Attempt(ctx context.Context, keys ...Key) error {
-	for i, k := range keys {
-		if err := l.attempt(ctx, k); err != nil {
-			if ferr := l.Forgive(ctx, keys[:i]...); ferr != nil {
-				return ferr
-			}
+// Attempt is an attempt counted (pending) under every key it was begun with.
+type Attempt struct {
+	l   *Limiter
+	ids []int64
+}
+
+// Begin counts one pending attempt for each key, or none and returns a
+// *LockedError when any key refuses it.
+func (l *Limiter) Begin(ctx context.Context, keys ...Key) (*Attempt, error) {
+	a := &Attempt{l: l}
+	err := db.InTx(ctx, l.db, func(tx *sqlx.Tx) error {
+		now, err := l.now(ctx, tx)
+		if err != nil {
 			return err
 		}
+		if err := lock(ctx, tx, keys); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := l.check(ctx, tx, k, now); err != nil {
+				return err
+			}
+		}
+		a.ids, err = record(ctx, tx, keys, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	l.sweep(ctx)
+	return a, nil
 }
 
-func (l *Limiter) attempt(ctx context.Context, k Key) error {
-	var row struct {
-		Count      int      `db:"failures"`
-		LockedSecs *float64 `db:"locked_secs"`
-		WindowSecs float64  `db:"window_secs"`
+// now is the time of the transaction: the injected clock's, else PostgreSQL's.
+func (l *Limiter) now(ctx context.Context, tx *sqlx.Tx) (time.Time, error) {
+	var now time.Time
+	if err := tx.GetContext(ctx, &now, `SELECT coalesce($1::timestamptz, now())`, l.clock()); err != nil {
+		return time.Time{}, fmt.Errorf("read the clock: %w", err)
 	}
-	// A key still locked keeps its count; a lockout that ended, or a window
-	// that passed, starts a new count.
-	err := l.db.GetContext(ctx, &row, `
-		INSERT INTO auth_failures AS f (scope, key, failures, window_start) VALUES ($1, $2, 1, now())
-		ON CONFLICT (scope, key) DO UPDATE SET
-			failures = CASE WHEN f.locked_until > now() THEN f.failures
-				WHEN f.locked_until IS NOT NULL OR f.window_start < now() - make_interval(secs => $3) THEN 1
-				ELSE f.failures + 1 END,
-			window_start = CASE WHEN f.locked_until > now() THEN f.window_start
-				WHEN f.locked_until IS NOT NULL OR f.window_start < now() - make_interval(secs => $3) THEN now()
-				ELSE f.window_start END,
-			locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until END
-		RETURNING failures, EXTRACT(EPOCH FROM locked_until - now())::float8 AS locked_secs,
-			EXTRACT(EPOCH FROM window_start + make_interval(secs => $3) - now())::float8 AS window_secs`,
-		k.Rule.Scope, k.Key, k.Rule.Window.Seconds())
-	if err != nil {
-		return fmt.Errorf("count %s attempt: %w", k.Rule.Scope, err)
-	}
-	if row.LockedSecs != nil {
-		return &LockedError{RetryAfter: seconds(*row.LockedSecs)}
-	}
-	if row.Count <= k.Rule.Max {
+	return now, nil
+}
+
+func (l *Limiter) clock() *time.Time {
+	if l.Now == nil {
 		return nil
 	}
-	// Over the limit without a lockout: attempts are still being checked, or
-	// failed ones count until the window passes. Refuse this one uncounted.
-	if err := l.Forgive(ctx, k); err != nil {
-		return err
+	t := l.Now()
+	return &t
+}
+
+// lock takes each key's advisory lock, in one order so that transactions
+// locking several keys cannot deadlock.
+func lock(ctx context.Context, tx *sqlx.Tx, keys []Key) error {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Rule.Scope + "\n" + k.Key
 	}
-	return &LockedError{RetryAfter: seconds(row.WindowSecs)}
-}
-
-func seconds(s float64) time.Duration {
-	return time.Duration(math.Max(1, math.Ceil(s))) * time.Second
-}
-
-// Failed confirms that the counted attempts failed: a key with Max failures
-// counted is locked out for its rule's Lockout.
-func (l *Limiter) Failed(ctx context.Context, keys ...Key) error {
-	for _, k := range keys {
-		_, err := l.db.ExecContext(ctx, `
-			UPDATE auth_failures SET locked_until = now() + make_interval(secs => $4)
-			WHERE scope = $1 AND key = $2 AND failures >= $3 AND locked_until IS NULL`,
-			k.Rule.Scope, k.Key, k.Rule.Max, k.Rule.Lockout.Seconds())
-		if err != nil {
-			return fmt.Errorf("lock %s: %w", k.Rule.Scope, err)
+	slices.Sort(names)
+	for _, n := range slices.Compact(names) {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, n); err != nil {
+			return fmt.Errorf("lock throttle key: %w", err)
 		}
 	}
 	return nil
 }
 
-// Forgive takes back the count of one successful attempt of each key.
-func (l *Limiter) Forgive(ctx context.Context, keys ...Key) error {
-	for _, k := range keys {
-		_, err := l.db.ExecContext(ctx, `
-			UPDATE auth_failures SET failures = greatest(failures - 1, 0)
-			WHERE scope = $1 AND key = $2 AND locked_until IS NULL`, k.Rule.Scope, k.Key)
-		if err != nil {
-			return fmt.Errorf("forgive %s attempt: %w", k.Rule.Scope, err)
-		}
+// event is one attempt that counts: failed at at, or pending since at.
+type event struct {
+	At      time.Time `db:"at"`
+	Pending bool      `db:"pending"`
+}
+
+// check refuses an attempt of k at now when its rule says so.
+func (l *Limiter) check(ctx context.Context, tx *sqlx.Tx, k Key, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM throttle_attempts WHERE scope = $1 AND key = $2 AND failed_at <= $3`,
+		k.Rule.Scope, k.Key, now.Add(-k.Rule.Window)); err != nil {
+		return fmt.Errorf("forget old %s failures: %w", k.Rule.Scope, err)
+	}
+	var events []event
+	err := tx.SelectContext(ctx, &events, `
+		SELECT coalesce(failed_at, started_at) AS at, failed_at IS NULL AS pending FROM throttle_attempts
+		WHERE scope = $1 AND key = $2 AND (failed_at IS NOT NULL OR started_at > $3)
+		ORDER BY at`, k.Rule.Scope, k.Key, now.Add(-l.Pending))
+	if err != nil {
+		return fmt.Errorf("count %s attempts: %w", k.Rule.Scope, err)
+	}
+	if wait := k.Rule.wait(events, now); wait > 0 {
+		return &LockedError{RetryAfter: seconds(wait)}
 	}
 	return nil
 }
 
-// Reset forgets every failure of a key that is not locked out (after a
-// success that proves the failures were mistakes).
+// wait is how long an attempt at now must wait, given the attempts that
+// count (oldest first); 0 lets it through.
+func (r Rule) wait(events []event, now time.Time) time.Duration {
+	if len(events) < r.Max {
+		return 0
+	}
+	if r.Delay > 0 {
+		return r.slowDown(len(events), events[len(events)-1].At, now)
+	}
+	var failures []time.Time
+	for _, e := range events {
+		if !e.Pending {
+			failures = append(failures, e.At)
+		}
+	}
+	if len(failures) < r.Max {
+		return time.Second // only attempts still being checked fill the limit
+	}
+	return failures[len(failures)-r.Max].Add(r.Window).Sub(now)
+}
+
+// slowDown lets an attempt through once Delay, doubled for each of the n
+// attempts past Max (at most MaxDelay), has passed since the last one.
+func (r Rule) slowDown(n int, last, now time.Time) time.Duration {
+	gap := r.Delay << min(n-r.Max, 30)
+	if gap <= 0 || (r.MaxDelay > 0 && gap > r.MaxDelay) {
+		gap = r.MaxDelay // past MaxDelay, or past what a Duration holds
+	}
+	return last.Add(gap).Sub(now)
+}
+
+func seconds(d time.Duration) time.Duration {
+	return time.Duration(math.Max(1, math.Ceil(d.Seconds()))) * time.Second
+}
+
+// record inserts one pending row per key.
+func record(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) ([]int64, error) {
+	scopes, names := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		scopes[i], names[i] = k.Rule.Scope, k.Key
+	}
+	var ids []int64
+	err := tx.SelectContext(ctx, &ids, `
+		INSERT INTO throttle_attempts (scope, key, started_at)
+		SELECT s, k, $3 FROM unnest($1::text[], $2::text[]) AS u(s, k) RETURNING id`,
+		pq.Array(scopes), pq.Array(names), now)
+	if err != nil {
+		return nil, fmt.Errorf("count attempt: %w", err)
+	}
+	return ids, nil
+}
+
+// sweep deletes some rows older than Retention (of keys never tried again).
+// A failed sweep is left to the next attempt.
+func (l *Limiter) sweep(ctx context.Context) {
+	_, _ = l.db.ExecContext(ctx, `
+		DELETE FROM throttle_attempts WHERE id IN (
+			SELECT id FROM throttle_attempts WHERE started_at < coalesce($1::timestamptz, now()) - make_interval(secs => $2)
+			LIMIT 100 FOR UPDATE SKIP LOCKED)`, l.clock(), Retention.Seconds())
+}
+
+// Failed confirms that the attempt failed: it counts for its rules' windows.
+func (a *Attempt) Failed(ctx context.Context) error {
+	_, err := a.l.db.ExecContext(ctx, `UPDATE throttle_attempts SET failed_at = coalesce($2::timestamptz, now()) WHERE id = ANY($1)`,
+		pq.Array(a.ids), a.l.clock())
+	if err != nil {
+		return fmt.Errorf("count failed attempt: %w", err)
+	}
+	return nil
+}
+
+// Forgive takes the attempt back: it did not fail.
+func (a *Attempt) Forgive(ctx context.Context) error {
+	if _, err := a.l.db.ExecContext(ctx, `DELETE FROM throttle_attempts WHERE id = ANY($1)`, pq.Array(a.ids)); err != nil {
+		return fmt.Errorf("forgive attempt: %w", err)
+	}
+	return nil
+}
+
+// Reset forgets the failures of a key (after a success that proves them
+// mistakes). Attempts still being checked stay counted.
 func (l *Limiter) Reset(ctx context.Context, k Key) error {
-	_, err := l.db.ExecContext(ctx, `DELETE FROM auth_failures WHERE scope = $1 AND key = $2 AND locked_until IS NULL`, k.Rule.Scope, k.Key)
+	_, err := l.db.ExecContext(ctx, `DELETE FROM throttle_attempts WHERE scope = $1 AND key = $2 AND failed_at IS NOT NULL`, k.Rule.Scope, k.Key)
 	if err != nil {
 		return fmt.Errorf("reset %s failures: %w", k.Rule.Scope, err)
 	}
