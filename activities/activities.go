@@ -52,11 +52,12 @@ func (a *Activities) Record(ctx context.Context, t registrations.Transition) err
 	return permanent(a.Registrations.Record(ctx, t))
 }
 
-// Complete records the on-site confirmation and returns the admission
-// ticket number (allocated once; a retry returns the same number).
-func (a *Activities) Complete(ctx context.Context, c registrations.Completion) (string, error) {
-	ticket, err := a.Registrations.Complete(ctx, c)
-	return ticket, permanent(err)
+// Complete records the on-site confirmation and issues the admission
+// ticket number (once; a retry issues nothing more). The number stays in
+// PostgreSQL: it is not the activity's result, so it never enters history.
+func (a *Activities) Complete(ctx context.Context, c registrations.Completion) error {
+	_, err := a.Registrations.Complete(ctx, c)
+	return permanent(err)
 }
 
 // ChangeWindow records a registration's new confirmation window.

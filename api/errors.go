@@ -7,11 +7,13 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"zikao/internal/registering"
 	"zikao/internal/throttle"
+	"zikao/workflows"
 )
 
 // apiError is the contract's error body.
@@ -77,27 +79,61 @@ func fail(c *gin.Context, p problem) {
 }
 
 // invalid answers 422 with per-field messages. Each message is written
-// "中文 / English" (fieldErrors.add); the answer gives them apart, in fields
-// and fields_en.
-func invalid(c *gin.Context, fields map[string]string) {
+// "中文 / English" (registering.Fields); the answer gives them apart, in
+// fields and fields_en.
+func invalid(c *gin.Context, fields registering.Fields) {
 	p := errValidation
-	p.Fields, p.FieldsEN = map[string]string{}, map[string]string{}
-	for field, msg := range fields {
-		zh, en, ok := strings.Cut(msg, " / ")
-		if !ok {
-			en = zh
-		}
-		p.Fields[field], p.FieldsEN[field] = zh, en
-	}
+	p.Fields, p.FieldsEN = fields.Split()
 	fail(c, p)
 }
 
-// failErr answers for an unexpected error: 429 for a lockout, 500 otherwise
-// (logged, without request data).
+// refusal is the contract's answer to a refusal of the registration service.
+func refusal(r *registering.Refusal) problem {
+	p, ok := problems[r.Code]
+	if !ok {
+		p = problem{status: http.StatusConflict, apiError: apiError{Code: r.Code, Message: "当前状态不允许此操作", MessageEN: "not allowed in the current state"}}
+	}
+	switch {
+	case r.Code == registering.CodeInProgress && r.Detail == registering.DetailOtherAccount:
+		p = errIDInProgress
+	case r.Code == registering.CodeIdentityMismatch && r.Detail == registering.DetailIDNumber:
+		p.Message, p.MessageEN = "身份证号与注册信息不符", "the ID number on the card is not the registration's"
+	case r.Code == registering.CodeIdentityMismatch && r.Detail == registering.DetailName:
+		p.Message, p.MessageEN = "姓名与注册信息不符", "the name on the card is not the registration's"
+	case r.Code == workflows.ErrOutsideWindow && !r.Window.EndsAt.IsZero():
+		p.Message = fmt.Sprintf("不在本考区现场确认时间内（%s 至 %s）", day(r.Window.StartsAt), day(r.Window.EndsAt))
+		p.MessageEN = fmt.Sprintf("outside the confirmation window (%s to %s)",
+			r.Window.StartsAt.Format(time.RFC3339), r.Window.EndsAt.Format(time.RFC3339))
+	}
+	return p
+}
+
+func isTooLarge(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
+}
+
+// failErr answers for an error: the service's refusals and validation
+// errors with the contract's codes, 429 for a lockout, 503 with Retry-After
+// when PostgreSQL or Temporal is unavailable, 500 otherwise (logged, without
+// request data).
 func failErr(c *gin.Context, err error) {
 	var locked *throttle.LockedError
 	var tooLarge *http.MaxBytesError
+	var refused *registering.Refusal
+	var bad *registering.Invalid
 	switch {
+	case errors.As(err, &refused):
+		fail(c, refusal(refused))
+		return
+	case errors.As(err, &bad):
+		invalid(c, bad.Fields)
+		return
+	case registering.Unavailable(err):
+		slog.WarnContext(c, "dependency unavailable", "route", c.FullPath(), "error", err)
+		c.Header("Retry-After", "5")
+		fail(c, errUnavailable)
+		return
 	case errors.As(err, &locked):
 		c.Header("Retry-After", strconv.Itoa(int(locked.RetryAfter.Seconds())))
 		p := errTooMany

@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,9 +17,13 @@ import (
 	"go.temporal.io/api/temporalproto"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
 
 	"zikao/internal/accounts"
 	"zikao/internal/idcard"
+	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/internal/testenv"
 	"zikao/workflows"
@@ -397,8 +403,8 @@ func TestExpiryOnRealServer(t *testing.T) {
 }
 
 // A registration row whose workflow never started (the API stopped in
-// between) does not block the applicant for ever.
-func TestUnstartedRegistrationIsRepaired(t *testing.T) {
+// between, or Temporal did not answer) is started by the reconciler.
+func TestUnstartedRegistrationIsStartedByTheReconciler(t *testing.T) {
 	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
 	applicant := newApplicant(t)
 	me := applicant.json("GET", "/accounts/me", nil)
@@ -410,26 +416,62 @@ func TestUnstartedRegistrationIsRepaired(t *testing.T) {
 	if err := registrations.NewStore(database).Create(context.Background(), orphan, "考生提交注册申请"); err != nil {
 		t.Fatal(err)
 	}
-	// Too fresh to be taken for an orphan: its workflow may be starting.
 	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", idNumber, "孙悟")), 409, "registration_in_progress")
 
-	if _, err := database.Exec(`UPDATE registrations SET created_at = now() - interval '2 minutes' WHERE id = $1`, orphan.ID); err != nil {
-		t.Fatal(err)
+	// Too fresh to be taken for an orphan: its workflow may be starting.
+	sweep(t)
+	if workflowStatus(t, orphan.ID) != "missing" {
+		t.Fatal("the reconciler started the workflow of a registration less than a minute old")
 	}
-	r := applicant.json("POST", "/registrations", newRegistration("zhuanke", idNumber, "孙悟"))
-	want(t, r, 202, "")
-	want(t, applicant.json("GET", "/registrations/"+orphan.ID, nil), 404, "registration_not_found")
+	age(t, orphan.ID)
+	if sw := sweep(t); sw.Started != 1 {
+		t.Fatalf("sweep %+v, want one workflow started", sw)
+	}
+	if st := workflowStatus(t, orphan.ID); st != "running" {
+		t.Fatalf("workflow %s after the sweep, want running", st)
+	}
+	if sw := sweep(t); sw.Started+sw.Closed+sw.Restored != 0 {
+		t.Fatalf("second sweep repaired again: %+v", sw)
+	}
+}
 
-	// A registration with a running workflow is left alone, however old.
-	if _, err := database.Exec(`UPDATE registrations SET created_at = now() - interval '2 minutes' WHERE id = $1`, r.str("registration_id")); err != nil {
+// A submission retried with its Idempotency-Key after Temporal did not
+// answer starts the workflow the first attempt could not (it used to answer
+// 202 for a registration without one).
+func TestRetriedSubmissionStartsItsWorkflow(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	me := applicant.json("GET", "/accounts/me", nil)
+	who := accounts.Account{ID: int64(me.body["account_id"].(float64)), Role: accounts.RoleApplicant}
+	var in registering.Submission
+	raw, _ := json.Marshal(newRegistration("zhuanke", "", "孙悟空"))
+	if err := json.Unmarshal(raw, &in); err != nil {
 		t.Fatal(err)
 	}
-	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "孙悟")), 409, "registration_in_progress")
+	down, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	away := *server.Registering
+	away.Temporal, away.StartTimeout = down, 2*time.Second
+	_, err = away.Submit(context.Background(), who, in, "retry-me")
+	if !errors.Is(err, registering.ErrUnavailable) {
+		t.Fatalf("submission with Temporal away: %v, want ErrUnavailable", err)
+	}
+	r := applicant.do("POST", "/registrations", bytes.NewReader(raw), "application/json")
+	want(t, r, 409, "registration_in_progress") // without the key: another submission
+	applicant.headers = map[string]string{"Idempotency-Key": "retry-me"}
+	r = applicant.do("POST", "/registrations", bytes.NewReader(raw), "application/json")
+	want(t, r, 202, "")
+	if st := workflowStatus(t, r.str("registration_id")); st != "running" {
+		t.Fatalf("workflow %s after the retried submission, want running", st)
+	}
 }
 
 // A registration whose workflow an operator terminated is closed as
-// withdrawn when the applicant submits again; its report stays on file.
-func TestTerminatedRegistrationIsClosed(t *testing.T) {
+// withdrawn by the reconciler; its report stays on file.
+func TestTerminatedRegistrationIsClosedByTheReconciler(t *testing.T) {
 	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
 	applicant := newApplicant(t)
 	r := applicant.json("POST", "/registrations", newRegistration("zhuanshengben", "", "沈十七"))
@@ -441,14 +483,51 @@ func TestTerminatedRegistrationIsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "沈十七")), 409, "registration_in_progress")
-	if _, err := database.Exec(`UPDATE registrations SET created_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
-		t.Fatal(err)
+	age(t, id)
+	if sw := sweep(t); sw.Closed != 1 {
+		t.Fatalf("sweep %+v, want one registration closed", sw)
 	}
-	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "沈十七")), 202, "")
 	r = applicant.json("GET", "/registrations/"+id, nil)
 	if r.str("status") != "withdrawn" || r.body["report"] == nil {
 		t.Fatalf("terminated registration: %s", r.raw)
 	}
+	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "沈十七")), 202, "")
+}
+
+// sweep runs the reconciler once.
+func sweep(t *testing.T) registering.Sweep {
+	t.Helper()
+	sw, err := registering.NewReconciler(server.Registering, database).Once(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sw
+}
+
+// age makes a registration look untouched for two minutes.
+func age(t *testing.T, id string) {
+	t.Helper()
+	_, err := database.Exec(`UPDATE registrations SET created_at = created_at - interval '2 minutes',
+		updated_at = updated_at - interval '2 minutes', checked_at = checked_at - interval '2 minutes' WHERE id = $1`, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// workflowStatus is "missing", "running" or "closed".
+func workflowStatus(t *testing.T, registrationID string) string {
+	t.Helper()
+	d, err := temporal.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(registrationID), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		return "missing"
+	case err != nil:
+		t.Fatal(err)
+	case d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	}
+	return "closed"
 }
 
 // The county office rejects the report; a new one passes both reviews.

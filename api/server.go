@@ -18,9 +18,8 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
-	"zikao/internal/enrolled"
 	"zikao/internal/files"
-	"zikao/internal/registrations"
+	"zikao/internal/registering"
 	"zikao/internal/throttle"
 )
 
@@ -34,31 +33,26 @@ func OpenAPI() []byte { return openAPI }
 type Server struct {
 	DB            *sqlx.DB
 	Temporal      client.Client
-	TaskQueue     string
 	Year, Sitting int // the current sitting
 	Accounts      *accounts.Store
 	Catalog       *catalog.Catalog
-	Registrations *registrations.Store
-	Enrolled      *enrolled.Store
-	Files         *files.Store
+	Registering   *registering.Service
 	Limiter       *throttle.Limiter
 	LookupLimits  accounts.Limits
-	// UpdateTimeout bounds how long a decision waits for the workflow.
-	UpdateTimeout time.Duration
+	// RequestTimeout bounds the work of one request.
+	RequestTimeout time.Duration
 }
 
 // NewServer wires a Server over a database and a Temporal client.
 func NewServer(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Server {
 	return &Server{
-		DB: db, Temporal: tc, TaskQueue: taskQueue, Year: year, Sitting: sitting,
-		Accounts:      accounts.NewStore(db),
-		Catalog:       catalog.New(db),
-		Registrations: registrations.NewStore(db),
-		Enrolled:      enrolled.NewStore(db),
-		Files:         files.NewStore(db),
-		Limiter:       throttle.New(db),
-		LookupLimits:  probeLimits(),
-		UpdateTimeout: 20 * time.Second,
+		DB: db, Temporal: tc, Year: year, Sitting: sitting,
+		Accounts:       accounts.NewStore(db),
+		Catalog:        catalog.New(db),
+		Registering:    registering.New(db, tc, taskQueue, year, sitting),
+		Limiter:        throttle.New(db),
+		RequestTimeout: 45 * time.Second,
+		LookupLimits:   probeLimits(),
 	}
 }
 
@@ -83,7 +77,8 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	r.NoMethod(func(c *gin.Context) {
 		fail(c, problem{status: http.StatusMethodNotAllowed, apiError: apiError{Code: "method_not_allowed", Message: "不支持的请求方法", MessageEN: "method not allowed"}})
 	})
-	r.Use(logRequests, gin.CustomRecovery(func(c *gin.Context, _ any) { fail(c, errInternal) }), limitBody)
+	r.Use(logRequests, gin.CustomRecovery(func(c *gin.Context, _ any) { fail(c, errInternal) }), limitBody,
+		s.limitTime, checkIdempotencyKey)
 
 	r.GET("/healthz", s.health)
 	v1 := r.Group("/api/v1")
@@ -139,6 +134,33 @@ func limitBody(c *gin.Context) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	c.Next()
 }
+
+// limitTime gives each request a deadline, so that no request holds a
+// connection to PostgreSQL or Temporal for ever.
+func (s *Server) limitTime(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.RequestTimeout)
+	defer cancel()
+	c.Request = c.Request.WithContext(ctx)
+	c.Next()
+}
+
+// checkIdempotencyKey refuses an Idempotency-Key header that is not 1 to
+// 100 visible ASCII characters (400).
+func checkIdempotencyKey(c *gin.Context) {
+	key := c.GetHeader("Idempotency-Key")
+	ok := len(key) <= 100 && !strings.ContainsFunc(key, func(r rune) bool { return r < '!' || r > '~' })
+	if _, sent := c.Request.Header["Idempotency-Key"]; sent && (!ok || key == "") {
+		p := errMalformed
+		p.Message, p.MessageEN = "Idempotency-Key 须为1至100个可见ASCII字符", "Idempotency-Key must be 1 to 100 visible ASCII characters"
+		fail(c, p)
+		return
+	}
+	c.Next()
+}
+
+// idempotencyKey is the request's Idempotency-Key (checked by
+// checkIdempotencyKey), or "".
+func idempotencyKey(c *gin.Context) string { return c.GetHeader("Idempotency-Key") }
 
 func (s *Server) health(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c, 3*time.Second)

@@ -141,18 +141,12 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 	return ""
 }
 
-// respond answers with the view of one registration, read again from the
-// read model.
-func (s *Server) respond(c *gin.Context, code int, id string) {
-	r, err := s.Registrations.Get(c, id)
+// answer answers with the view of a registration, or with err.
+func (s *Server) answer(c *gin.Context, code int, r registrations.Registration, err error) {
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	s.respondWith(c, code, r)
-}
-
-func (s *Server) respondWith(c *gin.Context, code int, r registrations.Registration) {
 	vs, err := s.views(c, []registrations.Registration{r})
 	if err != nil {
 		failErr(c, err)
@@ -161,7 +155,12 @@ func (s *Server) respondWith(c *gin.Context, code int, r registrations.Registrat
 	c.JSON(code, vs[0])
 }
 
-func (s *Server) respondList(c *gin.Context, key string, regs []registrations.Registration) {
+// answerList answers with the views of registrations under key, or with err.
+func (s *Server) answerList(c *gin.Context, key string, regs []registrations.Registration, err error) {
+	if err != nil {
+		failErr(c, err)
+		return
+	}
 	vs, err := s.views(c, regs)
 	if err != nil {
 		failErr(c, err)

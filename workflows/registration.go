@@ -22,10 +22,9 @@ var a *activities.Activities
 type registration struct {
 	in           Input
 	status       string
-	seq          int // history entries recorded so far (the API wrote the first)
-	reason       string
+	seq          int    // history entries recorded so far (the API wrote the first)
+	reasonID     string // the last rejection's reason (its text stays in PostgreSQL)
 	reportID     string
-	ticket       string
 	windowClosed bool
 	busy         bool                // a transition is being recorded
 	updateID     string              // the update whose transition it is
@@ -126,6 +125,9 @@ func (r *registration) cancelled(ctx workflow.Context) (State, error) {
 	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
 		return State{}, err
 	}
+	if r.status == status.Completed {
+		return r.state(), nil // too late to cancel: the ticket is issued
+	}
 	if !status.Terminal(r.status) {
 		r.busy, r.updateID = true, ""
 		if err := r.record(ctx, status.Withdrawn, BySystem, "运维人员已取消本次注册"); err != nil {
@@ -135,9 +137,14 @@ func (r *registration) cancelled(ctx workflow.Context) (State, error) {
 	return r.state(), workflow.ErrCanceled
 }
 
-// localActivity sets the options of a local activity: retried with backoff
-// for scheduleToClose, or until it succeeds when that is 0 (read-model
-// writes wait for PostgreSQL to come back).
+// untilDone is the retry deadline of read-model writes: they wait for
+// PostgreSQL to come back, however long it is away. (A zero
+// ScheduleToCloseTimeout would not do: the SDK replaces it with
+// StartToCloseTimeout.)
+const untilDone = 10 * 365 * 24 * time.Hour
+
+// localActivity sets the options of a local activity, retried with backoff
+// (at most a minute apart) for scheduleToClose.
 func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Duration) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		Summary:                summary,
@@ -175,36 +182,36 @@ func (r *registration) checkDiploma(ctx workflow.Context) error {
 }
 
 func (r *registration) state() State {
-	return State{Status: r.status, TicketNumber: r.ticket, RejectionReason: r.reason}
+	return State{Status: r.status, Seq: r.seq}
 }
 
 func (r *registration) details() string {
 	s := fmt.Sprintf("**%s** (%s)\n\nConfirmation window: %s – %s", status.Label(r.status), r.status,
 		r.in.Window.StartsAt.Format(time.RFC3339), r.in.Window.EndsAt.Format(time.RFC3339))
-	if r.reason != "" {
-		s += "\n\nLast rejection: " + r.reason
+	if r.reasonID != "" {
+		s += "\n\nThe last report was rejected (reason " + r.reasonID + " in PostgreSQL)."
 	}
 	return s
 }
 
 // record writes a new status to the read model (a local activity, retried
 // until it succeeds), then moves the workflow and its search attribute there.
+// Not even a cancellation interrupts the write.
 func (r *registration) record(ctx workflow.Context, next, byRole, note string) error {
 	t := registrations.Transition{
-		RegistrationID:  r.in.RegistrationID,
-		Seq:             r.seq + 1,
-		Status:          next,
-		At:              workflow.Now(ctx),
-		ByRole:          byRole,
-		Note:            note,
-		RejectionReason: r.reason,
-		ReportID:        r.reportID,
-		UpdateID:        r.updateID,
+		RegistrationID: r.in.RegistrationID,
+		Seq:            r.seq + 1,
+		Status:         next,
+		At:             workflow.Now(ctx),
+		ByRole:         byRole,
+		Note:           note,
+		ReasonID:       r.reasonID,
+		ReportID:       r.reportID,
+		UpdateID:       r.updateID,
+		HistoryLength:  workflow.GetInfo(ctx).GetCurrentHistoryLength(),
 	}
-	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+next, 0), a.Record, t).Get(ctx, nil); err != nil {
-		if temporal.IsCanceledError(err) {
-			r.seq++ // the write may or may not have happened: never reuse its number
-		}
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+next, untilDone), a.Record, t).Get(ctx, nil); err != nil {
 		return fmt.Errorf("record %s: %w", next, err)
 	}
 	r.moveTo(ctx, next)
@@ -256,6 +263,12 @@ func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
 		{UpdateWithdraw, r.withdraw, r.validateWithdraw, "The applicant withdrew the registration."},
 		{UpdateChangeWindow, r.changeWindow, r.validateWindowChange, "An administrator moved the confirmation window."},
 	}
+	err := workflow.SetQueryHandlerWithOptions(ctx, QuerySnapshot, func() (Snapshot, error) {
+		return Snapshot{Status: r.status, Seq: r.seq, ReasonID: r.reasonID, ReportID: r.reportID}, nil
+	}, workflow.QueryHandlerOptions{Description: "What the read model should show: status, last step, reason and report ids."})
+	if err != nil {
+		return fmt.Errorf("set query handler: %w", err)
+	}
 	for _, h := range handlers {
 		err := workflow.SetUpdateHandlerWithOptions(ctx, h.name, h.handler, workflow.UpdateHandlerOptions{
 			Validator:   h.validator,
@@ -289,10 +302,10 @@ func (r *registration) validateUpload(ctx workflow.Context, u ReportUpload) erro
 
 func (r *registration) uploadReport(ctx workflow.Context, u ReportUpload) (State, error) {
 	return r.transition(ctx, r.canUpload, func() error {
-		previous, previousReason := r.reportID, r.reason
-		r.reportID, r.reason = u.ReportID, ""
+		previous, previousReason := r.reportID, r.reasonID
+		r.reportID, r.reasonID = u.ReportID, ""
 		if err := r.record(ctx, status.CountyReview, ByApplicant, "已上传学历认证报告，等待区考办审核"); err != nil {
-			r.reportID, r.reason = previous, previousReason
+			r.reportID, r.reasonID = previous, previousReason
 			return err
 		}
 		return nil
@@ -311,7 +324,7 @@ func (r *registration) awaitingReview(stage string) func() error {
 }
 
 func validateDecision(d Review) error {
-	if !d.Approved && d.Reason == "" {
+	if !d.Approved && d.ReasonID == "" {
 		return refuse(ErrInvalidDecision, "a rejection needs a reason")
 	}
 	return nil
@@ -336,7 +349,7 @@ func (r *registration) countyReview(ctx workflow.Context, d Review) (State, erro
 		if d.Approved {
 			return r.record(ctx, status.ProvincialReview, ByCountyReviewer, "区考办审核通过，等待省考办审核")
 		}
-		return r.reject(ctx, ByCountyReviewer, "区考办审核未通过："+d.Reason, d.Reason)
+		return r.reject(ctx, ByCountyReviewer, "区考办审核未通过：", d.ReasonID)
 	})
 }
 
@@ -345,14 +358,16 @@ func (r *registration) provincialReview(ctx workflow.Context, d Review) (State, 
 		if d.Approved {
 			return r.record(ctx, status.PreRegistered, ByProvincialReviewer, "省考办审核通过，请按时到考区现场确认")
 		}
-		return r.reject(ctx, ByProvincialReviewer, "省考办审核未通过："+d.Reason, d.Reason)
+		return r.reject(ctx, ByProvincialReviewer, "省考办审核未通过：", d.ReasonID)
 	})
 }
 
-func (r *registration) reject(ctx workflow.Context, byRole, note, reason string) error {
-	r.reason = reason
+// reject sends the registration back for a new report; the note is
+// completed with the reason's text in PostgreSQL.
+func (r *registration) reject(ctx workflow.Context, byRole, note, reasonID string) error {
+	r.reasonID = reasonID
 	if err := r.record(ctx, status.AwaitingReport, byRole, note); err != nil {
-		r.reason = ""
+		r.reasonID = ""
 		return err
 	}
 	return nil
@@ -386,16 +401,16 @@ func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, 
 			At:             workflow.Now(ctx),
 			Note:           "现场确认通过，注册完成",
 			PhotoFileID:    c.PhotoFileID,
+			ByRole:         ByOnsiteOperator,
 			UpdateID:       r.updateID,
+			HistoryLength:  workflow.GetInfo(ctx).GetCurrentHistoryLength(),
 		}
-		var ticket string
-		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", 0), a.Complete, done).Get(ctx, &ticket); err != nil {
-			if temporal.IsCanceledError(err) {
-				r.seq++ // the write may or may not have happened: never reuse its number
-			}
+		// The ticket number stays in PostgreSQL: the activity's result is
+		// not kept (old histories hold it; new ones need not).
+		ctx, _ := workflow.NewDisconnectedContext(ctx)
+		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", untilDone), a.Complete, done).Get(ctx, nil); err != nil {
 			return fmt.Errorf("complete registration: %w", err)
 		}
-		r.ticket = ticket
 		r.moveTo(ctx, status.Completed)
 		return nil
 	})
@@ -413,7 +428,8 @@ func (r *registration) validateWindowChange(ctx workflow.Context, w Window) erro
 func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, error) {
 	return r.transition(ctx, r.notClosed, func() error {
 		change := registrations.WindowChange{RegistrationID: r.in.RegistrationID, StartsAt: w.StartsAt, EndsAt: w.EndsAt}
-		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record new window", 0), a.ChangeWindow, change).Get(ctx, nil); err != nil {
+		ctx, _ := workflow.NewDisconnectedContext(ctx)
+		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record new window", untilDone), a.ChangeWindow, change).Get(ctx, nil); err != nil {
 			return fmt.Errorf("record new window: %w", err)
 		}
 		r.in.Window = w

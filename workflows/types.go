@@ -101,10 +101,12 @@ type ReportUpload struct {
 	ReportID string
 }
 
-// Review is a county or provincial reviewer's decision.
+// Review is a county or provincial reviewer's decision. A rejection's
+// reason is free text: it stays in PostgreSQL (decision_reasons) and only
+// its id travels.
 type Review struct {
 	Approved bool
-	Reason   string
+	ReasonID string
 }
 
 // OnsiteCheck is the on-site operator's confirmation; the API has already
@@ -113,11 +115,24 @@ type OnsiteCheck struct {
 	PhotoFileID string
 }
 
-// State is what a registration looks like after an update, and its result.
+// State is what a registration looks like after an update, and its
+// result: its status and how many history entries it has recorded. The
+// ticket number and reasons stay in PostgreSQL.
 type State struct {
-	Status          string
-	TicketNumber    string
-	RejectionReason string
+	Status string
+	Seq    int
+}
+
+// QuerySnapshot names the query that returns a running registration's Snapshot.
+const QuerySnapshot = "snapshot"
+
+// Snapshot is what the read model of a running registration should show,
+// for the reconciler: no personal data, only ids.
+type Snapshot struct {
+	Status   string
+	Seq      int
+	ReasonID string
+	ReportID string
 }
 
 // WorkflowName is the registered name of the registration workflow type.
@@ -149,19 +164,29 @@ func StartOptions(in Input, taskQueue string) client.StartWorkflowOptions {
 	}
 }
 
-// ChangeWindow moves a running registration to a new confirmation window
-// (an administrator's decision). requestID names the decision: sent again
-// with the same requestID, it is applied once.
-func ChangeWindow(ctx context.Context, c client.Client, registrationID string, w Window, requestID string) error {
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+// Update sends a decision to a registration's workflow and waits until the
+// workflow has applied or refused it. updateID names the decision: sent
+// again with the same id, it is applied once and answered as the first time.
+func Update(ctx context.Context, c client.Client, registrationID, name, updateID string, arg any) error {
+	opts := client.UpdateWorkflowOptions{
 		WorkflowID:   WorkflowID(registrationID),
-		UpdateID:     UpdateChangeWindow + "/" + requestID,
-		UpdateName:   UpdateChangeWindow,
-		Args:         []any{w},
+		UpdateID:     updateID,
+		UpdateName:   name,
 		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
+	}
+	if arg != nil {
+		opts.Args = []any{arg}
+	}
+	h, err := c.UpdateWorkflow(ctx, opts)
 	if err != nil {
 		return err
 	}
 	return h.Get(ctx, nil)
+}
+
+// ChangeWindow moves a running registration to a new confirmation window
+// (an administrator's decision). requestID names the decision: sent again
+// with the same requestID, it is applied once.
+func ChangeWindow(ctx context.Context, c client.Client, registrationID string, w Window, requestID string) error {
+	return Update(ctx, c, registrationID, UpdateChangeWindow, UpdateChangeWindow+"/"+requestID, w)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -80,7 +81,7 @@ func (s *Store) Put(ctx context.Context, data []byte, contentType string) (strin
 	var id string
 	err := s.db.GetContext(ctx, &id, `
 		INSERT INTO files (id, sha256, content_type, size, data) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (sha256) DO UPDATE SET sha256 = EXCLUDED.sha256 RETURNING id`,
+		ON CONFLICT (sha256) DO UPDATE SET created_at = now() RETURNING id`,
 		uuid.NewString(), sum[:], contentType, len(data), data)
 	if err != nil {
 		return "", fmt.Errorf("store file: %w", err)
@@ -102,4 +103,30 @@ func (s *Store) Get(ctx context.Context, id string) (File, error) {
 		return f, fmt.Errorf("read file %s: %w", id, err)
 	}
 	return f, nil
+}
+
+// Discard removes a file that nothing refers to (a refused upload's); one
+// that a report or a registration uses stays.
+func (s *Store) Discard(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `
+		DELETE FROM files f WHERE f.id = $1
+		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
+		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)`, id)
+	if err != nil {
+		return fmt.Errorf("discard file %s: %w", id, err)
+	}
+	return nil
+}
+
+// DiscardOrphans removes the files nothing has referred to for longer than
+// age (uploads whose request died before the workflow refused them).
+func (s *Store) DiscardOrphans(ctx context.Context, age time.Duration) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `
+		DELETE FROM files f WHERE f.created_at < now() - make_interval(secs => $1)
+		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
+		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)`, age.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("discard orphaned files: %w", err)
+	}
+	return res.RowsAffected()
 }

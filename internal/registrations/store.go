@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,6 +63,7 @@ type Registration struct {
 	ReportID             *string        `db:"report_id"`
 	PhotoFileID          *string        `db:"photo_file_id"`
 	LastSeq              int            `db:"last_seq"`
+	CheckedAt            time.Time      `db:"checked_at"` // by the reconciler
 	CreatedAt            time.Time      `db:"created_at"`
 	UpdatedAt            time.Time      `db:"updated_at"`
 	History              []HistoryEntry `db:"-"`
@@ -88,12 +90,30 @@ type Store struct{ db *sqlx.DB }
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
 
-// Create inserts a new registration with its first history entry. A second
-// open registration of the same account or ID number fails with
-// ErrInProgress: the database's unique indexes decide, so racing requests
-// cannot both pass.
+// ErrNotOpen: the exam area has no confirmation window this sitting, or it is over.
+var ErrNotOpen = errors.New("no open confirmation window")
+
+// Create inserts a new registration with its first history entry, giving it
+// the exam area's confirmation window as it stands at that moment: the
+// window's row is share-locked until the registration is committed, so an
+// administrator moving the window waits for it and then finds it among the
+// registrations to move. A second open registration of the account or the
+// ID number is refused (ErrInProgress, ErrIDInProgress, ErrRegistered) by
+// the unique indexes, with ON CONFLICT DO NOTHING so that no refusal writes
+// an ID number into PostgreSQL's log. A registration the account already
+// made with the same idempotency key is returned with ErrResubmitted.
 func (s *Store) Create(ctx context.Context, r *Registration, note string) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		err := tx.QueryRowxContext(ctx, `
+			SELECT starts_at, ends_at FROM confirmation_windows
+			WHERE exam_area_code = $1 AND year = $2 AND sitting = $3 AND ends_at > $4 FOR SHARE`,
+			r.ExamAreaCode, r.Year, r.Sitting, r.TermsAgreedAt).Scan(&r.WindowStartsAt, &r.WindowEndsAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotOpen
+		}
+		if err != nil {
+			return fmt.Errorf("read confirmation window: %w", err)
+		}
 		q, args, err := sqlx.Named(`
 			INSERT INTO registrations (id, account_id, kind, status, name, id_number, gender, birth_date, ethnicity,
 				phone, address, education, major_type, level, major_code, exam_area_code, prior_school,
@@ -103,20 +123,20 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 				:phone, :address, :education, :major_type, :level, :major_code, :exam_area_code, :prior_school,
 				:prior_diploma_number, :year, :sitting, :terms_agreed_at, :selected_ticket_number, :window_starts_at,
 				:window_ends_at, :idempotency_key, 1)
+			ON CONFLICT DO NOTHING
 			RETURNING *`, r)
 		if err != nil {
 			return fmt.Errorf("bind registration: %w", err)
 		}
-		if err := tx.GetContext(ctx, r, tx.Rebind(q), args...); err != nil {
-			if db.IsUniqueViolation(err, "registrations_open_account_key") || db.IsUniqueViolation(err, "registrations_idempotency_key") {
-				return ErrInProgress
-			}
-			if db.IsUniqueViolation(err, "registrations_active_id_number_key") {
-				return s.activeConflict(ctx, r.IDNumber)
-			}
+		err = tx.GetContext(ctx, r, tx.Rebind(q), args...)
+		if errors.Is(err, sql.ErrNoRows) {
+			return conflict(ctx, tx, r)
+		}
+		if err != nil {
 			return fmt.Errorf("insert registration: %w", err)
 		}
-		if err := insertHistory(ctx, tx, r.ID, 1, r.Status, r.CreatedAt, "applicant", note, ""); err != nil {
+		first := historyEntry{RegistrationID: r.ID, Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note}
+		if _, err := writeHistory(ctx, tx, first); err != nil {
 			return err
 		}
 		r.History = []HistoryEntry{{Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note}}
@@ -124,49 +144,76 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 	})
 }
 
-// activeConflict tells which registration of an ID number was in the way.
-func (s *Store) activeConflict(ctx context.Context, idNumber string) error {
-	done, err := s.idNumberCompleted(ctx, idNumber)
+// ErrResubmitted: the account already submitted with this idempotency key;
+// Create has loaded that registration.
+var ErrResubmitted = errors.New("submitted before with this idempotency key")
+
+// conflict tells which registration was in the way of r, in the
+// transaction that failed to insert it.
+func conflict(ctx context.Context, tx *sqlx.Tx, r *Registration) error {
+	var found []struct {
+		ID        string `db:"id"`
+		AccountID int64  `db:"account_id"`
+		Status    string `db:"status"`
+		SameKey   bool   `db:"same_key"`
+	}
+	err := tx.SelectContext(ctx, &found, `
+		SELECT id, account_id, status, idempotency_key IS NOT DISTINCT FROM $3 AND account_id = $1 AS same_key
+		FROM registrations
+		WHERE (account_id = $1 AND idempotency_key = $3)
+		   OR (account_id = $1 AND status NOT IN ('completed', 'expired', 'withdrawn'))
+		   OR (id_number = $2 AND status NOT IN ('expired', 'withdrawn'))
+		ORDER BY same_key DESC`, r.AccountID, r.IDNumber, r.IdempotencyKey)
 	if err != nil {
-		return err
+		return fmt.Errorf("look up conflicting registrations: %w", err)
 	}
-	if done {
-		return ErrRegistered
+	for _, f := range found {
+		if f.SameKey {
+			id := f.ID
+			*r = Registration{}
+			if err := tx.GetContext(ctx, r, `SELECT * FROM registrations WHERE id = $1`, id); err != nil {
+				return fmt.Errorf("read resubmitted registration: %w", err)
+			}
+			return ErrResubmitted
+		}
 	}
-	return ErrIDInProgress
+	for _, f := range found {
+		if f.AccountID == r.AccountID && !status.Terminal(f.Status) {
+			return ErrInProgress
+		}
+	}
+	for _, f := range found {
+		if f.Status == status.Completed {
+			return ErrRegistered
+		}
+	}
+	if len(found) > 0 {
+		return ErrIDInProgress
+	}
+	// The registration in the way has closed meanwhile: the caller tries again.
+	return ErrInProgress
 }
 
-// Delete removes a registration whose workflow could not be started.
-func (s *Store) Delete(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE id = $1 AND last_seq = 1`, id); err != nil {
-		return fmt.Errorf("delete registration %s: %w", id, err)
-	}
-	return nil
-}
-
-// OpenBefore returns the open registrations of an account or an ID number
-// created before cutoff.
-func (s *Store) OpenBefore(ctx context.Context, accountID int64, idNumber string, cutoff time.Time) ([]Registration, error) {
-	var regs []Registration
+// Unchecked lists open registrations that have not moved or been checked
+// since cutoff, least recently checked first.
+func (s *Store) Unchecked(ctx context.Context, cutoff time.Time, limit int) ([]Registration, error) {
+	regs := []Registration{}
 	err := s.db.SelectContext(ctx, &regs, `
 		SELECT * FROM registrations
-		WHERE (account_id = $1 OR id_number = $2) AND created_at < $3
-		  AND status NOT IN ('completed', 'expired', 'withdrawn')`, accountID, idNumber, cutoff)
+		WHERE status NOT IN ('completed', 'expired', 'withdrawn') AND updated_at < $1 AND checked_at < $1
+		ORDER BY checked_at LIMIT $2`, cutoff, limit)
 	if err != nil {
-		return nil, fmt.Errorf("look up open registrations: %w", err)
+		return nil, fmt.Errorf("list registrations to check: %w", err)
 	}
 	return regs, nil
 }
 
-// idNumberCompleted reports whether an ID number was already registered and
-// confirmed on site.
-func (s *Store) idNumberCompleted(ctx context.Context, idNumber string) (bool, error) {
-	var done bool
-	err := s.db.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM registrations WHERE id_number = $1 AND status = 'completed')`, idNumber)
-	if err != nil {
-		return false, fmt.Errorf("look up completed registrations: %w", err)
+// Checked notes that the reconciler looked at a registration.
+func (s *Store) Checked(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE registrations SET checked_at = now() WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("mark registration %s checked: %w", id, err)
 	}
-	return done, nil
+	return nil
 }
 
 func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any) ([]Registration, error) {
@@ -247,76 +294,171 @@ func (s *Store) PreRegistered(ctx context.Context, area, idNumber string) ([]Reg
 // Transition is one change of a registration, recorded by the workflow.
 // Seq orders the changes: recording the same Seq twice changes nothing.
 // UpdateID names the Workflow Update that made it, if one did.
+// HistoryLength is the workflow's history length when the workflow task
+// that records it started: of two different writes of the same Seq, the
+// later task's wins (the earlier one's task was never committed).
 type Transition struct {
-	RegistrationID  string
-	Seq             int
-	Status          string
-	At              time.Time
-	ByRole          string
-	Note            string
-	RejectionReason string
-	ReportID        string // the diploma report on file
-	UpdateID        string
+	RegistrationID string
+	Seq            int
+	Status         string
+	At             time.Time
+	ByRole         string
+	Note           string // a rejection's reason (by ReasonID) is appended to it
+	ReasonID       string // the rejection's reason (decision_reasons), while awaiting a new report
+	ReportID       string // the diploma report on file
+	UpdateID       string
+	HistoryLength  int
 }
 
-// AddReport stores the particulars of an uploaded diploma report and
-// returns its id, for the workflow.
-func (s *Store) AddReport(ctx context.Context, registrationID, fileID, verificationCode, reportNumber, certificateNumber string) (string, error) {
-	id := uuid.NewString()
-	_, err := s.db.ExecContext(ctx, `
-		INSERT INTO diploma_reports (id, registration_id, file_id, verification_code, report_number, certificate_number)
-		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''))`,
-		id, registrationID, fileID, verificationCode, reportNumber, certificateNumber)
+// AddReport stores the particulars of a diploma report uploaded by the
+// request updateID and returns its id, for the workflow; the same request
+// again gets the same id. Until the workflow accepts it (Record), the
+// report is provisional: DiscardReport or the reconciler removes it.
+func (s *Store) AddReport(ctx context.Context, registrationID, updateID, fileID, verificationCode, reportNumber, certificateNumber string) (string, error) {
+	var id string
+	err := s.db.GetContext(ctx, &id, `
+		INSERT INTO diploma_reports (id, registration_id, update_id, file_id, verification_code, report_number, certificate_number)
+		VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''))
+		ON CONFLICT (registration_id, update_id) DO UPDATE SET file_id = EXCLUDED.file_id,
+			verification_code = EXCLUDED.verification_code, report_number = EXCLUDED.report_number,
+			certificate_number = EXCLUDED.certificate_number
+		RETURNING id`,
+		uuid.NewString(), registrationID, updateID, fileID, verificationCode, reportNumber, certificateNumber)
 	if err != nil {
 		return "", fmt.Errorf("store diploma report of %s: %w", registrationID, err)
 	}
 	return id, nil
 }
 
-// StepDone reports whether the Workflow Update updateID already made a
-// step of the registration (a retried request).
-func (s *Store) StepDone(ctx context.Context, registrationID, updateID string) (bool, error) {
-	var done bool
-	err := s.db.GetContext(ctx, &done, `SELECT EXISTS (SELECT 1 FROM registration_history WHERE registration_id = $1 AND update_id = $2)`,
-		registrationID, updateID)
+// DiscardReport removes a report the workflow refused (never one it accepted).
+func (s *Store) DiscardReport(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM diploma_reports WHERE id = $1 AND accepted_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM registrations WHERE report_id = $1)`, id)
 	if err != nil {
-		return false, fmt.Errorf("look up step %s: %w", updateID, err)
+		return fmt.Errorf("discard diploma report %s: %w", id, err)
 	}
-	return done, nil
+	return nil
+}
+
+// AddReason stores the reason a reviewer typed for the decision updateID and
+// returns its id: the free text stays in PostgreSQL, only the id travels
+// through Temporal. The same decision again gets the same id.
+func (s *Store) AddReason(ctx context.Context, registrationID, updateID, text string) (string, error) {
+	var id string
+	err := s.db.GetContext(ctx, &id, `
+		INSERT INTO decision_reasons (id, registration_id, update_id, text) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (registration_id, update_id) DO UPDATE SET text = EXCLUDED.text
+		RETURNING id`, uuid.NewString(), registrationID, updateID, text)
+	if err != nil {
+		return "", fmt.Errorf("store decision reason of %s: %w", registrationID, err)
+	}
+	return id, nil
 }
 
 // Record writes a transition: the new status and its history entry. It is
 // idempotent, so the workflow may retry it. A completed registration is
-// final: nothing changes it any more.
+// final: nothing but a replacement of its own step changes it.
 func (s *Store) Record(ctx context.Context, t Transition) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		if err := insertHistory(ctx, tx, t.RegistrationID, t.Seq, t.Status, t.At, t.ByRole, t.Note, t.UpdateID); err != nil {
+		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: t.RegistrationID, Seq: t.Seq, Status: t.Status,
+			At: t.At, ByRole: t.ByRole, Note: t.Note, ReasonID: t.ReasonID, UpdateID: t.UpdateID, HistoryLength: t.HistoryLength})
+		if err != nil || !fresh {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `
+		_, err = tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
-				rejection_reason = NULLIF($5, ''), report_id = NULLIF($6, '')::uuid
-			WHERE id = $1 AND last_seq < $2 AND status <> 'completed'`,
-			t.RegistrationID, t.Seq, t.Status, t.At, t.RejectionReason, t.ReportID)
+				rejection_reason = (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid),
+				report_id = NULLIF($6, '')::uuid,
+				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
+			WHERE id = $1 AND last_seq <= $2`,
+			t.RegistrationID, t.Seq, t.Status, t.At, t.ReasonID, t.ReportID)
 		if err != nil {
 			return fmt.Errorf("record status %s of %s: %w", t.Status, t.RegistrationID, err)
+		}
+		if t.ReportID != "" {
+			_, err = tx.ExecContext(ctx, `UPDATE diploma_reports SET accepted_at = COALESCE(accepted_at, now()) WHERE id = $1`, t.ReportID)
+			if err != nil {
+				return fmt.Errorf("accept diploma report of %s: %w", t.RegistrationID, err)
+			}
 		}
 		return nil
 	})
 }
 
-func insertHistory(ctx context.Context, tx *sqlx.Tx, id string, seq int, st string, at time.Time, byRole, note, updateID string) error {
-	_, err := tx.ExecContext(ctx, `
-		INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id)
-		VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''))
-		ON CONFLICT (registration_id, seq) DO NOTHING`, id, seq, st, at, byRole, note, updateID)
-	if db.IsForeignKeyViolation(err) {
-		return ErrNotFound
+// historyEntry is a history row as written.
+type historyEntry struct {
+	RegistrationID string
+	Seq            int
+	Status         string
+	At             time.Time
+	ByRole         string
+	Note           string
+	ReasonID       string
+	UpdateID       string
+	HistoryLength  int
+}
+
+// writeHistory inserts a history entry and reports whether the registration
+// row must follow it. Written before with the same status, role and update,
+// it is a retry: nothing to do. Written before differently, the write with
+// the longer workflow history wins: the other came from a workflow task that
+// Temporal never committed (a worker died after the write; the update it
+// handled was lost), or is that task, late.
+func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error) {
+	insert := func() (int64, error) {
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id, history_length)
+			VALUES ($1, $2, $3, $4, $5, $6 || COALESCE((SELECT text FROM decision_reasons WHERE id = NULLIF($7, '')::uuid), ''),
+				NULLIF($8, ''), $9)
+			ON CONFLICT DO NOTHING`, e.RegistrationID, e.Seq, e.Status, e.At, e.ByRole, e.Note, e.ReasonID, e.UpdateID, e.HistoryLength)
+		if db.IsForeignKeyViolation(err) {
+			return 0, ErrNotFound
+		}
+		if err != nil {
+			return 0, fmt.Errorf("record history of %s: %w", e.RegistrationID, err)
+		}
+		return res.RowsAffected()
+	}
+	if n, err := insert(); err != nil || n == 1 {
+		return n == 1, err
+	}
+	var old struct {
+		Status        string  `db:"status"`
+		ByRole        string  `db:"by_role"`
+		UpdateID      *string `db:"update_id"`
+		HistoryLength int     `db:"history_length"`
+	}
+	err := tx.GetContext(ctx, &old, `SELECT status, by_role, update_id, history_length FROM registration_history
+		WHERE registration_id = $1 AND seq = $2 FOR UPDATE`, e.RegistrationID, e.Seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("history of %s: update %s recorded at another step", e.RegistrationID, e.UpdateID)
 	}
 	if err != nil {
-		return fmt.Errorf("record history of %s: %w", id, err)
+		return false, fmt.Errorf("read history of %s: %w", e.RegistrationID, err)
 	}
-	return nil
+	if old.Status == e.Status && old.ByRole == e.ByRole && deref(old.UpdateID) == e.UpdateID {
+		return false, nil // a retry of this very write
+	}
+	if old.HistoryLength >= e.HistoryLength {
+		slog.WarnContext(ctx, "history entry from a superseded workflow task ignored",
+			"registration_id", e.RegistrationID, "seq", e.Seq, "status", e.Status)
+		return false, nil
+	}
+	slog.WarnContext(ctx, "history entry of an uncommitted workflow task replaced",
+		"registration_id", e.RegistrationID, "seq", e.Seq, "was", old.Status, "now", e.Status)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq >= $2`,
+		e.RegistrationID, e.Seq); err != nil {
+		return false, fmt.Errorf("replace history of %s: %w", e.RegistrationID, err)
+	}
+	n, err := insert()
+	return n == 1, err
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // WindowChange gives a registration a new confirmation window.
@@ -360,7 +502,9 @@ type Completion struct {
 	At             time.Time
 	Note           string
 	PhotoFileID    string
+	ByRole         string
 	UpdateID       string
+	HistoryLength  int
 }
 
 // ErrTicketsExhausted: the 5-digit sequence of an exam area, year and sitting is used up.
@@ -381,23 +525,28 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if err != nil {
 			return fmt.Errorf("lock registration %s: %w", c.RegistrationID, err)
 		}
+		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: r.ID, Seq: c.Seq, Status: status.Completed, At: c.At,
+			ByRole: c.ByRole, Note: c.Note, UpdateID: c.UpdateID, HistoryLength: c.HistoryLength})
 		switch {
+		case err != nil:
+			return err
 		case r.TicketNumber != nil:
 			ticket = *r.TicketNumber
+		case !fresh:
+			return nil // a write of a superseded workflow task: nothing issued
 		case r.SelectedTicketNumber != nil:
 			ticket = *r.SelectedTicketNumber
 		default:
-			var err error
 			if ticket, err = allocateTicket(ctx, tx, r); err != nil {
 				return err
 			}
 		}
-		if err := insertHistory(ctx, tx, r.ID, c.Seq, status.Completed, c.At, "onsite_operator", c.Note, c.UpdateID); err != nil {
-			return err
+		if !fresh {
+			return nil
 		}
 		_, err = tx.ExecContext(ctx, `
 			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2
-			WHERE id = $1 AND last_seq < $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
+			WHERE id = $1 AND last_seq <= $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
 		if err != nil {
 			return fmt.Errorf("complete registration %s: %w", r.ID, err)
 		}
@@ -452,4 +601,64 @@ func (s *Store) PersonalOf(ctx context.Context, id string) (Personal, error) {
 		return p, fmt.Errorf("read registration %s: %w", id, err)
 	}
 	return p, nil
+}
+
+// Snapshot is what the read model of a registration should show, as its
+// workflow holds it.
+type Snapshot struct {
+	Status   string
+	Seq      int
+	ReasonID string
+	ReportID string
+}
+
+// Restore sets a registration back to its workflow's snapshot, removing the
+// history entries after it (written by workflow tasks Temporal never
+// committed).
+func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
+	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq > $2`, id, snap.Seq); err != nil {
+			return fmt.Errorf("restore history of %s: %w", id, err)
+		}
+		_, err := tx.ExecContext(ctx, `
+			UPDATE registrations SET status = $3, last_seq = $2, updated_at = now(),
+				rejection_reason = (SELECT text FROM decision_reasons WHERE id = NULLIF($4, '')::uuid),
+				report_id = NULLIF($5, '')::uuid,
+				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
+			WHERE id = $1 AND last_seq >= $2`, id, snap.Seq, snap.Status, snap.ReasonID, snap.ReportID)
+		if err != nil {
+			return fmt.Errorf("restore registration %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// Close ends an open registration whose workflow is gone, with a history
+// entry at seq; its other fields stay as they are.
+func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note string) error {
+	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		at := time.Now()
+		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: id, Seq: seq, Status: st, At: at, ByRole: byRole, Note: note})
+		if err != nil || !fresh {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4
+			WHERE id = $1 AND last_seq < $2 AND status NOT IN ('completed', 'expired', 'withdrawn')`, id, seq, st, at)
+		if err != nil {
+			return fmt.Errorf("close registration %s: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// DiscardAbandonedReports removes the reports that no workflow accepted
+// within age (their request died before the workflow answered).
+func (s *Store) DiscardAbandonedReports(ctx context.Context, age time.Duration) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `
+		DELETE FROM diploma_reports d WHERE d.accepted_at IS NULL AND d.uploaded_at < now() - make_interval(secs => $1)
+		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.report_id = d.id)`, age.Seconds())
+	if err != nil {
+		return 0, fmt.Errorf("discard abandoned reports: %w", err)
+	}
+	return res.RowsAffected()
 }

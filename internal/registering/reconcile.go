@@ -1,0 +1,179 @@
+package registering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+	"zikao/workflows"
+)
+
+// Reconciler finds registrations whose row and workflow disagree for longer
+// than Grace, and repairs each the one safe way:
+//
+//   - a row whose workflow never started (the start failed and nobody
+//     submitted again) gets its workflow: the applicant's submission stands;
+//   - a row whose workflow is gone or closed without closing it (an operator
+//     terminated it) is closed as withdrawn, so that the person may register
+//     again;
+//   - a row ahead of its running workflow (written by a workflow task that
+//     Temporal never committed) is set back to what the workflow holds.
+//
+// It also removes what refused or abandoned uploads left behind. It runs in
+// the worker, as a loop rather than a Temporal Schedule: it repairs what
+// Temporal itself may have lost, so it should not depend on a workflow of
+// its own, and it needs nothing but PostgreSQL and the Temporal client. An
+// advisory lock lets one worker at a time sweep.
+type Reconciler struct {
+	Service *Service
+	DB      *sqlx.DB
+	Every   time.Duration // between sweeps
+	Grace   time.Duration // how long row and workflow may disagree
+	Batch   int           // registrations looked at per sweep
+}
+
+// NewReconciler returns a Reconciler with the defaults: a sweep a minute,
+// a minute of grace, 500 registrations a sweep.
+func NewReconciler(s *Service, db *sqlx.DB) *Reconciler {
+	return &Reconciler{Service: s, DB: db, Every: time.Minute, Grace: time.Minute, Batch: 500}
+}
+
+// Sweep is what one sweep did.
+type Sweep struct {
+	Checked, Started, Closed, Restored int
+	Discarded                          int64 // abandoned reports and files removed
+}
+
+// Run sweeps every Every until ctx ends.
+func (rc *Reconciler) Run(ctx context.Context) {
+	t := time.NewTicker(rc.Every)
+	defer t.Stop()
+	for {
+		sw, err := rc.Once(ctx)
+		if err != nil && ctx.Err() == nil {
+			slog.WarnContext(ctx, "reconciler sweep failed", "error", err)
+		} else if sw.Started+sw.Closed+sw.Restored > 0 || sw.Discarded > 0 {
+			slog.InfoContext(ctx, "reconciler sweep", "checked", sw.Checked, "started", sw.Started,
+				"closed", sw.Closed, "restored", sw.Restored, "discarded", sw.Discarded)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// reconcilerLock is the advisory lock key of the sweep ("zikao-rc").
+const reconcilerLock = 0x7a696b616f2d7263
+
+// Once runs one sweep, unless another worker is sweeping.
+func (rc *Reconciler) Once(ctx context.Context) (Sweep, error) {
+	var sw Sweep
+	conn, err := rc.DB.Connx(ctx)
+	if err != nil {
+		return sw, fmt.Errorf("reconciler: %w", err)
+	}
+	defer conn.Close()
+	var locked bool
+	if err := conn.GetContext(ctx, &locked, `SELECT pg_try_advisory_lock($1)`, int64(reconcilerLock)); err != nil || !locked {
+		return sw, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(reconcilerLock))
+
+	store := rc.Service.Registrations
+	regs, err := store.Unchecked(ctx, time.Now().Add(-rc.Grace), rc.Batch)
+	if err != nil {
+		return sw, err
+	}
+	for _, r := range regs {
+		if err := rc.check(ctx, r, &sw); err != nil {
+			slog.WarnContext(ctx, "reconcile registration", "registration_id", r.ID, "error", err)
+			continue // looked at again in the next sweep
+		}
+		if err := store.Checked(ctx, r.ID); err != nil {
+			return sw, err
+		}
+		sw.Checked++
+	}
+	n, err := store.DiscardAbandonedReports(ctx, time.Hour)
+	sw.Discarded += n
+	if err == nil {
+		n, err = rc.Service.Files.DiscardOrphans(ctx, time.Hour)
+		sw.Discarded += n
+	}
+	return sw, err
+}
+
+// check compares one open registration with its workflow and repairs it.
+func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, sw *Sweep) error {
+	tc := rc.Service.Temporal
+	d, err := tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(r.ID), "")
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound) && r.LastSeq == 1:
+		if err := rc.Service.ensureStarted(ctx, r); err != nil {
+			return err
+		}
+		slog.WarnContext(ctx, "reconciler started the workflow of a registration whose start had failed", "registration_id", r.ID)
+		sw.Started++
+		return nil
+	case errors.As(err, &notFound):
+		return rc.close(ctx, r, sw, "注册流程已不存在，本次注册关闭")
+	case err != nil:
+		return err
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return rc.close(ctx, r, sw, "注册流程已被终止，本次注册关闭")
+	}
+	var shown string
+	if p := info.GetSearchAttributes().GetIndexedFields()[workflows.StatusKey.GetName()]; p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &shown)
+	}
+	if shown == r.Status {
+		return nil
+	}
+	// The workflow's search attribute is upserted after the row is written:
+	// a difference that lasted a minute is worth asking the workflow.
+	q, err := tc.QueryWorkflow(ctx, workflows.WorkflowID(r.ID), "", workflows.QuerySnapshot)
+	if err != nil {
+		return fmt.Errorf("query workflow: %w", err)
+	}
+	var snap workflows.Snapshot
+	if err := q.Get(&snap); err != nil {
+		return fmt.Errorf("decode snapshot: %w", err)
+	}
+	if snap.Status == r.Status && snap.Seq == r.LastSeq {
+		return nil
+	}
+	if snap.Seq > r.LastSeq {
+		return fmt.Errorf("read model behind its workflow (step %d, workflow at %d)", r.LastSeq, snap.Seq)
+	}
+	if err := rc.Service.Registrations.Restore(ctx, r.ID, registrations.Snapshot(snap)); err != nil {
+		return err
+	}
+	slog.WarnContext(ctx, "reconciler set a registration back to its workflow's state",
+		"registration_id", r.ID, "was", r.Status, "now", snap.Status)
+	sw.Restored++
+	return nil
+}
+
+// close closes a registration whose workflow is gone, as withdrawn.
+func (rc *Reconciler) close(ctx context.Context, r registrations.Registration, sw *Sweep, note string) error {
+	if err := rc.Service.Registrations.Close(ctx, r.ID, r.LastSeq+1, status.Withdrawn, workflows.BySystem, note); err != nil {
+		return err
+	}
+	slog.WarnContext(ctx, "reconciler closed a registration whose workflow is gone", "registration_id", r.ID)
+	sw.Closed++
+	return nil
+}
