@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,8 +39,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 
-	slog.Info("starting PostgreSQL", "port", *pgPort, "folder", filepath.Join(*dataDir, "postgres"))
-	pg, err := devstack.StartPostgres(ctx, filepath.Join(*dataDir, "postgres"), *pgPort, "zikao")
+	pg, err := startPostgres(ctx, *dataDir, *pgPort)
 	if err != nil {
 		return err
 	}
@@ -54,19 +52,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	}()
 	cfg.DatabaseURL = pg.URL("zikao")
 
-	database, err := db.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	n, err := db.Migrate(ctx, database)
-	if err != nil {
-		database.Close()
-		return err
-	}
-	slog.Info("migrations applied", "count", n)
-	err = demo.Seed(ctx, database, cfg.Year, cfg.Sitting, time.Now())
-	database.Close()
-	if err != nil {
+	if err := prepareDatabase(ctx, cfg); err != nil {
 		return err
 	}
 
@@ -134,10 +120,17 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("worker and API stopped")
 	}()
 
-	if err := waitForHealth(ctx, cfg.ListenAddress); err != nil {
+	select {
+	case <-waitForHealth(ctx, cfg.ListenAddress):
+		printBanner(cfg, *uiPort, pg)
+	case <-ctx.Done():
+		slog.Info("stopping")
+		return nil
+	case err := <-done:
+		return err
+	case err := <-registryDone:
 		return err
 	}
-	printBanner(cfg, *uiPort, pg)
 
 	select {
 	case <-ctx.Done():
@@ -150,20 +143,82 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	}
 }
 
-func waitForHealth(ctx context.Context, addr string) error {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			conn.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
+// startPostgres starts the cluster of the data folder, saying where it is
+// when, as root, it had to be kept outside (see devstack.ClusterDir).
+func startPostgres(ctx context.Context, dataDir string, port int) (*devstack.Postgres, error) {
+	slog.Info("starting PostgreSQL", "port", port)
+	pg, err := devstack.StartPostgres(ctx, filepath.Join(dataDir, "postgres"), port, "zikao")
+	if err != nil {
+		return nil, err
 	}
-	return errors.New("the API did not start listening within a minute")
+	if pg.Relocated {
+		abs, _ := filepath.Abs(dataDir)
+		slog.Warn("the user postgres cannot reach the data folder: PostgreSQL's cluster is kept outside it",
+			"data_folder", abs, "cluster_folder", pg.Dir)
+	} else {
+		slog.Info("PostgreSQL started", "folder", pg.Dir)
+	}
+	return pg, nil
+}
+
+// prepareDatabase waits (up to a minute) for PostgreSQL, applies the
+// migrations and loads the demo data.
+func prepareDatabase(ctx context.Context, cfg config.Config) error {
+	database, err := db.OpenLazy(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := db.WaitUntilReachable(wait, database, time.Second); err != nil {
+		return fmt.Errorf("PostgreSQL did not answer within a minute: %w", err)
+	}
+	n, err := db.Migrate(ctx, database)
+	if err != nil {
+		return err
+	}
+	slog.Info("migrations applied", "count", n)
+	return demo.Seed(ctx, database, cfg.Year, cfg.Sitting, time.Now())
+}
+
+// waitForHealth closes the channel it returns once the API at addr answers
+// /healthz with 200 (it answers 503 while PostgreSQL or Temporal is away),
+// saying every half minute that it is still waiting.
+func waitForHealth(ctx context.Context, addr string) <-chan struct{} {
+	healthy := make(chan struct{})
+	go func() {
+		client := &http.Client{Timeout: 5 * time.Second}
+		start, lastLog := time.Now(), time.Now()
+		for ctx.Err() == nil {
+			if apiHealthy(ctx, client, addr) {
+				close(healthy)
+				return
+			}
+			if time.Since(lastLog) >= 30*time.Second {
+				slog.Warn("waiting for the API to report healthy", "address", addr, "waited", time.Since(start).Round(time.Second).String())
+				lastLog = time.Now()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	return healthy
+}
+
+func apiHealthy(ctx context.Context, client *http.Client, addr string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 func printBanner(cfg config.Config, uiPort int, pg *devstack.Postgres) {
@@ -173,12 +228,12 @@ zikao is running (sitting %d-%d). Ctrl-C stops everything.
   API          http://%s/api/v1   (health: http://%s/healthz)
   Temporal UI  http://127.0.0.1:%d
   Temporal     %s, namespace %s, task queue %s
-  PostgreSQL   %s
+  PostgreSQL   %s%s
   Registry     %s (stand-in of 学信网)
 
 Demo accounts (password %q):
 `, cfg.Year, cfg.Sitting, cfg.ListenAddress, cfg.ListenAddress, uiPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue,
-		pg.URL("zikao"), cfg.DiplomaRegistryURL, demo.Password)
+		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, demo.Password)
 	for _, s := range demo.StaffAccounts {
 		fmt.Printf("  %-26s %s %s\n", s.LoginName, s.Role, s.Area)
 	}
@@ -188,4 +243,12 @@ Demo data: every exam area's confirmation window is open from yesterday to 30 da
   王芳 420106199604202344 holds enrolment records 010620100001 and 010621200007.
 
 `)
+}
+
+// clusterNote tells where the cluster is when it is not in the data folder.
+func clusterNote(pg *devstack.Postgres) string {
+	if !pg.Relocated {
+		return ""
+	}
+	return "\n               cluster in " + pg.Dir + " (the user postgres cannot reach the data folder)"
 }

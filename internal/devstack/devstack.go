@@ -6,6 +6,8 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -27,16 +29,23 @@ import (
 // Postgres is a PostgreSQL cluster in a folder of its own, listening on
 // 127.0.0.1 only.
 type Postgres struct {
-	Dir  string
+	Dir  string // the cluster's folder (socket, data/, postgres.log)
 	Port int
+	// Relocated is set when Dir is not the folder asked for: as root, the
+	// user postgres could not reach that one (see ClusterDir).
+	Relocated bool
 }
+
+// SharedRoot holds the clusters of data folders that the user postgres
+// cannot reach (see ClusterDir).
+const SharedRoot = "/var/lib/zikao"
 
 // StartPostgres starts (creating it first when the folder holds none) a
 // cluster in dir on the given loopback port, and makes sure database name
 // exists. PostgreSQL refuses to run as root, so as root the server runs as
-// the system user postgres.
+// the system user postgres, in the folder ClusterDir chooses.
 func StartPostgres(ctx context.Context, dir string, port int, name string) (*Postgres, error) {
-	dir, err := filepath.Abs(dir)
+	dir, relocated, err := ClusterDir(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -46,24 +55,80 @@ func StartPostgres(ctx context.Context, dir string, port int, name string) (*Pos
 	if err := ownByPostgres(dir); err != nil {
 		return nil, err
 	}
-	p := &Postgres{Dir: dir, Port: port}
-	data := filepath.Join(dir, "data")
-	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		if out, err := pgCommand(ctx, "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("initdb: %w: %s", err, out)
-		}
-	}
-	if pgCommand(ctx, "pg_ctl", "-D", data, "status").Run() != nil {
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", port, dir)
-		if out, err := pgCommand(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "postgres.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("start PostgreSQL: %w: %s (see %s)", err, out, filepath.Join(dir, "postgres.log"))
-		}
+	p := &Postgres{Dir: dir, Port: port, Relocated: relocated}
+	if err := p.start(ctx); err != nil {
+		return nil, err
 	}
 	if err := p.createDatabase(ctx, name); err != nil {
 		_ = p.Stop()
 		return nil, err
 	}
 	return p, nil
+}
+
+// start creates the cluster when its folder holds none, and starts the
+// server unless it runs already.
+func (p *Postgres) start(ctx context.Context) error {
+	data := filepath.Join(p.Dir, "data")
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if out, err := pgCommand(ctx, "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale").CombinedOutput(); err != nil {
+			return fmt.Errorf("initdb in %s: %w: %s", data, err, out)
+		}
+	}
+	if pgCommand(ctx, "pg_ctl", "-D", data, "status").Run() == nil {
+		return nil
+	}
+	log := filepath.Join(p.Dir, "postgres.log")
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", p.Port, p.Dir)
+	if out, err := pgCommand(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		return fmt.Errorf("start PostgreSQL: %w: %s (see %s)", err, out, log)
+	}
+	return nil
+}
+
+// ClusterDir returns the absolute folder where the cluster asked for in dir
+// lives. That is dir itself, unless this process is root and the user
+// postgres cannot reach dir's parent (a clone in root's home, mode 0700):
+// then it is SharedRoot/<hash of dir>/postgres, the same for the same dir
+// every time, and relocated is true. It never changes a folder's mode.
+func ClusterDir(ctx context.Context, dir string) (cluster string, relocated bool, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", false, err
+	}
+	if os.Geteuid() != 0 {
+		return dir, false, nil
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", false, fmt.Errorf("create %s: %w", parent, err)
+	}
+	if postgresCanEnter(ctx, parent) {
+		return dir, false, nil
+	}
+	return sharedClusterDir(ctx, dir)
+}
+
+// sharedClusterDir makes SharedRoot/<hash of dir>, noting dir in its file
+// "origin", and returns its postgres folder.
+func sharedClusterDir(ctx context.Context, dir string) (string, bool, error) {
+	sum := sha256.Sum256([]byte(dir))
+	home := filepath.Join(SharedRoot, hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return "", false, fmt.Errorf("create PostgreSQL's folder for %s: %w", dir, err)
+	}
+	if !postgresCanEnter(ctx, home) {
+		return "", false, fmt.Errorf("the user postgres can reach neither %s nor %s", filepath.Dir(dir), home)
+	}
+	if err := os.WriteFile(filepath.Join(home, "origin"), []byte(dir+"\n"), 0o644); err != nil {
+		return "", false, fmt.Errorf("note the origin of %s: %w", home, err)
+	}
+	return filepath.Join(home, "postgres"), true, nil
+}
+
+// postgresCanEnter reports whether the user postgres can reach and enter
+// folder (every parent searchable, the folder itself too), by trying.
+func postgresCanEnter(ctx context.Context, folder string) bool {
+	return pgCommand(ctx, "test", "-x", folder).Run() == nil
 }
 
 // URL is the connection URL of database name.
@@ -101,8 +166,8 @@ func (p *Postgres) createDatabase(ctx context.Context, name string) error {
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// pgCommand runs a PostgreSQL server binary, as the user postgres when this
-// process is root.
+// pgCommand runs a PostgreSQL server binary (or another command), as the
+// user postgres when this process is root.
 func pgCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
 	if os.Geteuid() == 0 {
 		return exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", name}, args...)...)
