@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -86,9 +87,29 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "openapi.json:", err)
 			return 1
 		}
-		return m.Run()
+		code := m.Run()
+		if err := checkServerLog(); err != nil && code == 0 {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+		return code
 	}, true))
 }
+
+// checkServerLog fails the run when PostgreSQL's server log holds an ID
+// number or a login name: refusals must not raise errors that carry them.
+func checkServerLog() error {
+	log, err := os.ReadFile(testenv.PostgresLog())
+	if err != nil {
+		return fmt.Errorf("read PostgreSQL's log: %w", err)
+	}
+	if m := personalData.Find(log); m != nil {
+		return fmt.Errorf("PostgreSQL's server log %s holds personal data: %q", testenv.PostgresLog(), m)
+	}
+	return nil
+}
+
+var personalData = regexp.MustCompile(`\b\d{17}[\dX]\b|[\w.+-]+@example\.com`)
 
 // response is a decoded answer.
 type response struct {

@@ -542,3 +542,32 @@ func TestWindowMovesKeepOneTimer(t *testing.T) {
 		t.Errorf("%d timers fired and %d were cancelled, want 1 and 3", fired, cancelled)
 	}
 }
+
+// An operator's cancel that arrives while the on-site check is being
+// recorded does not interrupt it: the registration completes with its
+// ticket, and history, read model and workflow agree.
+func TestCancelDuringCompletionKeepsTheCompletion(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "韩二二", inWindow)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(workflows.UpdateOnsiteCheck, "onsite", &testsuite.TestUpdateCallback{
+			OnAccept: func() { s.env.CancelWorkflow() }, // while the completion is being written
+			OnReject: func(err error) { t.Errorf("on-site check refused: %v", err) },
+			OnComplete: func(_ any, err error) {
+				if err != nil {
+					t.Errorf("on-site check: %v", err)
+				}
+			},
+		}, photo)
+	}, time.Hour)
+	s.env.ExecuteWorkflow(workflows.Registration, s.in)
+	if !s.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var out workflows.State
+	if err := s.env.GetWorkflowResult(&out); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	s.wantTicket(out)
+	s.wantHistory(status.PreRegistered, status.Completed)
+}
