@@ -89,7 +89,9 @@ func (s *Service) decision(ctx context.Context, who accounts.Account, id string,
 }
 
 func owner(who accounts.Account) func(registrations.Registration) bool {
-	return func(r registrations.Registration) bool { return who.Role == accounts.RoleApplicant && r.AccountID == who.ID }
+	return func(r registrations.Registration) bool {
+		return who.Role == accounts.RoleApplicant && r.AccountID == who.ID
+	}
 }
 
 func ofRole(who accounts.Account, role string) func(registrations.Registration) bool {

@@ -96,7 +96,9 @@ func refuse(code string) error { return &Refusal{Code: code} }
 // Invalid is input that fails validation: what is wrong, per field.
 type Invalid struct{ Fields Fields }
 
-func (e *Invalid) Error() string { return fmt.Sprintf("validation failed (%d field(s))", len(e.Fields)) }
+func (e *Invalid) Error() string {
+	return fmt.Sprintf("validation failed (%d field(s))", len(e.Fields))
+}
 
 // ErrUnavailable: PostgreSQL or Temporal did not answer in time; the same
 // request may be sent again (with its Idempotency-Key).
