@@ -25,9 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
@@ -40,9 +38,9 @@ import (
 	"zikao/internal/db"
 	"zikao/internal/demo"
 	"zikao/internal/enrolled"
+	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/worker"
-	"zikao/workflows"
 )
 
 const usage = `usage: zikao COMMAND [flags]
@@ -103,7 +101,9 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-// connect opens PostgreSQL and dials Temporal; closeAll closes both.
+// connect opens PostgreSQL and dials Temporal, failing at once when either
+// is away (for the administration commands; the servers use connectLazily);
+// closeAll closes both.
 func connect(ctx context.Context, cfg config.Config) (database *sqlx.DB, tc client.Client, closeAll func(), err error) {
 	if database, err = db.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, nil, nil, err
@@ -120,12 +120,15 @@ func connect(ctx context.Context, cfg config.Config) (database *sqlx.DB, tc clie
 	return database, tc, func() { tc.Close(); database.Close() }, nil
 }
 
+// runAPI serves the API at once; /healthz answers 503 until PostgreSQL and
+// Temporal answer.
 func runAPI(ctx context.Context, cfg config.Config) error {
-	database, tc, closeAll, err := connect(ctx, cfg)
+	database, tc, closeAll, err := connectLazily(cfg)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+	reportUntilReachable(ctx, database, tc)
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
 	s.Accounts.SessionTTL = cfg.SessionTTL
 	h, err := s.Handler(cfg.TrustedProxies)
@@ -154,21 +157,28 @@ func serve(ctx context.Context, addr string, h http.Handler, what string) error 
 	return nil
 }
 
+// runWorker polls as soon as Temporal answers, waiting for it (and logging
+// while PostgreSQL is away) rather than exiting; meanwhile activities that
+// need PostgreSQL fail and are retried as their policies say.
 func runWorker(ctx context.Context, cfg config.Config) error {
-	database, tc, closeAll, err := connect(ctx, cfg)
+	database, tc, closeAll, err := connectLazily(cfg)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
+	go func() { _ = db.WaitUntilReachable(ctx, database, retryInterval) }()
 	acts := &activities.Activities{
 		Registrations: registrations.NewStore(database),
 		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),
 	}
-	w := worker.New(tc, cfg.TaskQueue, acts)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("start worker: %w", err)
+	w, err := startWorker(ctx, tc, worker.New, cfg.TaskQueue, acts)
+	if err != nil {
+		return nil // stopped before Temporal answered
 	}
 	slog.Info("worker polling", "task_queue", cfg.TaskQueue)
+	// The reconciler repairs registrations whose row and workflow disagree
+	// (one worker at a time sweeps).
+	go registering.NewReconciler(registering.New(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting), database).Run(ctx)
 	<-ctx.Done()
 	w.Stop()
 	return nil
@@ -241,64 +251,23 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if w.EndsAt, err = time.Parse(time.RFC3339, *end); err != nil {
 		return fmt.Errorf("-end: %w", err)
 	}
-	if !w.EndsAt.After(time.Now()) {
-		return errors.New("-end has passed: that would expire the area's open registrations at once")
-	}
 	database, tc, closeAll, err := connect(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
-	cat := catalog.New(database)
-	if _, err := cat.ExamArea(ctx, *area, *year, *sitting); err != nil {
-		return fmt.Errorf("exam area %q: %w", *area, err)
+	moved, err := registering.New(database, tc, cfg.TaskQueue, *year, *sitting).MoveWindow(ctx, *area, *year, *sitting, w)
+	var bad *registering.Invalid
+	if errors.As(err, &bad) {
+		_, en := bad.Fields.Split()
+		return fmt.Errorf("window not set: %v", en)
 	}
-	if err := cat.SetWindow(ctx, *area, *year, *sitting, w); err != nil {
-		return err
+	fmt.Printf("window of %s set; %d open registration(s) moved to it\n", *area, moved.Moved)
+	for id, why := range moved.NotMoved {
+		fmt.Fprintf(os.Stderr, "registration %s keeps its old window: %v\n", id, why)
 	}
-	return moveRegistrations(ctx, database, tc, *area, *year, *sitting, workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt})
-}
-
-// moveRegistrations moves the open registrations of an area and sitting to
-// its new window. Registrations submitted meanwhile (with the old window)
-// are caught by a second look; each gets 30 seconds.
-func moveRegistrations(ctx context.Context, database *sqlx.DB, tc client.Client, area string, year, sitting int, w workflows.Window) error {
-	store, request := registrations.NewStore(database), uuid.NewString()
-	moved := 0
-	var failed map[string]error
-	for pass := 0; pass < 3; pass++ {
-		ids, err := store.OffWindow(ctx, area, year, sitting, w.StartsAt, w.EndsAt)
-		if err != nil {
-			return err
-		}
-		failed = map[string]error{} // what is still off the window
-		if len(ids) == 0 {
-			break
-		}
-		if pass > 0 {
-			time.Sleep(2 * time.Second) // let workflows being started start
-		}
-		for _, id := range ids {
-			one, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := workflows.ChangeWindow(one, tc, id, w, request)
-			cancel()
-			var closed *serviceerror.NotFound
-			if _, refused := workflows.IsRefusal(err); refused || errors.As(err, &closed) {
-				continue // ended meanwhile (or its workflow did): nothing to move
-			}
-			if err != nil {
-				failed[id] = err
-				continue
-			}
-			moved++
-		}
-	}
-	fmt.Printf("window of %s set; %d open registration(s) moved to it\n", area, moved)
-	if len(failed) > 0 {
-		for id, err := range failed {
-			fmt.Fprintf(os.Stderr, "registration %s keeps its old window: %v\n", id, err)
-		}
-		return fmt.Errorf("%d registration(s) not moved; run the command again", len(failed))
+	if err != nil {
+		return fmt.Errorf("%w; run the command again", err)
 	}
 	return nil
 }
