@@ -63,7 +63,7 @@ var (
 	errNotAwaitingReport = define(http.StatusConflict, "not_awaiting_report", "当前状态不能上传学历认证报告", "the registration is not awaiting a diploma report")
 	errNotAwaitingReview = define(http.StatusConflict, "not_awaiting_review", "该注册当前不在此审核环节", "the registration is not awaiting this review")
 	errNotPreRegistered  = define(http.StatusConflict, "not_pre_registered", "该注册不是预注册状态", "the registration is not pre-registered")
-	errOutsideWindow     = define(http.StatusConflict, "outside_confirmation_window", "不在本考区现场确认时间内", "outside the exam area's confirmation window")
+	_                    = define(http.StatusConflict, "outside_confirmation_window", "不在本考区现场确认时间内", "outside the exam area's confirmation window")
 	errClosed            = define(http.StatusConflict, "registration_closed", "该注册已结束", "the registration has already ended")
 	errTooLarge          = define(http.StatusRequestEntityTooLarge, "file_too_large", "文件过大（最大 5 MB）", "the file is too large (5 MB at most)")
 	errFileType          = define(http.StatusUnsupportedMediaType, "unsupported_file_type", "不支持的文件类型", "this file type is not accepted")
@@ -137,9 +137,14 @@ func failErr(c *gin.Context, err error) {
 	case errors.As(err, &locked):
 		c.Header("Retry-After", strconv.Itoa(int(locked.RetryAfter.Seconds())))
 		p := errTooMany
-		minutes := int(math.Ceil(locked.RetryAfter.Minutes()))
-		p.Message = fmt.Sprintf("尝试次数过多，请 %d 分钟后再试", minutes)
-		p.MessageEN = fmt.Sprintf("too many attempts, try again in %d minute(s)", minutes)
+		if secs := int(math.Ceil(locked.RetryAfter.Seconds())); secs < 60 {
+			p.Message = fmt.Sprintf("尝试次数过多，请 %d 秒后再试", secs)
+			p.MessageEN = fmt.Sprintf("too many attempts, try again in %d second(s)", secs)
+		} else {
+			minutes := int(math.Ceil(locked.RetryAfter.Minutes()))
+			p.Message = fmt.Sprintf("尝试次数过多，请 %d 分钟后再试", minutes)
+			p.MessageEN = fmt.Sprintf("too many attempts, try again in %d minute(s)", minutes)
+		}
 		fail(c, p)
 		return
 	case errors.As(err, &tooLarge):

@@ -165,7 +165,11 @@ func idempotencyKey(c *gin.Context) string { return c.GetHeader("Idempotency-Key
 func (s *Server) health(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c, 3*time.Second)
 	defer cancel()
-	if err := s.DB.PingContext(ctx); err != nil {
+	err := s.DB.PingContext(ctx)
+	if err != nil {
+		err = s.DB.PingContext(ctx) // a pooled connection PostgreSQL closed when it restarted: one more try
+	}
+	if err != nil {
 		slog.WarnContext(c, "health: PostgreSQL unreachable", "error", err)
 		fail(c, errUnavailable)
 		return
