@@ -312,16 +312,14 @@ type Transition struct {
 
 // AddReport stores the particulars of a diploma report uploaded by the
 // request updateID and returns its id, for the workflow; the same request
-// again gets the same id. Until the workflow accepts it (Record), the
+// again gets the same id and report (what it sent the first time stands). Until the workflow accepts it (Record), the
 // report is provisional: DiscardReport or the reconciler removes it.
 func (s *Store) AddReport(ctx context.Context, registrationID, updateID, fileID, verificationCode, reportNumber, certificateNumber string) (string, error) {
 	var id string
 	err := s.db.GetContext(ctx, &id, `
 		INSERT INTO diploma_reports (id, registration_id, update_id, file_id, verification_code, report_number, certificate_number)
 		VALUES ($1, $2, $3, $4, NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''))
-		ON CONFLICT (registration_id, update_id) DO UPDATE SET file_id = EXCLUDED.file_id,
-			verification_code = EXCLUDED.verification_code, report_number = EXCLUDED.report_number,
-			certificate_number = EXCLUDED.certificate_number
+		ON CONFLICT (registration_id, update_id) DO UPDATE SET update_id = EXCLUDED.update_id -- the first one stands
 		RETURNING id`,
 		uuid.NewString(), registrationID, updateID, fileID, verificationCode, reportNumber, certificateNumber)
 	if err != nil {
@@ -347,7 +345,7 @@ func (s *Store) AddReason(ctx context.Context, registrationID, updateID, text st
 	var id string
 	err := s.db.GetContext(ctx, &id, `
 		INSERT INTO decision_reasons (id, registration_id, update_id, text) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (registration_id, update_id) DO UPDATE SET text = EXCLUDED.text
+		ON CONFLICT (registration_id, update_id) DO UPDATE SET update_id = EXCLUDED.update_id -- the first one stands
 		RETURNING id`, uuid.NewString(), registrationID, updateID, text)
 	if err != nil {
 		return "", fmt.Errorf("store decision reason of %s: %w", registrationID, err)
