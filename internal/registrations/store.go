@@ -312,8 +312,9 @@ type Transition struct {
 
 // AddReport stores the particulars of a diploma report uploaded by the
 // request updateID and returns its id, for the workflow; the same request
-// again gets the same id and report (what it sent the first time stands). Until the workflow accepts it (Record), the
-// report is provisional: DiscardReport or the reconciler removes it.
+// again gets the same id and report (what it sent the first time stands).
+// Until the workflow accepts it (Record), the report is provisional:
+// DiscardReport or the reconciler removes it.
 func (s *Store) AddReport(ctx context.Context, registrationID, updateID, fileID, verificationCode, reportNumber, certificateNumber string) (string, error) {
 	var id string
 	err := s.db.GetContext(ctx, &id, `
