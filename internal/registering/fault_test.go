@@ -124,10 +124,18 @@ func applicant(t *testing.T) accounts.Account {
 
 func submit(t *testing.T, who accounts.Account, level, area string) registrations.Registration {
 	t.Helper()
+	r, err := svc.Submit(context.Background(), who, submission(level, area), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// submission is a 新生注册 of a new person.
+func submission(level, area string) registering.Submission {
 	id := testenv.IDNumber()
-	n := []byte(id)
 	gender := "female"
-	if (n[16]-'0')%2 == 1 {
+	if (id[16]-'0')%2 == 1 {
 		gender = "male"
 	}
 	agree := true
@@ -138,11 +146,7 @@ func submit(t *testing.T, who accounts.Account, level, area string) registration
 	if level == "zhuanshengben" {
 		in.Application.MajorCode, in.Application.PriorSchool, in.Application.PriorDiplomaNumber = "120402", "湖北大学", "104871201806000999"
 	}
-	r, err := svc.Submit(context.Background(), who, in, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return in
 }
 
 func setWindow(t *testing.T, area string, from, to time.Time) {
@@ -369,4 +373,58 @@ func (p *proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cut = false
+}
+
+// Temporal restarted under a pending submission: the submission answers
+// "unavailable" and keeps its row; sent again with the same key once
+// Temporal is back, it starts the workflow (it used to answer 202 for a
+// registration without one).
+func TestTemporalRestartUnderASubmission(t *testing.T) {
+	ctx := context.Background()
+	port, err := devstack.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := devstack.TemporalOptions{Port: port, DBFile: t.TempDir() + "/temporal.db", Namespace: "default",
+		SearchAttributes: workflows.SearchAttributes()}
+	srv, err := devstack.StartTemporal(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := client.NewLazyClient(client.Options{HostPort: srv.FrontendHostPort(), Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	s := *svc
+	s.Temporal, s.StartTimeout = own, 3*time.Second
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	setWindow(t, "0106", time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	who := applicant(t)
+	in := submission("zhuanke", "0106")
+	if _, err := s.Submit(ctx, who, in, "submit-1"); !errors.Is(err, registering.ErrUnavailable) {
+		t.Fatalf("submission with Temporal down: %v, want ErrUnavailable", err)
+	}
+	if srv, err = devstack.StartTemporal(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	var r registrations.Registration
+	deadline := time.Now().Add(time.Minute)
+	for r, err = s.Submit(ctx, who, in, "submit-1"); err != nil; r, err = s.Submit(ctx, who, in, "submit-1") {
+		if !errors.Is(err, registering.ErrUnavailable) || time.Now().After(deadline) {
+			t.Fatalf("submission retried after the restart: %v", err)
+		}
+		time.Sleep(time.Second)
+	}
+	d, err := own.DescribeWorkflowExecution(ctx, workflows.WorkflowID(r.ID), "")
+	if err != nil {
+		t.Fatalf("the retried submission's workflow: %v", err)
+	}
+	if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("workflow %s, want running", st)
+	}
 }
