@@ -45,11 +45,19 @@ type registration struct {
 // validators refuse what is not allowed in the current state.
 func Registration(ctx workflow.Context, in Input) (State, error) {
 	r := &registration{in: in, status: in.FirstStatus(), seq: 1}
+	// The diploma check holds the registration from the very start, so that
+	// a decision that arrives with the first workflow task waits for its
+	// outcome (a withdrawal stops it instead).
+	checkCtx := ctx
+	if in.NeedsDiplomaCheck() {
+		r.busy = true
+		checkCtx, r.cancelCheck = workflow.WithCancel(ctx)
+	}
 	if err := r.setUpdateHandlers(ctx); err != nil {
 		return State{}, err
 	}
 	workflow.SetCurrentDetails(ctx, r.details())
-	err := r.run(ctx)
+	err := r.run(ctx, checkCtx)
 	if errors.Is(ctx.Err(), workflow.ErrCanceled) {
 		return r.cancelled(ctx)
 	}
@@ -60,9 +68,9 @@ func Registration(ctx workflow.Context, in Input) (State, error) {
 }
 
 // run takes the registration through its steps to its end.
-func (r *registration) run(ctx workflow.Context) error {
+func (r *registration) run(ctx, checkCtx workflow.Context) error {
 	if r.in.NeedsDiplomaCheck() {
-		if err := r.checkDiploma(ctx); err != nil {
+		if err := r.checkDiploma(ctx, checkCtx); err != nil {
 			return err
 		}
 	}
@@ -157,13 +165,10 @@ func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Du
 // checkDiploma asks the national diploma registry (学信网) whether the
 // applicant holds an associate diploma or higher. The registry gets an hour
 // of retries; if it stays down, the applicant can still prove the diploma
-// with a certification report. A withdrawal stops the check.
-func (r *registration) checkDiploma(ctx workflow.Context) error {
-	r.busy = true
-	defer func() { r.busy = false }()
-	checkCtx, cancel := workflow.WithCancel(ctx)
-	r.cancelCheck = cancel
-	defer func() { r.cancelCheck = nil }()
+// with a certification report. A withdrawal stops the check (cancels
+// checkCtx). The registration is held (busy) until the outcome is recorded.
+func (r *registration) checkDiploma(ctx, checkCtx workflow.Context) error {
+	defer func() { r.busy, r.cancelCheck = false, nil }()
 
 	var found bool
 	err := workflow.ExecuteLocalActivity(localActivity(checkCtx, "ask the diploma registry", time.Hour),

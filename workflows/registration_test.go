@@ -571,3 +571,15 @@ func TestCancelDuringCompletionKeepsTheCompletion(t *testing.T) {
 	s.wantTicket(out)
 	s.wantHistory(status.PreRegistered, status.Completed)
 }
+
+// A withdrawal that arrives with the workflow's first task, before the
+// diploma check has started, stops the check: one withdrawal, nothing after
+// it (the fault-injection run found the check's outcome recorded over it).
+func TestWithdrawalBeforeTheDiplomaCheckStarts(t *testing.T) {
+	s := newScenario(t, "zhuanshengben", "", "秦二三", inWindow)
+	out := s.run(step{update: workflows.UpdateWithdraw})
+	if out.Status != status.Withdrawn {
+		t.Fatalf("result %+v, want withdrawn", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.Withdrawn)
+}
