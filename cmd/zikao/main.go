@@ -55,6 +55,7 @@ commands:
   window set          set a confirmation window (-area -start -end [-year -sitting])
   enrolled import F   load enrolment records from CSV file F
   diploma-registry    run the diploma registry stand-in (-listen)
+  chaos               fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
 `
 
 func main() {
@@ -87,6 +88,8 @@ func main() {
 		err = importEnrolled(ctx, cfg, args)
 	case "diploma-registry":
 		err = runRegistry(ctx, cfg, args)
+	case "chaos":
+		err = runChaos(ctx, cfg, args)
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)

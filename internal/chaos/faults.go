@@ -1,0 +1,170 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// faultKind names a kind of fault.
+type faultKind string
+
+const (
+	faultWorker   faultKind = "worker SIGKILL"
+	faultAPI      faultKind = "API SIGKILL"
+	faultTemporal faultKind = "Temporal restart"
+	faultPostgres faultKind = "PostgreSQL restart"
+)
+
+var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres}
+
+// FaultCounts says how many faults of each kind a run injects.
+type FaultCounts struct {
+	WorkerKills      int // SIGKILL one of the two workers, start it again 1–2 s later
+	APIKills         int // SIGKILL the API, start it again 1–2 s later
+	TemporalRestarts int // stop the dev server, start it on the same port and file
+	PostgresRestarts int // pg_ctl stop -m fast or immediate, start again 2–4 s later
+}
+
+func (c FaultCounts) of(k faultKind) int {
+	return map[faultKind]int{faultWorker: c.WorkerKills, faultAPI: c.APIKills, faultTemporal: c.TemporalRestarts, faultPostgres: c.PostgresRestarts}[k]
+}
+
+// fault is one injected fault.
+type fault struct {
+	Kind    faultKind
+	Target  string
+	At      time.Time // injected
+	Back    time.Time // the part runs again
+	Healthy time.Time // the API's /healthz answers 200 again
+	Late    bool      // injected after every client had finished
+	Err     error     // the fault could not be injected or undone
+}
+
+// schedule shuffles the faults and gives each a point of the drive's
+// progress (share of steps done) at which it strikes: one in each of as
+// many equal slices of 3–70 % (a fault stalls the drive, so the later ones
+// still find work in progress).
+func schedule(c FaultCounts, rng *rand.Rand) ([]faultKind, []float64) {
+	var kinds []faultKind
+	for _, k := range faultKinds {
+		for i := 0; i < c.of(k); i++ {
+			kinds = append(kinds, k)
+		}
+	}
+	rng.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	at := make([]float64, len(kinds))
+	for i := range at {
+		at[i] = 0.03 + 0.67*(float64(i)+rng.Float64())/float64(len(kinds))
+	}
+	return kinds, at
+}
+
+// injectFaults strikes each scheduled fault when the drive's progress
+// reaches its point (plus up to a second), one at a time: it undoes the
+// fault and waits for the API to be healthy before the next. Faults still
+// due when the drive has finished strike at once, marked late.
+func (s *stack) injectFaults(ctx context.Context, c FaultCounts, rng *rand.Rand, progress func() float64, driveDone <-chan struct{}) []*fault {
+	kinds, points := schedule(c, rng)
+	var faults []*fault
+	for i, k := range kinds {
+		late := waitForProgress(ctx, progress, points[i], driveDone)
+		if ctx.Err() != nil {
+			break
+		}
+		sleep(ctx, time.Duration(rng.IntN(1000))*time.Millisecond)
+		f := s.inject(ctx, k, rng)
+		f.Late = late
+		faults = append(faults, f)
+		s.logFault(i+1, len(kinds), f)
+		if f.Err != nil {
+			break // the stack is not whole: striking again proves nothing
+		}
+		sleep(ctx, time.Second+time.Duration(rng.IntN(2000))*time.Millisecond)
+	}
+	return faults
+}
+
+// waitForProgress waits until progress reaches point; it reports whether
+// the drive finished first.
+func waitForProgress(ctx context.Context, progress func() float64, point float64, driveDone <-chan struct{}) (late bool) {
+	for progress() < point {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-driveDone:
+			return true
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+func (s *stack) inject(ctx context.Context, k faultKind, rng *rand.Rand) *fault {
+	f := &fault{Kind: k, At: time.Now()}
+	switch k {
+	case faultWorker:
+		f.Err = s.killAndRestart(ctx, s.workers[rng.IntN(len(s.workers))], f, rng)
+	case faultAPI:
+		f.Err = s.killAndRestart(ctx, s.api, f, rng)
+	case faultTemporal:
+		f.Target = "dev server, same port and file"
+		f.Err = s.restartTemporal(ctx)
+	case faultPostgres:
+		f.Err = s.restartPostgres(ctx, f, rng)
+	}
+	if f.Err != nil {
+		return f
+	}
+	f.Back = time.Now()
+	if f.Err = s.waitHealthy(ctx, 3*time.Minute); f.Err == nil {
+		f.Healthy = time.Now()
+	}
+	return f
+}
+
+// killAndRestart SIGKILLs a process and starts it again after 1–2 s.
+func (s *stack) killAndRestart(ctx context.Context, p *proc, f *fault, rng *rand.Rand) error {
+	pid, err := p.Kill()
+	f.Target = fmt.Sprintf("%s (pid %d)", p.name, pid)
+	if err != nil {
+		return err
+	}
+	sleep(ctx, time.Second+time.Duration(rng.IntN(1000))*time.Millisecond)
+	return p.Start()
+}
+
+// restartPostgres stops PostgreSQL (fast or immediate) and starts it again
+// after 2–4 s.
+func (s *stack) restartPostgres(ctx context.Context, f *fault, rng *rand.Rand) error {
+	mode := []string{"fast", "immediate"}[rng.IntN(2)]
+	f.Target = "pg_ctl stop -m " + mode
+	if err := s.stopPostgres(mode); err != nil {
+		return err
+	}
+	sleep(ctx, 2*time.Second+time.Duration(rng.IntN(2000))*time.Millisecond)
+	return s.startPostgresAgain(context.WithoutCancel(ctx))
+}
+
+func (s *stack) logFault(i, n int, f *fault) {
+	late := ""
+	if f.Late {
+		late = " (late: every client had finished)"
+	}
+	if f.Err != nil {
+		s.events.add("fault %d/%d: %s %s FAILED: %v%s", i, n, f.Kind, f.Target, f.Err, late)
+		return
+	}
+	s.events.add("fault %d/%d: %s %s; running again after %s, API healthy after %s%s", i, n, f.Kind, f.Target,
+		f.Back.Sub(f.At).Round(100*time.Millisecond), f.Healthy.Sub(f.At).Round(100*time.Millisecond), late)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,192 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"zikao/internal/status"
+	"zikao/workflows"
+)
+
+// action is one thing a client does to a registration.
+type action int
+
+const (
+	actSubmit     action = iota // POST /registrations
+	actAwait                    // poll GET /registrations/{id} until the status is reached
+	actUpload                   // POST …/diploma-report
+	actCounty                   // POST …/county-review
+	actProvincial               // POST …/provincial-review
+	actOnsite                   // GET /onsite/registrations, then POST …/onsite-check
+	actWithdraw                 // POST …/withdraw
+)
+
+// step is one action with the statuses it starts from and leads to.
+type step struct {
+	Act     action
+	Approve bool     // reviews: approve, else reject with a reason
+	From    []string // statuses the registration may be in before (decisions)
+	To      string   // the status the step leads to
+	AtOnce  bool     // sent right after the step before, without a pause
+}
+
+// path is a way through the registration process, as a client drives it.
+type path struct {
+	Name     string
+	Label    string
+	Kind     string // workflows.KindNew or KindEnrolled
+	Level    string // new applicants: zhuanke or zhuanshengben
+	Found    bool   // 专升本: the diploma registry knows the applicant
+	Steps    []step
+	Target   string // the status the client drives the registration to
+	CheckRow string // the diploma check's own history entry: "" none, else its status
+	// CheckRowOptional: a withdrawal during the diploma check may stop the
+	// check before it records anything.
+	CheckRowOptional bool
+}
+
+func decide(a action, from, to string) step { return step{Act: a, From: []string{from}, To: to} }
+
+func review(a action, approve bool, to string) step {
+	from := status.CountyReview
+	if a == actProvincial {
+		from = status.ProvincialReview
+	}
+	return step{Act: a, Approve: approve, From: []string{from}, To: to}
+}
+
+var (
+	submit       = step{Act: actSubmit}
+	awaitReport  = step{Act: actAwait, To: status.AwaitingReport}
+	awaitPre     = step{Act: actAwait, To: status.PreRegistered}
+	upload       = decide(actUpload, status.AwaitingReport, status.CountyReview)
+	countyOK     = review(actCounty, true, status.ProvincialReview)
+	countyNo     = review(actCounty, false, status.AwaitingReport)
+	provincialOK = review(actProvincial, true, status.PreRegistered)
+	provincialNo = review(actProvincial, false, status.AwaitingReport)
+	onsite       = decide(actOnsite, status.PreRegistered, status.Completed)
+)
+
+func withdrawFrom(from ...string) step {
+	return step{Act: actWithdraw, From: from, To: status.Withdrawn}
+}
+
+func zhuanshengben(name, label string, found bool, steps ...step) path {
+	p := path{Name: name, Label: label, Kind: workflows.KindNew, Level: "zhuanshengben", Found: found,
+		Steps: append([]step{submit}, steps...), CheckRow: status.AwaitingReport}
+	if found {
+		p.CheckRow = status.PreRegistered
+	}
+	p.Target = p.Steps[len(p.Steps)-1].To
+	return p
+}
+
+// The paths, every one the README describes, and withdrawals at each stage.
+var (
+	pathZhuanke = path{Name: "zhuanke", Label: "专科 → on-site → completed", Kind: workflows.KindNew, Level: "zhuanke",
+		Steps: []step{submit, onsite}, Target: status.Completed}
+	pathFound   = zhuanshengben("found", "专升本, 学信网 found → on-site → completed", true, awaitPre, onsite)
+	pathLongest = zhuanshengben("longest", "专升本 not found → report → county → provincial → on-site", false,
+		awaitReport, upload, countyOK, provincialOK, onsite)
+	pathCountyReject = zhuanshengben("county-reject", "longest, county rejects once, new report", false,
+		awaitReport, upload, countyNo, upload, countyOK, provincialOK, onsite)
+	pathProvincialReject = zhuanshengben("provincial-reject", "longest, provincial rejects once, new report", false,
+		awaitReport, upload, countyOK, provincialNo, upload, countyOK, provincialOK, onsite)
+	pathEnrolled = path{Name: "enrolled", Label: "在籍注册 → on-site with the selected ticket", Kind: workflows.KindEnrolled,
+		Steps: []step{submit, onsite}, Target: status.Completed}
+
+	pathWithdrawCheck = func() path {
+		w := withdrawFrom(status.DiplomaCheck, status.AwaitingReport)
+		w.AtOnce = true
+		p := zhuanshengben("withdraw-check", "withdrawn during the diploma check", false, w)
+		p.CheckRowOptional = true
+		return p
+	}()
+	pathWithdrawReport = zhuanshengben("withdraw-report", "withdrawn awaiting a report", false,
+		awaitReport, withdrawFrom(status.AwaitingReport))
+	pathWithdrawCounty = zhuanshengben("withdraw-county", "withdrawn in county review", false,
+		awaitReport, upload, withdrawFrom(status.CountyReview))
+	pathWithdrawProvincial = zhuanshengben("withdraw-provincial", "withdrawn in provincial review", false,
+		awaitReport, upload, countyOK, withdrawFrom(status.ProvincialReview))
+	pathWithdrawFound = zhuanshengben("withdraw-found", "专升本 found, withdrawn pre-registered", true,
+		awaitPre, withdrawFrom(status.PreRegistered))
+	pathWithdrawZhuanke = path{Name: "withdraw-zhuanke", Label: "专科, withdrawn pre-registered", Kind: workflows.KindNew,
+		Level: "zhuanke", Steps: []step{submit, withdrawFrom(status.PreRegistered)}, Target: status.Withdrawn}
+	pathWithdrawEnrolled = path{Name: "withdraw-enrolled", Label: "在籍, withdrawn pre-registered", Kind: workflows.KindEnrolled,
+		Steps: []step{submit, withdrawFrom(status.PreRegistered)}, Target: status.Withdrawn}
+)
+
+// mix is the share of each path: registration i follows mix[i % len(mix)]
+// (before shuffling), so that any 22 consecutive ones cover every path.
+var mix = []path{
+	pathZhuanke, pathFound, pathLongest, pathCountyReject, pathProvincialReject, pathEnrolled,
+	pathWithdrawCheck, pathWithdrawReport, pathWithdrawCounty, pathWithdrawProvincial,
+	pathZhuanke, pathFound, pathLongest, pathEnrolled, pathCountyReject, pathProvincialReject,
+	pathWithdrawFound, pathWithdrawZhuanke, pathWithdrawEnrolled,
+	pathZhuanke, pathLongest, pathEnrolled,
+}
+
+// allPaths lists each path once, in report order.
+func allPaths() []path {
+	var out []path
+	seen := map[string]bool{}
+	for _, p := range mix {
+		if !seen[p.Name] {
+			seen[p.Name] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// areas are the exam areas registrations go to (staff of both exist).
+var areas = []struct{ Code, District string }{{"0106", "420106"}, {"0102", "420102"}}
+
+// plan is what one client will do: a path, and who the applicant is.
+type plan struct {
+	Index         int
+	Path          path
+	Person        person
+	Area          string
+	MajorCode     string
+	DiplomaNumber string
+	Phone         string
+	Enrolments    []enrolment
+	Verify        string // 在籍: the ticket number the applicant proves enrolment with
+	Selected      string // 在籍: the ticket number selected to be re-activated
+}
+
+// makePlans assigns n registrations to paths and makes up their applicants.
+func makePlans(n int, rng *rand.Rand, year, sitting int) []*plan {
+	folk := newPeople(rng)
+	plans := make([]*plan, n)
+	enrolledCount := 0
+	for i := range plans {
+		p := &plan{Index: i, Path: mix[i%len(mix)], Phone: phone(rng)}
+		plans[i] = p
+		area := areas[i%len(areas)]
+		p.Area, p.Person = area.Code, folk.next(area.District)
+		switch {
+		case p.Path.Kind == workflows.KindEnrolled:
+			p.Enrolments = enrolmentsOf(enrolledCount, area.Code, year, sitting)
+			first, second := p.Enrolments[0].TicketNumber, p.Enrolments[1].TicketNumber
+			p.Verify, p.Selected = first, second
+			if enrolledCount%3 == 1 {
+				p.Verify, p.Selected = second, first
+			}
+			enrolledCount++
+		case p.Path.Level == "zhuanke":
+			p.MajorCode = []string{"590201", "A020212"}[rng.IntN(2)]
+		default:
+			p.MajorCode = []string{"120402", "120201K", "030101K", "050101"}[rng.IntN(4)]
+			p.DiplomaNumber = diplomaNumber(rng)
+		}
+	}
+	rng.Shuffle(len(plans), func(i, j int) { plans[i], plans[j] = plans[j], plans[i] })
+	for i, p := range plans {
+		p.Index = i
+	}
+	return plans
+}
+
+func (p *plan) String() string { return fmt.Sprintf("#%d (%s)", p.Index, p.Path.Name) }
