@@ -494,6 +494,30 @@ func TestTerminatedRegistrationIsClosedByTheReconciler(t *testing.T) {
 	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "沈十七")), 202, "")
 }
 
+// A step written by a workflow task that Temporal never committed leaves
+// the row ahead of its workflow (here: withdrawn while the workflow waits
+// for the on-site check); the reconciler sets it back.
+func TestRowAheadOfItsWorkflowIsSetBack(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	r := applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "周二四"))
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	err := registrations.NewStore(database).Record(context.Background(), registrations.Transition{RegistrationID: id, Seq: 2,
+		Status: "withdrawn", At: time.Now(), ByRole: "applicant", Note: "考生已撤销注册", UpdateID: "withdraw/lost", HistoryLength: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	age(t, id)
+	if sw := sweep(t); sw.Restored != 1 {
+		t.Fatalf("sweep %+v, want one registration restored", sw)
+	}
+	r = applicant.json("GET", "/registrations/"+id, nil)
+	if r.str("status") != "pre_registered" || len(r.body["history"].([]any)) != 1 {
+		t.Fatalf("after the sweep: %s", r.raw)
+	}
+}
+
 // sweep runs the reconciler once.
 func sweep(t *testing.T) registering.Sweep {
 	t.Helper()

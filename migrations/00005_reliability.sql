@@ -23,10 +23,11 @@ CREATE UNIQUE INDEX diploma_reports_update_key ON diploma_reports (registration_
 -- task that wrote the entry started (Temporal's GetCurrentHistoryLength).
 ALTER TABLE registration_history ADD COLUMN history_length bigint NOT NULL DEFAULT 0;
 
--- The reconciler looks at open registrations, least recently checked first.
+-- The reconciler looks at open registrations and at those changed since it
+-- last looked, least recently checked first.
 ALTER TABLE registrations ADD COLUMN checked_at timestamptz NOT NULL DEFAULT now();
-CREATE INDEX registrations_open_checked_idx ON registrations (checked_at)
-    WHERE status NOT IN ('completed', 'expired', 'withdrawn');
+CREATE INDEX registrations_to_check_idx ON registrations (checked_at)
+    WHERE status NOT IN ('completed', 'expired', 'withdrawn') OR checked_at < updated_at;
 
 -- +goose Down
 -- Forward-only: no down migration.

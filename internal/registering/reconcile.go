@@ -25,8 +25,11 @@ import (
 //   - a row whose workflow is gone or closed without closing it (an operator
 //     terminated it) is closed as withdrawn, so that the person may register
 //     again;
+//   - a row whose workflow completed without the row showing its last step
+//     is closed as the workflow ended;
 //   - a row ahead of its running workflow (written by a workflow task that
-//     Temporal never committed) is set back to what the workflow holds.
+//     Temporal never committed) is set back to what the workflow holds,
+//     closed or not.
 //
 // It also removes what refused or abandoned uploads left behind. It runs in
 // the worker, as a loop rather than a Temporal Schedule: it repairs what
@@ -114,27 +117,48 @@ func (rc *Reconciler) Once(ctx context.Context) (Sweep, error) {
 	return sw, err
 }
 
-// check compares one open registration with its workflow and repairs it.
+// check compares a registration with its workflow and repairs it.
 func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, sw *Sweep) error {
 	tc := rc.Service.Temporal
+	open := !status.Terminal(r.Status)
 	d, err := tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(r.ID), "")
 	var notFound *serviceerror.NotFound
 	switch {
-	case errors.As(err, &notFound) && r.LastSeq == 1:
+	case errors.As(err, &notFound) && open && r.LastSeq == 1:
 		if err := rc.Service.ensureStarted(ctx, r); err != nil {
 			return err
 		}
 		slog.WarnContext(ctx, "reconciler started the workflow of a registration whose start had failed", "registration_id", r.ID)
 		sw.Started++
 		return nil
+	case errors.As(err, &notFound) && open:
+		return rc.close(ctx, r, sw, status.Withdrawn, "注册流程已不存在，本次注册关闭")
 	case errors.As(err, &notFound):
-		return rc.close(ctx, r, sw, "注册流程已不存在，本次注册关闭")
+		return nil // closed, and its workflow's history has passed its retention
 	case err != nil:
 		return err
 	}
 	info := d.GetWorkflowExecutionInfo()
-	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		return rc.close(ctx, r, sw, "注册流程已被终止，本次注册关闭")
+	switch info.GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		if !open {
+			return nil
+		}
+		// Ended normally, its last step not in the row: close it as the workflow did.
+		var end workflows.State
+		if err := tc.GetWorkflow(ctx, workflows.WorkflowID(r.ID), "").Get(ctx, &end); err != nil {
+			return fmt.Errorf("read workflow result: %w", err)
+		}
+		if !status.Terminal(end.Status) {
+			end.Status = status.Withdrawn
+		}
+		return rc.close(ctx, r, sw, end.Status, "与注册流程同步：本次注册已结束")
+	default: // terminated, failed, timed out, cancelled
+		if !open {
+			return nil
+		}
+		return rc.close(ctx, r, sw, status.Withdrawn, "注册流程已被终止，本次注册关闭")
 	}
 	var shown string
 	if p := info.GetSearchAttributes().GetIndexedFields()[workflows.StatusKey.GetName()]; p != nil {
@@ -168,9 +192,9 @@ func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, s
 	return nil
 }
 
-// close closes a registration whose workflow is gone, as withdrawn.
-func (rc *Reconciler) close(ctx context.Context, r registrations.Registration, sw *Sweep, note string) error {
-	if err := rc.Service.Registrations.Close(ctx, r.ID, r.LastSeq+1, status.Withdrawn, workflows.BySystem, note); err != nil {
+// close closes a registration whose workflow has ended without closing it.
+func (rc *Reconciler) close(ctx context.Context, r registrations.Registration, sw *Sweep, st, note string) error {
+	if err := rc.Service.Registrations.Close(ctx, r.ID, r.LastSeq+1, st, workflows.BySystem, note); err != nil {
 		return err
 	}
 	slog.WarnContext(ctx, "reconciler closed a registration whose workflow is gone", "registration_id", r.ID)

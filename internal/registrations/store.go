@@ -194,13 +194,15 @@ func conflict(ctx context.Context, tx *sqlx.Tx, r *Registration) error {
 	return ErrInProgress
 }
 
-// Unchecked lists open registrations that have not moved or been checked
-// since cutoff, least recently checked first.
+// Unchecked lists the registrations that are open or have changed since
+// they were last checked, and have not moved or been checked since cutoff,
+// least recently checked first.
 func (s *Store) Unchecked(ctx context.Context, cutoff time.Time, limit int) ([]Registration, error) {
 	regs := []Registration{}
 	err := s.db.SelectContext(ctx, &regs, `
 		SELECT * FROM registrations
-		WHERE status NOT IN ('completed', 'expired', 'withdrawn') AND updated_at < $1 AND checked_at < $1
+		WHERE (status NOT IN ('completed', 'expired', 'withdrawn') OR checked_at < updated_at)
+		  AND updated_at < $1 AND checked_at < $1
 		ORDER BY checked_at LIMIT $2`, cutoff, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list registrations to check: %w", err)
