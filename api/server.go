@@ -78,7 +78,7 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 		fail(c, problem{status: http.StatusMethodNotAllowed, apiError: apiError{Code: "method_not_allowed", Message: "不支持的请求方法", MessageEN: "method not allowed"}})
 	})
 	r.Use(logRequests, gin.CustomRecovery(func(c *gin.Context, _ any) { fail(c, errInternal) }), limitBody,
-		s.limitTime, checkIdempotencyKey)
+		s.limitTime, checkIdempotencyKey, sanitize)
 
 	r.GET("/healthz", s.health)
 	v1 := r.Group("/api/v1")

@@ -15,6 +15,7 @@ import (
 
 	"zikao/internal/db"
 	"zikao/internal/idcard"
+	"zikao/internal/wellformed"
 )
 
 // Columns is the header row an import file must start with.
@@ -102,71 +103,59 @@ type row struct {
 }
 
 func (s *Store) parse(ctx context.Context, r io.Reader) ([]row, error) {
+	ref, err := s.referenceCodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return parseFile(r, ref, time.Now())
+}
+
+// reference is what rows are checked against: the level of each major and
+// the exam areas.
+type reference struct {
+	majors map[string]string
+	areas  map[string]bool
+}
+
+// parseFile reads an import file and checks every row against the
+// reference data (ID numbers' birth dates against now): it returns the rows,
+// or an *ImportError listing every bad line.
+func parseFile(r io.Reader, ref reference, now time.Time) ([]row, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = len(Columns)
-	header, err := cr.Read()
-	if err != nil {
-		return nil, &ImportError{Rows: []RowError{{1, "no header row: " + err.Error()}}}
-	}
-	header[0] = strings.TrimPrefix(header[0], "\ufeff")
-	if strings.Join(header, ",") != strings.Join(Columns, ",") {
-		return nil, &ImportError{Rows: []RowError{{1, "header must be " + strings.Join(Columns, ",")}}}
-	}
-	majors, areas, err := s.referenceCodes(ctx)
-	if err != nil {
+	if err := readHeader(cr); err != nil {
 		return nil, err
 	}
 	var rows []row
 	var bad []RowError
 	seen := map[string]int{}
+	line := 1
 	for {
 		fields, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
-			bad = append(bad, RowError{line, err.Error()})
+			// A record that could not be read has no field positions:
+			// the line is the error's.
 			var perr *csv.ParseError
-			if errors.As(err, &perr) && perr.Err == csv.ErrFieldCount {
+			if errors.As(err, &perr) {
+				line = perr.StartLine
+			} else {
+				line++
+			}
+			bad = append(bad, RowError{line, err.Error()})
+			if perr != nil && perr.Err == csv.ErrFieldCount {
 				continue
 			}
 			break
 		}
-		for i := range fields {
-			fields[i] = strings.TrimSpace(fields[i])
-		}
-		rec := Record{Name: idcard.NormalizeName(fields[0]), IDNumber: fields[1], TicketNumber: fields[2], MajorCode: fields[3],
-			MajorName: fields[4], Level: fields[5], ExamAreaCode: fields[6], Source: fields[7]}
-		var problems []string
-		if !idcard.ValidName(rec.Name) {
-			problems = append(problems, "name must be Chinese characters")
-		}
-		if n, err := idcard.Parse(rec.IDNumber, time.Now()); err != nil {
-			problems = append(problems, "id_number: "+err.Error())
-		} else {
-			rec.IDNumber = string(n)
-		}
-		if !ticketPattern.MatchString(rec.TicketNumber) {
-			problems = append(problems, "ticket_number must be 12 digits")
-		} else if first, dup := seen[rec.TicketNumber]; dup {
+		line, _ = cr.FieldPos(0)
+		rec, problems := checkRow(fields, ref, now)
+		if first, dup := seen[rec.TicketNumber]; dup {
 			problems = append(problems, fmt.Sprintf("ticket_number repeats line %d", first))
-		} else {
+		} else if ticketPattern.MatchString(rec.TicketNumber) {
 			seen[rec.TicketNumber] = line
-		}
-		if level, ok := majors[rec.MajorCode]; !ok {
-			problems = append(problems, "unknown major_code "+rec.MajorCode)
-		} else if level != rec.Level {
-			problems = append(problems, "level does not match the major's level "+level)
-		}
-		if rec.MajorName == "" {
-			problems = append(problems, "major_name is required")
-		}
-		if !areas[rec.ExamAreaCode] {
-			problems = append(problems, "unknown exam_area_code "+rec.ExamAreaCode)
-		}
-		if rec.Source != "social" && rec.Source != "system" {
-			problems = append(problems, "source must be social or system")
 		}
 		if len(problems) > 0 {
 			bad = append(bad, RowError{line, strings.Join(problems, "; ")})
@@ -180,24 +169,76 @@ func (s *Store) parse(ctx context.Context, r io.Reader) ([]row, error) {
 	return rows, nil
 }
 
-func (s *Store) referenceCodes(ctx context.Context) (majors map[string]string, areas map[string]bool, err error) {
+func readHeader(cr *csv.Reader) error {
+	header, err := cr.Read()
+	if err != nil {
+		return &ImportError{Rows: []RowError{{1, "no header row: " + err.Error()}}}
+	}
+	header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	if strings.Join(header, ",") != strings.Join(Columns, ",") {
+		return &ImportError{Rows: []RowError{{1, "header must be " + strings.Join(Columns, ",")}}}
+	}
+	return nil
+}
+
+// checkRow makes a record of a row's fields (trimmed, the name normalised,
+// the ID number upper-case) and lists what is wrong with it.
+func checkRow(fields []string, ref reference, now time.Time) (Record, []string) {
+	var problems []string
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+		if !wellformed.Text(fields[i]) {
+			problems = append(problems, Columns[i]+" holds invalid characters (not UTF-8, or control characters)")
+		}
+	}
+	rec := Record{Name: idcard.NormalizeName(fields[0]), IDNumber: fields[1], TicketNumber: fields[2], MajorCode: fields[3],
+		MajorName: fields[4], Level: fields[5], ExamAreaCode: fields[6], Source: fields[7]}
+	if !idcard.ValidName(rec.Name) {
+		problems = append(problems, "name must be Chinese characters")
+	}
+	if n, err := idcard.Parse(rec.IDNumber, now); err != nil {
+		problems = append(problems, "id_number: "+err.Error())
+	} else {
+		rec.IDNumber = string(n)
+	}
+	if !ticketPattern.MatchString(rec.TicketNumber) {
+		problems = append(problems, "ticket_number must be 12 digits")
+	}
+	if level, ok := ref.majors[rec.MajorCode]; !ok {
+		problems = append(problems, fmt.Sprintf("unknown major_code %q", rec.MajorCode))
+	} else if level != rec.Level {
+		problems = append(problems, "level does not match the major's level "+level)
+	}
+	if rec.MajorName == "" {
+		problems = append(problems, "major_name is required")
+	}
+	if !ref.areas[rec.ExamAreaCode] {
+		problems = append(problems, fmt.Sprintf("unknown exam_area_code %q", rec.ExamAreaCode))
+	}
+	if rec.Source != "social" && rec.Source != "system" {
+		problems = append(problems, "source must be social or system")
+	}
+	return rec, problems
+}
+
+func (s *Store) referenceCodes(ctx context.Context) (reference, error) {
 	var ms []struct {
 		Code  string `db:"code"`
 		Level string `db:"level"`
 	}
 	if err := s.db.SelectContext(ctx, &ms, `SELECT code, level FROM majors`); err != nil {
-		return nil, nil, fmt.Errorf("read majors: %w", err)
+		return reference{}, fmt.Errorf("read majors: %w", err)
 	}
 	var as []string
 	if err := s.db.SelectContext(ctx, &as, `SELECT code FROM exam_areas`); err != nil {
-		return nil, nil, fmt.Errorf("read exam areas: %w", err)
+		return reference{}, fmt.Errorf("read exam areas: %w", err)
 	}
-	majors, areas = map[string]string{}, map[string]bool{}
+	ref := reference{majors: map[string]string{}, areas: map[string]bool{}}
 	for _, m := range ms {
-		majors[m.Code] = m.Level
+		ref.majors[m.Code] = m.Level
 	}
 	for _, a := range as {
-		areas[a] = true
+		ref.areas[a] = true
 	}
-	return majors, areas, nil
+	return ref, nil
 }
