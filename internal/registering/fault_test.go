@@ -223,7 +223,7 @@ func TestPostgresOutageAcrossTheWindowEnd(t *testing.T) {
 	var withdrawErr error
 	go func() {
 		defer wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), outage(t)+3*time.Minute)
 		defer cancel()
 		withdrawErr = workflows.Update(ctx, tc, c.ID, workflows.UpdateWithdraw, "withdraw/pending", nil)
 	}()
