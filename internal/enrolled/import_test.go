@@ -3,6 +3,7 @@ package enrolled_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"strings"
 	"testing"
@@ -20,6 +21,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzzworker"); f != nil && f.Value.String() == "true" {
+		// A fuzz worker runs only the fuzz target, which needs no database;
+		// a PostgreSQL it started would outlive it when it is killed, and
+		// hold its output open (go test -fuzz then waits for ever).
+		os.Exit(m.Run())
+	}
 	os.Exit(testenv.Main(func(db *sqlx.DB, _ string, _ *testsuite.DevServer) int {
 		database, store = db, enrolled.NewStore(db)
 		return m.Run()
