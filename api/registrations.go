@@ -92,13 +92,13 @@ func (s *Server) downloadReport(c *gin.Context) {
 }
 
 // parseMultipart reads a multipart form (fields and files, within the body
-// limit) before any field is looked at: 413 when it is too large, 400 when
-// it is no multipart form.
+// limit) before any field is looked at, and checks its fields (checkForm):
+// 413 when it is too large, 400 when it is no multipart form.
 func parseMultipart(c *gin.Context) bool {
 	err := c.Request.ParseMultipartForm(1 << 20)
 	switch {
 	case err == nil:
-		return true
+		return checkForm(c)
 	case isTooLarge(err):
 		fail(c, errTooLarge)
 	default:

@@ -26,9 +26,10 @@ import (
 //     whose keys are text (400 malformed_body); its strings must be text
 //     and its numbers whole numbers within PostgreSQL's integer (422, per
 //     field);
-//   - a multipart form must parse (parseMultipart: 400, or 413 past the
-//     body limit), its field names must be text (400) and its values too
-//     (422, per field).
+//   - a multipart form is checked by parseMultipart, which the handlers
+//     call after authentication (so that nobody unknown makes the server
+//     spool an upload): it must parse (400, or 413 past the body limit), its
+//     field names must be text (400) and its values too (422, per field).
 //
 // Field validators still decide what each field accepts; this is the floor
 // under all of them.
@@ -101,19 +102,15 @@ func checkBody(c *gin.Context) bool {
 	case m != http.MethodPost && m != http.MethodPut && m != http.MethodPatch:
 		return true
 	case strings.EqualFold(c.ContentType(), "multipart/form-data"):
-		return checkForm(c)
+		return true // parseMultipart checks it, after authentication
 	}
 	return checkJSON(c)
 }
 
 var errFormName = malformed("表单字段名含有无效字符", "a form field name holds invalid characters")
 
-// checkForm parses a multipart form as the handlers do (parseMultipart:
-// they find it parsed) and checks its fields.
+// checkForm checks the fields of a parsed multipart form.
 func checkForm(c *gin.Context) bool {
-	if !parseMultipart(c) {
-		return false
-	}
 	for name := range c.Request.MultipartForm.File {
 		if !wellformed.Text(name) {
 			fail(c, errFormName)

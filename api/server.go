@@ -73,6 +73,7 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 		return nil, err
 	}
 	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false // a path that names nothing is 404 with the contract's body
 	r.NoRoute(func(c *gin.Context) { fail(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) {
 		fail(c, problem{status: http.StatusMethodNotAllowed, apiError: apiError{Code: "method_not_allowed", Message: "不支持的请求方法", MessageEN: "method not allowed"}})

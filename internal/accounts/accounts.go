@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/mail"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ import (
 
 	"zikao/internal/db"
 	"zikao/internal/throttle"
+	"zikao/internal/wellformed"
 )
 
 // Roles.
@@ -186,9 +188,11 @@ func (s *Store) SignUp(ctx context.Context, loginName, password string, question
 	if msg := CheckPassword(password); msg != "" {
 		fields["password"] = msg
 	}
-	var known bool
-	if err := s.db.GetContext(ctx, &known, `SELECT EXISTS (SELECT 1 FROM security_questions WHERE id = $1)`, questionID); err != nil {
-		return Account{}, fmt.Errorf("look up security question: %w", err)
+	known := false // an id past PostgreSQL's integer names no question (and is no error)
+	if questionID >= math.MinInt32 && questionID <= math.MaxInt32 {
+		if err := s.db.GetContext(ctx, &known, `SELECT EXISTS (SELECT 1 FROM security_questions WHERE id = $1)`, questionID); err != nil {
+			return Account{}, fmt.Errorf("look up security question: %w", err)
+		}
 	}
 	if !known {
 		fields["security_question_id"] = "请从列表中选择密保问题 / choose a security question from the list"
@@ -349,6 +353,9 @@ func (s *Store) attempt(ctx context.Context, l Limits, loginName, address string
 
 // Login checks a login name and password and opens a session.
 func (s *Store) Login(ctx context.Context, loginName, password, address string) (Session, error) {
+	if !wellformed.Text(loginName) {
+		return Session{}, ErrInvalidCredentials // no such login; nothing to count
+	}
 	var c *credentials
 	ok, err := s.attempt(ctx, s.LoginLimits, loginName, address, func() (bool, error) {
 		var err error
@@ -423,6 +430,9 @@ func (s *Store) Logout(ctx context.Context, token string) error {
 // login name exists, and counts toward a lockout. A reset ends every session
 // of the account.
 func (s *Store) ResetPassword(ctx context.Context, loginName string, questionID int, answer, newPassword, address string) error {
+	if !wellformed.Text(loginName) {
+		return ErrResetRejected
+	}
 	if msg := CheckPassword(newPassword); msg != "" {
 		return &InvalidError{Fields: map[string]string{"new_password": msg}}
 	}

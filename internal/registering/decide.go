@@ -179,7 +179,7 @@ func (s *Service) storeFile(ctx context.Context, f Fields, field string, file io
 func (s *Service) discard(ctx context.Context, first func(context.Context) error, fileID string) {
 	ctx = context.WithoutCancel(ctx)
 	err := first(ctx)
-	if err == nil {
+	if err == nil && fileID != "" {
 		err = s.Files.Discard(ctx, fileID)
 	}
 	if err != nil {
@@ -229,7 +229,11 @@ func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, sta
 			return r, unavailable(err)
 		}
 	}
-	return s.decide(ctx, r, update, uid, review)
+	now, err := s.decide(ctx, r, update, uid, review)
+	if _, refused := err.(*Refusal); refused && review.ReasonID != "" {
+		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, review.ReasonID) }, "")
+	}
+	return now, err
 }
 
 // Onsite is the on-site check (现场确认) as the operator sends it: the ID

@@ -15,6 +15,7 @@ import (
 	"zikao/internal/enrolled"
 	"zikao/internal/idcard"
 	"zikao/internal/registrations"
+	"zikao/internal/wellformed"
 	"zikao/workflows"
 )
 
@@ -194,6 +195,10 @@ func (s *Service) major(ctx context.Context, f Fields, a Application) (catalog.M
 	if !f.Required("application.major_code", a.MajorCode, "专业", "major") {
 		return catalog.Major{}, nil
 	}
+	if !wellformed.Text(a.MajorCode) {
+		f.Add("application.major_code", "该层次下没有此专业", "no such major at this level")
+		return catalog.Major{}, nil
+	}
 	major, err := s.Catalog.Major(ctx, a.MajorCode)
 	if errors.Is(err, catalog.ErrNotFound) || (err == nil && major.Level != a.Level) {
 		f.Add("application.major_code", "该层次下没有此专业", "no such major at this level")
@@ -205,6 +210,10 @@ func (s *Service) major(ctx context.Context, f Fields, a Application) (catalog.M
 // examArea looks up an exam area with its window for the current sitting.
 func (s *Service) examArea(ctx context.Context, f Fields, field, code string) (catalog.ExamArea, error) {
 	if !f.Required(field, code, "考区", "exam area") {
+		return catalog.ExamArea{}, nil
+	}
+	if !wellformed.Text(code) {
+		f.Add(field, "没有此考区", "no such exam area")
 		return catalog.ExamArea{}, nil
 	}
 	area, err := s.Catalog.ExamArea(ctx, code, s.Year, s.Sitting)

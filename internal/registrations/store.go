@@ -356,6 +356,17 @@ func (s *Store) AddReason(ctx context.Context, registrationID, updateID, text st
 	return id, nil
 }
 
+// DiscardReason removes the reason of a rejection the workflow refused
+// (never one a history entry shows).
+func (s *Store) DiscardReason(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM decision_reasons d WHERE d.id = $1
+		AND NOT EXISTS (SELECT 1 FROM registration_history h WHERE h.registration_id = d.registration_id AND h.update_id = d.update_id)`, id)
+	if err != nil {
+		return fmt.Errorf("discard decision reason %s: %w", id, err)
+	}
+	return nil
+}
+
 // Record writes a transition: the new status and its history entry. It is
 // idempotent, so the workflow may retry it. A completed registration is
 // final: nothing but a replacement of its own step changes it.
