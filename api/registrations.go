@@ -65,11 +65,8 @@ func (s *Server) uploadReport(c *gin.Context) {
 	if file != nil {
 		defer file.Close()
 	}
-	rep := registering.Report{VerificationCode: c.PostForm("verification_code"),
+	rep := registering.Report{File: file, VerificationCode: c.PostForm("verification_code"),
 		ReportNumber: c.PostForm("report_number"), CertificateNumber: c.PostForm("certificate_number")}
-	if file != nil {
-		rep.File = file
-	}
 	r, err := s.Registering.UploadReport(c.Request.Context(), account(c), c.Param("id"), idempotencyKey(c), rep)
 	s.answer(c, http.StatusAccepted, r, err)
 }

@@ -45,11 +45,10 @@ func (s *Server) onsiteCheck(c *gin.Context) {
 	if !ok {
 		return
 	}
-	in := registering.Onsite{IDCardNumber: c.PostForm("id_card_number"), Name: c.PostForm("name")}
 	if photo != nil {
 		defer photo.Close()
-		in.Photo = photo
 	}
+	in := registering.Onsite{IDCardNumber: c.PostForm("id_card_number"), Name: c.PostForm("name"), Photo: photo}
 	r, err := s.Registering.OnsiteCheck(c.Request.Context(), account(c), c.Param("id"), idempotencyKey(c), in)
 	s.answer(c, http.StatusOK, r, err)
 }
