@@ -417,6 +417,12 @@ func TestUnstartedRegistrationIsStartedByTheReconciler(t *testing.T) {
 		t.Fatal(err)
 	}
 	want(t, applicant.json("POST", "/registrations", newRegistration("zhuanke", idNumber, "孙悟")), 409, "registration_in_progress")
+	// No workflow runs it yet: a decision is to be sent again later.
+	r := applicant.json("POST", "/registrations/"+orphan.ID+"/withdraw", nil)
+	want(t, r, 503, "temporarily_unavailable")
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
 
 	// Too fresh to be taken for an orphan: its workflow may be starting.
 	sweep(t)

@@ -55,6 +55,10 @@ func (s *Service) updateFailed(r registrations.Registration, update string, err 
 	code, refused := workflows.IsRefusal(err)
 	switch {
 	case refused:
+	case errors.As(err, &notFound) && !status.Terminal(r.Status):
+		// Open, but no workflow runs it: its start failed (the reconciler
+		// starts it) or it was terminated (the reconciler closes it).
+		return fmt.Errorf("%w: no workflow runs registration %s: %w", ErrUnavailable, r.ID, err)
 	case errors.As(err, &notFound), temporal.IsCanceledError(err):
 		// The workflow has ended (or an operator cancelled it) and never
 		// applied this decision.
