@@ -18,6 +18,7 @@ import (
 	"zikao/internal/db"
 	"zikao/internal/demo"
 	"zikao/internal/devstack"
+	"zikao/internal/temporalsetup"
 	"zikao/workflows"
 )
 
@@ -74,6 +75,11 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("Temporal stopped")
 	}()
 	cfg.TemporalAddress = temporal.FrontendHostPort()
+	// The dev server made the namespace and search attributes from its
+	// flags; the setup checks them (and updates) as on any cluster.
+	if err := setupTemporal(ctx, cfg, temporalsetup.DefaultRetention); err != nil {
+		return err
+	}
 
 	registryCtx, stopRegistry := context.WithCancel(ctx)
 	defer stopRegistry()

@@ -56,6 +56,7 @@ commands:
   enrolled import F   load enrolment records from CSV file F
   diploma-registry    run the diploma registry stand-in (-listen)
   chaos               fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
+  temporal setup      create the namespace if missing, register search attributes, check updates (-retention)
 `
 
 func main() {
@@ -90,6 +91,8 @@ func main() {
 		err = runRegistry(ctx, cfg, args)
 	case "chaos":
 		err = runChaos(ctx, cfg, args)
+	case "temporal":
+		err = runTemporalCmd(ctx, cfg, args)
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
