@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -45,6 +46,18 @@ const SharedRoot = "/var/lib/zikao"
 // exists. PostgreSQL refuses to run as root, so as root the server runs as
 // the system user postgres, in the folder ClusterDir chooses.
 func StartPostgres(ctx context.Context, dir string, port int, name string) (*Postgres, error) {
+	return StartPostgresWith(ctx, dir, port, name, PostgresOptions{})
+}
+
+// PostgresOptions are extra settings of a cluster StartPostgresWith starts.
+type PostgresOptions struct {
+	// Settings are server settings given at start (-c name=value), for
+	// example max_connections; a cluster running already keeps its own.
+	Settings map[string]string
+}
+
+// StartPostgresWith is StartPostgres with extra server settings.
+func StartPostgresWith(ctx context.Context, dir string, port int, name string, o PostgresOptions) (*Postgres, error) {
 	dir, relocated, err := ClusterDir(ctx, dir)
 	if err != nil {
 		return nil, err
@@ -56,7 +69,7 @@ func StartPostgres(ctx context.Context, dir string, port int, name string) (*Pos
 		return nil, err
 	}
 	p := &Postgres{Dir: dir, Port: port, Relocated: relocated}
-	if err := p.start(ctx); err != nil {
+	if err := p.start(ctx, o.Settings); err != nil {
 		return nil, err
 	}
 	if err := p.createDatabase(ctx, name); err != nil {
@@ -68,7 +81,7 @@ func StartPostgres(ctx context.Context, dir string, port int, name string) (*Pos
 
 // start creates the cluster when its folder holds none, and starts the
 // server unless it runs already.
-func (p *Postgres) start(ctx context.Context) error {
+func (p *Postgres) start(ctx context.Context, settings map[string]string) error {
 	data := filepath.Join(p.Dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
 		if out, err := pgCommand(ctx, "initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale").CombinedOutput(); err != nil {
@@ -80,6 +93,14 @@ func (p *Postgres) start(ctx context.Context) error {
 	}
 	log := filepath.Join(p.Dir, "postgres.log")
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=on", p.Port, p.Dir)
+	names := make([]string, 0, len(settings))
+	for k := range settings {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		opts += fmt.Sprintf(" -c %s=%s", k, settings[k])
+	}
 	if out, err := pgCommand(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", log, "-w", "-t", "60", "start").CombinedOutput(); err != nil {
 		return fmt.Errorf("start PostgreSQL: %w: %s (see %s)", err, out, log)
 	}

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
@@ -40,6 +41,10 @@ type Operator interface {
 	AddSearchAttributes(ctx context.Context, in *operatorservice.AddSearchAttributesRequest) error
 }
 
+// StartProbe starts a workflow that sets the search attributes (and ends
+// it at once), returning the server's error.
+type StartProbe func(ctx context.Context, sa temporal.SearchAttributes) error
+
 // UpdateProbe sends a Workflow Update to a workflow that does not exist and
 // returns the server's error.
 type UpdateProbe func(ctx context.Context) error
@@ -63,6 +68,7 @@ type Parts struct {
 	Namespaces Namespaces
 	Operator   Operator
 	Probe      UpdateProbe
+	Start      StartProbe
 }
 
 // Report is what the setup found and did.
@@ -94,6 +100,11 @@ func Run(ctx context.Context, p Parts, o Options) (Report, error) {
 	}
 	if err := ensureSearchAttributes(ctx, p.Operator, o, &r); err != nil {
 		return r, err
+	}
+	if r.NamespaceCreated || len(r.Added) > 0 {
+		if err := awaitStarts(ctx, p.Start, o); err != nil {
+			return r, err
+		}
 	}
 	if err := checkUpdates(ctx, p.Probe, o); err != nil {
 		return r, err
@@ -226,6 +237,33 @@ func typeName(t enumspb.IndexedValueType) string {
 	return string(slices.DeleteFunc(b, func(c byte) bool { return c == '_' }))
 }
 
+// awaitStarts waits until workflow starts accept the search attributes:
+// every frontend and history host learns a namespace's new attributes from
+// its namespace cache (refreshed every few seconds), and until then a start
+// that sets them is refused.
+func awaitStarts(ctx context.Context, start StartProbe, o Options) error {
+	began := time.Now()
+	deadline := began.Add(o.Patience)
+	wait := 200 * time.Millisecond
+	for {
+		err := start(ctx, o.SearchAttributes)
+		if err == nil {
+			fmt.Fprintf(o.Out, "workflow starts: accept the search attributes (after %s)\n", time.Since(began).Round(100*time.Millisecond))
+			return nil
+		}
+		var invalid *serviceerror.InvalidArgument
+		if !(errors.As(err, &invalid) || transient(err)) || time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("start a workflow with the search attributes: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
 // checkUpdates sends an update to a workflow that does not exist: a server
 // that accepts updates answers NotFound; one that refuses them answers
 // PermissionDenied or Unimplemented.
@@ -302,6 +340,22 @@ func ForClient(c client.Client, namespaces client.NamespaceClient) Parts {
 				WaitForStage: client.WorkflowUpdateStageAccepted,
 			})
 			return err
+		},
+		Start: func(ctx context.Context, sa temporal.SearchAttributes) error {
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			id := "zikao-setup-probe-" + uuid.NewString()
+			_, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+				ID: id, TaskQueue: "zikao-setup-probe", WorkflowExecutionTimeout: time.Minute,
+				TypedSearchAttributes: sa,
+			}, "zikao-setup-probe")
+			if err != nil {
+				return err
+			}
+			if err := c.TerminateWorkflow(ctx, id, "", "zikao temporal setup: probe"); err != nil {
+				slog.Warn("terminate the setup's probe workflow (it times out in a minute)", "workflow_id", id, "error", err)
+			}
+			return nil
 		},
 	}
 }

@@ -25,6 +25,8 @@ type fake struct {
 	registered int
 	added      int
 	probeErr   error
+	// workflow starts refused after attributes are added, while caches refresh
+	startsRefused int
 }
 
 func newFake() *fake {
@@ -79,7 +81,14 @@ func (f *fake) AddSearchAttributes(_ context.Context, in *operatorservice.AddSea
 }
 
 func (f *fake) parts() Parts {
-	return Parts{Namespaces: f, Operator: f, Probe: func(context.Context) error { return f.probeErr }}
+	return Parts{Namespaces: f, Operator: f, Probe: func(context.Context) error { return f.probeErr },
+		Start: func(context.Context, temporal.SearchAttributes) error {
+			if f.startsRefused > 0 {
+				f.startsRefused--
+				return serviceerror.NewInvalidArgument("Namespace zk has no mapping defined for search attribute ExamArea")
+			}
+			return nil
+		}}
 }
 
 var attrs = temporal.NewSearchAttributes(
@@ -88,6 +97,7 @@ var attrs = temporal.NewSearchAttributes(
 
 func TestRunCreatesThenFindsEverything(t *testing.T) {
 	f := newFake()
+	f.startsRefused = 2
 	var out strings.Builder
 	r, err := Run(context.Background(), f.parts(), Options{Namespace: "zk", SearchAttributes: attrs, Out: &out})
 	if err != nil {
@@ -95,6 +105,9 @@ func TestRunCreatesThenFindsEverything(t *testing.T) {
 	}
 	if !r.NamespaceCreated || r.Retention != DefaultRetention || len(r.Added) != 2 || !r.UpdatesAccepted {
 		t.Fatalf("first run: %+v", r)
+	}
+	if f.startsRefused != 0 || !strings.Contains(out.String(), "workflow starts: accept") {
+		t.Errorf("did not wait for starts to accept the attributes:\n%s", out.String())
 	}
 	if f.retention["zk"] != 720*time.Hour {
 		t.Errorf("retention %s, want 720h", f.retention["zk"])
