@@ -22,6 +22,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/client"
 
 	"zikao/internal/devstack"
@@ -50,13 +51,27 @@ type Cluster struct {
 // configuration and starts the server on free loopback ports, waiting until
 // its frontend answers. The zikao database is created too.
 func Start(ctx context.Context, dir string) (*Cluster, error) {
+	return StartWith(ctx, dir, Options{})
+}
+
+// Options fix the ports of a cluster (0 picks free ones).
+type Options struct {
+	PostgresPort int // on 127.0.0.1
+	FrontendPort int // on 127.0.0.1, below 32768
+}
+
+// StartWith is Start on the given ports. A folder used before keeps its
+// data: the schemas are only brought up to date.
+func StartWith(ctx context.Context, dir string, o Options) (*Cluster, error) {
 	server, sqlTool, schemas, err := binaries(ctx)
 	if err != nil {
 		return nil, err
 	}
-	port, err := devstack.FreePort()
-	if err != nil {
-		return nil, err
+	port := o.PostgresPort
+	if port == 0 {
+		if port, err = devstack.FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	pg, err := devstack.StartPostgresWith(ctx, filepath.Join(dir, "postgres"), port, "zikao",
 		devstack.PostgresOptions{Settings: map[string]string{"max_connections": strconv.Itoa(MaxConnections)}})
@@ -68,7 +83,7 @@ func Start(ctx context.Context, dir string) (*Cluster, error) {
 		_ = pg.Stop()
 		return nil, err
 	}
-	if err := c.startServer(ctx, server); err != nil {
+	if err := c.startServer(ctx, server, o.FrontendPort); err != nil {
 		_ = pg.Stop()
 		return nil, err
 	}
@@ -130,10 +145,13 @@ func goCommand(ctx context.Context, dir string, args ...string) (string, error) 
 func (c *Cluster) applySchemas(ctx context.Context, sqlTool, schemas string) error {
 	for db, folder := range map[string]string{"temporal": "temporal", "temporal_visibility": "visibility"} {
 		base := []string{"--plugin", "postgres12", "--endpoint", "127.0.0.1", "--port", strconv.Itoa(c.Postgres.Port), "--user", "postgres", "--database", db}
-		steps := [][]string{
-			{"create-database"},
-			{"setup-schema", "-v", "0.0"},
-			{"update-schema", "-d", filepath.Join(schemas, folder, "versioned")},
+		steps := [][]string{{"update-schema", "-d", filepath.Join(schemas, folder, "versioned")}}
+		exists, err := c.databaseExists(ctx, db)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			steps = append([][]string{{"create-database"}, {"setup-schema", "-v", "0.0"}}, steps...)
 		}
 		for _, step := range steps {
 			out, err := exec.CommandContext(ctx, sqlTool, append(base, step...)...).CombinedOutput()
@@ -155,10 +173,14 @@ type ports struct {
 // freePorts picks the services' ports below 32768: the server stores its
 // ports in PostgreSQL as smallint (cluster_membership), and refuses to start
 // with a port above (the kernel's ephemeral ports are).
-func freePorts(pgPort int) (ports, error) {
+func freePorts(pgPort, frontend int) (ports, error) {
 	var ps [8]int
-	taken := map[int]bool{pgPort: true}
+	taken := map[int]bool{pgPort: true, frontend: true}
+	ps[0] = frontend
 	for i := range ps {
+		if ps[i] != 0 {
+			continue
+		}
 		p, err := freeLowPort(taken)
 		if err != nil {
 			return ports{}, err
@@ -227,8 +249,8 @@ dcRedirectionPolicy:
 
 // startServer writes config/development.yaml and starts the server's four
 // services in one process, waiting (up to two minutes) for the frontend.
-func (c *Cluster) startServer(ctx context.Context, server string) error {
-	p, err := freePorts(c.Postgres.Port)
+func (c *Cluster) startServer(ctx context.Context, server string, frontend int) error {
+	p, err := freePorts(c.Postgres.Port, frontend)
 	if err != nil {
 		return err
 	}
@@ -242,7 +264,7 @@ func (c *Cluster) startServer(ctx context.Context, server string) error {
 	if err := os.WriteFile(filepath.Join(c.Dir, "config", "development.yaml"), cfg.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write the server's configuration: %w", err)
 	}
-	log, err := os.Create(c.Log)
+	log, err := os.OpenFile(c.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
@@ -317,4 +339,18 @@ func freeLowPort(taken map[int]bool) (int, error) {
 		return p, nil
 	}
 	return 0, errors.New("no free port in 20000–32767")
+}
+
+// databaseExists reports whether the cluster holds database name.
+func (c *Cluster) databaseExists(ctx context.Context, name string) (bool, error) {
+	db, err := sqlx.Open("postgres", c.Postgres.URL("postgres"))
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name); err != nil {
+		return false, fmt.Errorf("look up database %s: %w", name, err)
+	}
+	return exists, nil
 }
