@@ -119,7 +119,6 @@ func isTooLarge(err error) bool {
 // request data).
 func failErr(c *gin.Context, err error) {
 	var locked *throttle.LockedError
-	var tooLarge *http.MaxBytesError
 	var refused *registering.Refusal
 	var bad *registering.Invalid
 	switch {
@@ -147,7 +146,7 @@ func failErr(c *gin.Context, err error) {
 		}
 		fail(c, p)
 		return
-	case errors.As(err, &tooLarge):
+	case isTooLarge(err):
 		fail(c, errBodyTooLarge)
 		return
 	}
