@@ -111,7 +111,12 @@ func run(m *testing.M) int {
 	}
 	defer w.Stop()
 	svc = registering.New(database, tc, taskQueue, year, sitting)
-	return m.Run()
+	code := m.Run()
+	if err := testenv.CheckServerLog(pg.Dir + "/postgres.log"); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 func fail(err error) int {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -88,7 +89,29 @@ func Main(run func(database *sqlx.DB, url string, temporal *testsuite.DevServer)
 		}
 		defer srv.Stop()
 	}
-	return run(database, url, srv)
+	code := run(database, url, srv)
+	if err := CheckServerLog(PostgresLog()); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		code = 1
+	}
+	return code
+}
+
+// personalData matches what must never reach PostgreSQL's server log: an ID
+// number, or an e-mail address (a login name) of the tests.
+var personalData = regexp.MustCompile(`\b\d{17}[\dX]\b|[\w.+-]+@example\.com`)
+
+// CheckServerLog fails when PostgreSQL's server log at path holds personal
+// data: conflicts must be decided without errors that carry their key.
+func CheckServerLog(path string) error {
+	log, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read PostgreSQL's log: %w", err)
+	}
+	if m := personalData.Find(log); m != nil {
+		return fmt.Errorf("PostgreSQL's server log %s holds personal data: %q", path, m)
+	}
+	return nil
 }
 
 var idSeq atomic.Int64
