@@ -78,10 +78,11 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	r.NoMethod(func(c *gin.Context) {
 		fail(c, problem{status: http.StatusMethodNotAllowed, apiError: apiError{Code: "method_not_allowed", Message: "不支持的请求方法", MessageEN: "method not allowed"}})
 	})
-	r.Use(logRequests, gin.CustomRecovery(func(c *gin.Context, _ any) { fail(c, errInternal) }), limitBody,
+	r.Use(s.measure(), logRequests, gin.CustomRecovery(func(c *gin.Context, _ any) { fail(c, errInternal) }), limitBody,
 		s.limitTime, checkIdempotencyKey, sanitize)
 
 	r.GET("/healthz", s.health)
+	r.GET("/metrics", serveMetrics)
 	v1 := r.Group("/api/v1")
 	v1.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", openAPI) })
 

@@ -173,6 +173,7 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 	}
 	defer closeAll()
 	go func() { _ = db.WaitUntilReachable(ctx, database, retryInterval) }()
+	go serveWorkerMetrics(ctx, cfg, database)
 	acts := &activities.Activities{
 		Registrations: registrations.NewStore(database),
 		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),

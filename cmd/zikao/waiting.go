@@ -29,6 +29,7 @@ func connectLazily(cfg config.Config) (database *sqlx.DB, tc client.Client, clos
 	opts, err := cfg.TemporalClientOptions()
 	if err == nil {
 		opts.Logger = tlog.NewStructuredLogger(slog.Default())
+		opts.MetricsHandler = sdkMetrics().handler // served by the worker's /metrics
 		tc, err = client.NewLazyClient(opts)
 	}
 	if err != nil {

@@ -37,6 +37,9 @@ type Config struct {
 	DiplomaRegistryUser    string        // ZIKAO_DIPLOMA_REGISTRY_USER
 	DiplomaRegistryKey     string        // ZIKAO_DIPLOMA_REGISTRY_KEY
 	DiplomaRegistryTimeout time.Duration // ZIKAO_DIPLOMA_REGISTRY_TIMEOUT
+
+	ReviewOverdueAfter   time.Duration // ZIKAO_REVIEW_OVERDUE_AFTER: a review waiting longer is overdue (metrics)
+	WorkerMetricsAddress string        // ZIKAO_WORKER_METRICS_ADDRESS: the worker's /metrics
 }
 
 // FromEnv reads the configuration from the environment.
@@ -58,6 +61,7 @@ func FromEnv() (Config, error) {
 		SessionTTL:             12 * time.Hour,
 		Year:                   year,
 		Sitting:                sitting,
+		WorkerMetricsAddress:   env("ZIKAO_WORKER_METRICS_ADDRESS", "127.0.0.1:9091"),
 	}
 	if v := os.Getenv("ZIKAO_TRUSTED_PROXIES"); v != "" {
 		c.TrustedProxies = splitComma(v)
@@ -81,7 +85,24 @@ func FromEnv() (Config, error) {
 	if c.DiplomaRegistryTimeout, err = durationEnv("ZIKAO_DIPLOMA_REGISTRY_TIMEOUT", c.DiplomaRegistryTimeout); err != nil {
 		return c, err
 	}
+	if c.ReviewOverdueAfter, err = ReviewOverdueAfter(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// DefaultReviewOverdueAfter is how long a review waits before it is overdue
+// when ZIKAO_REVIEW_OVERDUE_AFTER is not set.
+const DefaultReviewOverdueAfter = 72 * time.Hour
+
+// ReviewOverdueAfter reads ZIKAO_REVIEW_OVERDUE_AFTER alone (a Go duration,
+// such as 72h), for the API's metrics, which have no Config.
+func ReviewOverdueAfter() (time.Duration, error) {
+	d, err := durationEnv("ZIKAO_REVIEW_OVERDUE_AFTER", DefaultReviewOverdueAfter)
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("ZIKAO_REVIEW_OVERDUE_AFTER must be positive, got %s", d)
+	}
+	return d, err
 }
 
 // DefaultSitting is the next sitting whose registration is open at t: the
