@@ -38,6 +38,13 @@ type Config struct {
 	DiplomaRegistryKey     string        // ZIKAO_DIPLOMA_REGISTRY_KEY
 	DiplomaRegistryTimeout time.Duration // ZIKAO_DIPLOMA_REGISTRY_TIMEOUT
 
+	SMTPAddress  string // ZIKAO_SMTP_ADDRESS: host:port of the SMTP server
+	SMTPUser     string // ZIKAO_SMTP_USER: empty sends without authentication
+	SMTPPassword string // ZIKAO_SMTP_PASSWORD
+	SMTPTLS      string // ZIKAO_SMTP_TLS: off, starttls or tls
+	MailFrom     string // ZIKAO_MAIL_FROM: the sender's address, optionally with a name
+	MailEnabled  bool   // ZIKAO_MAIL_ENABLED: false writes the outbox but sends nothing
+
 	ReviewOverdueAfter   time.Duration // ZIKAO_REVIEW_OVERDUE_AFTER: a review waiting longer is overdue (metrics)
 	WorkerMetricsAddress string        // ZIKAO_WORKER_METRICS_ADDRESS: the worker's /metrics
 }
@@ -58,6 +65,11 @@ func FromEnv() (Config, error) {
 		DiplomaRegistryUser:    env("ZIKAO_DIPLOMA_REGISTRY_USER", "zikao"),
 		DiplomaRegistryKey:     env("ZIKAO_DIPLOMA_REGISTRY_KEY", "dev-key"),
 		DiplomaRegistryTimeout: 10 * time.Second,
+		SMTPAddress:            env("ZIKAO_SMTP_ADDRESS", "127.0.0.1:1025"),
+		SMTPUser:               os.Getenv("ZIKAO_SMTP_USER"),
+		SMTPPassword:           os.Getenv("ZIKAO_SMTP_PASSWORD"),
+		SMTPTLS:                env("ZIKAO_SMTP_TLS", "off"),
+		MailFrom:               env("ZIKAO_MAIL_FROM", "湖北自考考生注册系统 <noreply@zikao.localhost>"),
 		SessionTTL:             12 * time.Hour,
 		Year:                   year,
 		Sitting:                sitting,
@@ -86,6 +98,9 @@ func FromEnv() (Config, error) {
 		return c, err
 	}
 	if c.ReviewOverdueAfter, err = ReviewOverdueAfter(); err != nil {
+		return c, err
+	}
+	if err := c.readMail(); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -183,4 +198,20 @@ func splitComma(s string) []string {
 		}
 	}
 	return out
+}
+
+// readMail checks ZIKAO_SMTP_TLS and reads ZIKAO_MAIL_ENABLED (default true).
+func (c *Config) readMail() error {
+	switch c.SMTPTLS {
+	case "off", "starttls", "tls":
+	default:
+		return fmt.Errorf("ZIKAO_SMTP_TLS must be off, starttls or tls, got %q", c.SMTPTLS)
+	}
+	c.MailEnabled = true
+	if os.Getenv("ZIKAO_MAIL_ENABLED") == "" {
+		return nil
+	}
+	var err error
+	c.MailEnabled, err = boolEnv("ZIKAO_MAIL_ENABLED")
+	return err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/lib/pq"
 
 	"zikao/internal/db"
+	"zikao/internal/mail"
 	"zikao/internal/status"
 )
 
@@ -377,7 +378,10 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err != nil || !fresh {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `
+		if err := mail.Retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
 				rejection_reason = (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid),
 				report_id = NULLIF($6, '')::uuid,
@@ -387,6 +391,11 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err != nil {
 			return fmt.Errorf("record status %s of %s: %w", t.Status, t.RegistrationID, err)
 		}
+		if kind, ok := noticeOf(t); ok {
+			if err := notify(ctx, tx, res, mail.Notice{RegistrationID: t.RegistrationID, Seq: t.Seq, Kind: kind, ReasonID: t.ReasonID}); err != nil {
+				return err
+			}
+		}
 		if t.ReportID != "" {
 			_, err = tx.ExecContext(ctx, `UPDATE diploma_reports SET accepted_at = COALESCE(accepted_at, now()) WHERE id = $1`, t.ReportID)
 			if err != nil {
@@ -395,6 +404,38 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		}
 		return nil
 	})
+}
+
+// noticeOf tells which e-mail a transition sends the applicant, if any.
+func noticeOf(t Transition) (mail.Kind, bool) {
+	switch {
+	case t.Status == status.AwaitingReport && t.ReasonID != "":
+		return mail.Rejected, true // a review rejected the report: the reason is t.ReasonID's
+	case t.Status == status.PreRegistered:
+		return mail.PreRegistered, true
+	case t.Status == status.Expired:
+		return mail.Expired, true
+	case t.Status == status.Withdrawn:
+		return mail.Withdrawn, true
+		// Annulled (another issue): `case t.Status == status.Annulled: return
+		// mail.Annulled, true`, with the annulment's reason as t.ReasonID; the
+		// template and the outbox's kind are ready.
+	}
+	return "", false
+}
+
+// notify writes the e-mail of a step into the outbox when the update res
+// changed the registration's row (the step is the read model's news), in
+// the transaction that wrote it: the e-mail and the change commit together.
+func notify(ctx context.Context, tx *sqlx.Tx, res sql.Result, n mail.Notice) error {
+	changed, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("e-mail of %s: %w", n.RegistrationID, err)
+	}
+	if changed == 0 {
+		return nil
+	}
+	return mail.Enqueue(ctx, tx, n)
 }
 
 // historyEntry is a history row as written.
@@ -556,13 +597,16 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if !fresh {
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `
+		if err := mail.Retract(ctx, tx, r.ID, c.Seq); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2
 			WHERE id = $1 AND last_seq <= $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
 		if err != nil {
 			return fmt.Errorf("complete registration %s: %w", r.ID, err)
 		}
-		return nil
+		return notify(ctx, tx, res, mail.Notice{RegistrationID: r.ID, Seq: c.Seq, Kind: mail.Completed})
 	})
 	return ticket, err
 }
@@ -632,6 +676,9 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq > $2`, id, snap.Seq); err != nil {
 			return fmt.Errorf("restore history of %s: %w", id, err)
 		}
+		if err := mail.Retract(ctx, tx, id, snap.Seq+1); err != nil {
+			return err
+		}
 		_, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, last_seq = $2, updated_at = now(),
 				rejection_reason = (SELECT text FROM decision_reasons WHERE id = NULLIF($4, '')::uuid),
@@ -654,10 +701,16 @@ func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note 
 		if err != nil || !fresh {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4
+		if err := mail.Retract(ctx, tx, id, seq); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4
 			WHERE id = $1 AND last_seq < $2 AND status NOT IN ('completed', 'expired', 'withdrawn')`, id, seq, st, at)
 		if err != nil {
 			return fmt.Errorf("close registration %s: %w", id, err)
+		}
+		if kind, ok := noticeOf(Transition{Status: st}); ok {
+			return notify(ctx, tx, res, mail.Notice{RegistrationID: id, Seq: seq, Kind: kind})
 		}
 		return nil
 	})

@@ -1,0 +1,91 @@
+package mail
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+)
+
+// Notice asks for a message about one step of a registration: the history
+// entry Seq, whose write is in the transaction that enqueues it.
+type Notice struct {
+	RegistrationID string
+	Seq            int
+	Kind           Kind
+	ReasonID       string // decision_reasons: the reviewer's reason (rejected, annulled)
+}
+
+// Enqueue writes the message of n into the outbox, in tx (the transaction
+// of the read-model change that causes it; the row must already show the
+// change, for example its ticket number). The recipient is the account's
+// login name. Written again for the same step and kind, it adds nothing.
+func Enqueue(ctx context.Context, tx *sqlx.Tx, n Notice) error {
+	recipient, facts, err := factsOf(ctx, tx, n)
+	if err != nil {
+		return err
+	}
+	subject, body, err := Compose(n.Kind, facts)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `
+		INSERT INTO outbox (id, registration_id, kind, seq, recipient, subject, body)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (registration_id, kind, seq) DO NOTHING`,
+		uuid.NewString(), n.RegistrationID, string(n.Kind), n.Seq, recipient, subject, body)
+	if err != nil {
+		return fmt.Errorf("write %s e-mail of %s to the outbox: %w", n.Kind, n.RegistrationID, err)
+	}
+	return nil
+}
+
+func factsOf(ctx context.Context, tx *sqlx.Tx, n Notice) (string, Facts, error) {
+	var row struct {
+		Recipient      string       `db:"recipient"`
+		TicketNumber   string       `db:"ticket_number"`
+		Reason         string       `db:"reason"`
+		AreaName       string       `db:"area_name"`
+		City           string       `db:"city"`
+		OfficeAddress  string       `db:"office_address"`
+		WindowStartsAt sql.NullTime `db:"window_starts_at"`
+		WindowEndsAt   sql.NullTime `db:"window_ends_at"`
+	}
+	err := tx.GetContext(ctx, &row, `
+		SELECT a.login_name AS recipient, COALESCE(r.ticket_number, '') AS ticket_number,
+			COALESCE((SELECT text FROM decision_reasons WHERE id = NULLIF($2, '')::uuid), '') AS reason,
+			e.name AS area_name, e.city, e.office_address, r.window_starts_at, r.window_ends_at
+		FROM registrations r
+		JOIN accounts a ON a.id = r.account_id
+		JOIN exam_areas e ON e.code = r.exam_area_code
+		WHERE r.id = $1`, n.RegistrationID, n.ReasonID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", Facts{}, fmt.Errorf("e-mail of %s: registration not found", n.RegistrationID)
+	}
+	if err != nil {
+		return "", Facts{}, fmt.Errorf("read the facts of %s for its %s e-mail: %w", n.RegistrationID, n.Kind, err)
+	}
+	return row.Recipient, Facts{
+		RegistrationID: n.RegistrationID, AreaName: row.AreaName, City: row.City, OfficeAddress: row.OfficeAddress,
+		WindowStartsAt: row.WindowStartsAt.Time, WindowEndsAt: row.WindowEndsAt.Time,
+		Reason: row.Reason, TicketNumber: row.TicketNumber,
+	}, nil
+}
+
+// Retract removes the messages of a registration's steps from seq on that
+// are not sent yet: those steps were written by a workflow task Temporal
+// never committed, and are being replaced. A message the sender is
+// delivering at this moment is left to it (never waited for).
+func Retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
+	_, err := tx.ExecContext(ctx, `
+		DELETE FROM outbox WHERE id IN (
+			SELECT id FROM outbox WHERE registration_id = $1 AND seq >= $2 AND accepted_at IS NULL
+			FOR UPDATE SKIP LOCKED)`, registrationID, seq)
+	if err != nil {
+		return fmt.Errorf("retract unsent e-mails of %s: %w", registrationID, err)
+	}
+	return nil
+}

@@ -1,0 +1,180 @@
+package registrations_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"zikao/internal/files"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+)
+
+// outboxRow is an e-mail as the outbox holds it.
+type outboxRow struct {
+	Kind      string `db:"kind"`
+	Seq       int    `db:"seq"`
+	Recipient string `db:"recipient"`
+	Subject   string `db:"subject"`
+	Body      string `db:"body"`
+}
+
+func outboxOf(t *testing.T, id string) []outboxRow {
+	t.Helper()
+	var rows []outboxRow
+	if err := database.Select(&rows, `SELECT kind, seq, recipient, subject, body FROM outbox WHERE registration_id = $1 ORDER BY seq, kind`, id); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func loginOf(t *testing.T, r registrations.Registration) string {
+	t.Helper()
+	var login string
+	if err := database.Get(&login, `SELECT login_name FROM accounts WHERE id = $1`, r.AccountID); err != nil {
+		t.Fatal(err)
+	}
+	return login
+}
+
+// wantMail checks that the outbox holds exactly the e-mails kinds (in step
+// order) to the account's login name, and returns them.
+func wantMail(t *testing.T, r registrations.Registration, kinds ...string) []outboxRow {
+	t.Helper()
+	rows := outboxOf(t, r.ID)
+	var got []string
+	for _, row := range rows {
+		got = append(got, row.Kind)
+		if row.Recipient != loginOf(t, r) {
+			t.Errorf("%s e-mail to another address", row.Kind)
+		}
+		if strings.Contains(row.Body, r.Name) || strings.Contains(row.Body, r.IDNumber) || strings.Contains(row.Subject, r.Name) {
+			t.Errorf("%s e-mail names the applicant or their ID number:\n%s", row.Kind, row.Body)
+		}
+		if !strings.Contains(row.Body, r.ID) || !strings.HasPrefix(row.Subject, "【湖北自考】") {
+			t.Errorf("%s e-mail without the registration id or the subject's prefix: %q\n%s", row.Kind, row.Subject, row.Body)
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(kinds, ",") {
+		t.Fatalf("outbox holds %v, want %v", got, kinds)
+	}
+	return rows
+}
+
+func record(t *testing.T, r registrations.Registration, seq int, st, reasonID string, historyLength int) {
+	t.Helper()
+	err := registrations.NewStore(database).Record(context.Background(), registrations.Transition{RegistrationID: r.ID, Seq: seq,
+		Status: st, At: time.Now(), ByRole: "system", ReasonID: reasonID, UpdateID: "", HistoryLength: historyLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The e-mails are written with the read-model change that causes them, once
+// per step: a rejection (with the reason), pre-registration (the office and
+// the window), completion (the ticket number); not the first awaiting_report
+// (the registry did not know the diploma) nor the reviews.
+func TestOutboxFollowsTheReadModel(t *testing.T) {
+	ctx := context.Background()
+	store := registrations.NewStore(database)
+	r := newRegistration(t) // pre_registered at step 1 (written by the API: no e-mail)
+	wantMail(t, r)
+	record(t, r, 2, status.AwaitingReport, "", 2) // the registry does not know the diploma
+	record(t, r, 3, status.CountyReview, "", 3)
+	wantMail(t, r)
+	reason, err := store.AddReason(ctx, r.ID, "county/1", "报告模糊，无法辨认")
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, r, 4, status.AwaitingReport, reason, 4)
+	record(t, r, 4, status.AwaitingReport, reason, 4) // a retry adds nothing
+	rows := wantMail(t, r, "rejected")
+	if !strings.Contains(rows[0].Body, "报告模糊，无法辨认") || !strings.Contains(rows[0].Subject, "审核未通过") {
+		t.Fatalf("rejection e-mail without its reason: %q\n%s", rows[0].Subject, rows[0].Body)
+	}
+	record(t, r, 5, status.CountyReview, "", 5)
+	record(t, r, 6, status.ProvincialReview, "", 6)
+	record(t, r, 7, status.PreRegistered, "", 7)
+	rows = wantMail(t, r, "rejected", "pre_registered")
+	if !strings.Contains(rows[1].Body, "武汉市武昌区教育局自考办（样例地址）") || !strings.Contains(rows[1].Body, " 至 ") {
+		t.Fatalf("pre-registration e-mail without the office or the window:\n%s", rows[1].Body)
+	}
+	photo, err := files.NewStore(database).Put(ctx, []byte("photo of "+r.ID), "image/jpeg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := registrations.Completion{RegistrationID: r.ID, Seq: 8, At: time.Now(), PhotoFileID: photo, ByRole: "onsite_operator", UpdateID: "onsite/1", HistoryLength: 8}
+	ticket, err := store.Complete(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Complete(ctx, c); err != nil { // a retry adds nothing
+		t.Fatal(err)
+	}
+	rows = wantMail(t, r, "rejected", "pre_registered", "completed")
+	if !strings.Contains(rows[2].Body, "准考证号："+ticket) {
+		t.Fatalf("completion e-mail without the ticket number %s:\n%s", ticket, rows[2].Body)
+	}
+}
+
+// Expiry and withdrawal (by the workflow, or the reconciler's Close) each
+// write their e-mail; a Close of a registration already closed writes none.
+func TestOutboxOnClosing(t *testing.T) {
+	ctx := context.Background()
+	store := registrations.NewStore(database)
+	expired := newRegistration(t)
+	record(t, expired, 2, status.Expired, "", 2)
+	rows := wantMail(t, expired, "expired")
+	if !strings.Contains(rows[0].Subject, "已失效") {
+		t.Fatalf("expiry e-mail: %q", rows[0].Subject)
+	}
+	withdrawn := newRegistration(t)
+	record(t, withdrawn, 2, status.Withdrawn, "", 2)
+	wantMail(t, withdrawn, "withdrawn")
+
+	closed := newRegistration(t)
+	if err := store.Close(ctx, closed.ID, 2, status.Withdrawn, "system", "工作流已终止"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(ctx, closed.ID, 2, status.Withdrawn, "system", "工作流已终止"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(ctx, closed.ID, 3, status.Withdrawn, "system", "工作流已终止"); err != nil { // already closed
+		t.Fatal(err)
+	}
+	rows = wantMail(t, closed, "withdrawn")
+	if rows[0].Seq != 2 || !strings.Contains(rows[0].Subject, "已撤销") {
+		t.Fatalf("reconciler's withdrawal e-mail: step %d, %q", rows[0].Seq, rows[0].Subject)
+	}
+}
+
+// A step written by a workflow task Temporal never committed loses its
+// unsent e-mail when the committed step replaces it, or when the reconciler
+// sets the registration back; a late write of the lost task adds none.
+func TestSupersededStepsRetractTheirMail(t *testing.T) {
+	ctx := context.Background()
+	r := newRegistration(t)
+	record(t, r, 2, status.Withdrawn, "", 10) // the lost task's write
+	wantMail(t, r, "withdrawn")
+	record(t, r, 2, status.Expired, "", 15) // what the workflow committed instead
+	wantMail(t, r, "expired")
+	record(t, r, 2, status.Withdrawn, "", 12) // the lost task, late
+	wantMail(t, r, "expired")
+
+	other := newRegistration(t)
+	record(t, other, 2, status.Withdrawn, "", 10)
+	if err := registrations.NewStore(database).Restore(ctx, other.ID, registrations.Snapshot{Status: status.PreRegistered, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, other)
+
+	// A message the SMTP server accepted stays (it cannot be recalled).
+	sent := newRegistration(t)
+	record(t, sent, 2, status.Withdrawn, "", 10)
+	if _, err := database.Exec(`UPDATE outbox SET accepted_at = now() WHERE registration_id = $1`, sent.ID); err != nil {
+		t.Fatal(err)
+	}
+	record(t, sent, 2, status.Expired, "", 15)
+	wantMail(t, sent, "expired", "withdrawn")
+}
