@@ -33,6 +33,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	temporalPort := fs.Int("temporal-port", 7233, "Temporal frontend port on 127.0.0.1")
 	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port on 127.0.0.1")
 	registryAddr := fs.String("registry", "127.0.0.1:8090", "diploma registry stand-in address")
+	mailPort := fs.Int("mail-port", 8025, "Mailpit web UI and API port on 127.0.0.1 (where to read the e-mails)")
+	smtpPort := fs.Int("smtp-port", 1025, "Mailpit SMTP port on 127.0.0.1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +83,15 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 
+	mailpit, err := startMailpit(ctx, *dataDir, *mailPort, *smtpPort)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = mailpit.Stop()
+		slog.Info("Mailpit stopped")
+	}()
+
 	registryCtx, stopRegistry := context.WithCancel(ctx)
 	defer stopRegistry()
 	registryDone := make(chan error, 1)
@@ -96,6 +107,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		"ZIKAO_DIPLOMA_REGISTRY_URL="+cfg.DiplomaRegistryURL,
 		"ZIKAO_YEAR="+strconv.Itoa(cfg.Year),
 		"ZIKAO_SITTING="+strconv.Itoa(cfg.Sitting),
+		// The worker's e-mails go to Mailpit, without TLS or authentication.
+		"ZIKAO_SMTP_ADDRESS="+mailpit.SMTPAddress(), "ZIKAO_SMTP_TLS=off", "ZIKAO_SMTP_USER=", "ZIKAO_SMTP_PASSWORD=",
 	)
 	exe, err := os.Executable()
 	if err != nil {
@@ -128,7 +141,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 
 	select {
 	case <-waitForHealth(ctx, cfg.ListenAddress):
-		printBanner(cfg, *uiPort, pg)
+		printBanner(cfg, *uiPort, pg, mailpit)
 	case <-ctx.Done():
 		slog.Info("stopping")
 		return nil
@@ -227,7 +240,7 @@ func apiHealthy(ctx context.Context, client *http.Client, addr string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func printBanner(cfg config.Config, uiPort int, pg *devstack.Postgres) {
+func printBanner(cfg config.Config, uiPort int, pg *devstack.Postgres, mailpit *devstack.Mailpit) {
 	fmt.Printf(`
 zikao is running (sitting %d-%d). Ctrl-C stops everything.
 
@@ -236,10 +249,11 @@ zikao is running (sitting %d-%d). Ctrl-C stops everything.
   Temporal     %s, namespace %s, task queue %s
   PostgreSQL   %s%s
   Registry     %s (stand-in of 学信网)
+  Mail         %s   (Mailpit: every e-mail to applicants; SMTP %s)%s
 
 Demo accounts (password %q):
 `, cfg.Year, cfg.Sitting, cfg.ListenAddress, cfg.ListenAddress, uiPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue,
-		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, demo.Password)
+		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), demo.Password)
 	for _, s := range demo.StaffAccounts {
 		fmt.Printf("  %-26s %s %s\n", s.LoginName, s.Role, s.Area)
 	}
@@ -249,6 +263,28 @@ Demo data: every exam area's confirmation window is open from yesterday to 30 da
   王芳 420106199604202344 holds enrolment records 010620100001 and 010621200007.
 
 `)
+}
+
+// startMailpit starts Mailpit, the mail catcher, keeping its messages in
+// the data folder (mailpit.db; its log in mailpit.log).
+func startMailpit(ctx context.Context, dataDir string, uiPort, smtpPort int) (*devstack.Mailpit, error) {
+	slog.Info("starting Mailpit (the first run builds it, about a minute)")
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "mailpit.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	// Mailpit holds its own descriptor of the file: ours can close now.
+	defer logFile.Close()
+	return devstack.StartMailpit(ctx, devstack.MailpitOptions{UIPort: uiPort, SMTPPort: smtpPort,
+		DBFile: filepath.Join(dataDir, "mailpit.db"), Log: logFile})
+}
+
+// mailNote says when the worker sends nothing.
+func mailNote(cfg config.Config) string {
+	if cfg.MailEnabled {
+		return ""
+	}
+	return "\n               ZIKAO_MAIL_ENABLED=false: e-mails stay in the outbox, none is sent"
 }
 
 // clusterNote tells where the cluster is when it is not in the data folder.

@@ -174,6 +174,7 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 	defer closeAll()
 	go func() { _ = db.WaitUntilReachable(ctx, database, retryInterval) }()
 	go serveWorkerMetrics(ctx, cfg, database)
+	defer startMailSender(ctx, cfg, database)() // the e-mail outbox's sender; waits for it on the way out
 	acts := &activities.Activities{
 		Registrations: registrations.NewStore(database),
 		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),

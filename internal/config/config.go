@@ -6,6 +6,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"net/mail"
 	"os"
 	"strconv"
 	"strings"
@@ -206,6 +207,9 @@ func (c *Config) readMail() error {
 	case "off", "starttls", "tls":
 	default:
 		return fmt.Errorf("ZIKAO_SMTP_TLS must be off, starttls or tls, got %q", c.SMTPTLS)
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		return fmt.Errorf("ZIKAO_MAIL_FROM %q: %w", c.MailFrom, err)
 	}
 	c.MailEnabled = true
 	if os.Getenv("ZIKAO_MAIL_ENABLED") == "" {

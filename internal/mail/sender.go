@@ -51,9 +51,11 @@ func orDefault(d, def time.Duration) time.Duration {
 // Run delivers due messages until ctx ends.
 func (s *Sender) Run(ctx context.Context) {
 	slog.InfoContext(ctx, "e-mail sender started", "smtp", s.SMTP.Address, "tls", s.SMTP.TLS)
+	var warned time.Time // while PostgreSQL is away, one warning a minute
 	for ctx.Err() == nil {
-		if _, err := s.SendDue(ctx); err != nil && ctx.Err() == nil {
-			slog.WarnContext(ctx, "e-mail sender", "error", scrub(err.Error()))
+		if _, err := s.SendDue(ctx); err != nil && ctx.Err() == nil && time.Since(warned) >= time.Minute {
+			slog.WarnContext(ctx, "e-mail sender: outbox not reachable; will try again", "error", scrub(err.Error()))
+			warned = time.Now()
 		}
 		select {
 		case <-ctx.Done():

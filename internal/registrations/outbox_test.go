@@ -78,8 +78,14 @@ func record(t *testing.T, r registrations.Registration, seq int, st, reasonID st
 func TestOutboxFollowsTheReadModel(t *testing.T) {
 	ctx := context.Background()
 	store := registrations.NewStore(database)
-	r := newRegistration(t) // pre_registered at step 1 (written by the API: no e-mail)
-	wantMail(t, r)
+	r := newRegistration(t) // pre_registered at step 1 (专科, written by the API)
+	rows := wantMail(t, r, "pre_registered")
+	if rows[0].Seq != 1 || !strings.Contains(rows[0].Body, "武汉市武昌区教育局自考办（样例地址）") {
+		t.Fatalf("pre-registration e-mail of a new registration: step %d\n%s", rows[0].Seq, rows[0].Body)
+	}
+	if _, err := database.Exec(`DELETE FROM outbox WHERE registration_id = $1`, r.ID); err != nil {
+		t.Fatal(err)
+	}
 	record(t, r, 2, status.AwaitingReport, "", 2) // the registry does not know the diploma
 	record(t, r, 3, status.CountyReview, "", 3)
 	wantMail(t, r)
@@ -89,7 +95,7 @@ func TestOutboxFollowsTheReadModel(t *testing.T) {
 	}
 	record(t, r, 4, status.AwaitingReport, reason, 4)
 	record(t, r, 4, status.AwaitingReport, reason, 4) // a retry adds nothing
-	rows := wantMail(t, r, "rejected")
+	rows = wantMail(t, r, "rejected")
 	if !strings.Contains(rows[0].Body, "报告模糊，无法辨认") || !strings.Contains(rows[0].Subject, "审核未通过") {
 		t.Fatalf("rejection e-mail without its reason: %q\n%s", rows[0].Subject, rows[0].Body)
 	}
@@ -118,22 +124,32 @@ func TestOutboxFollowsTheReadModel(t *testing.T) {
 	}
 }
 
+// quietRegistration is newRegistration with its first e-mail (pre_registered) gone.
+func quietRegistration(t *testing.T) registrations.Registration {
+	t.Helper()
+	r := newRegistration(t)
+	if _, err := database.Exec(`DELETE FROM outbox WHERE registration_id = $1`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // Expiry and withdrawal (by the workflow, or the reconciler's Close) each
 // write their e-mail; a Close of a registration already closed writes none.
 func TestOutboxOnClosing(t *testing.T) {
 	ctx := context.Background()
 	store := registrations.NewStore(database)
-	expired := newRegistration(t)
+	expired := quietRegistration(t)
 	record(t, expired, 2, status.Expired, "", 2)
 	rows := wantMail(t, expired, "expired")
 	if !strings.Contains(rows[0].Subject, "已失效") {
 		t.Fatalf("expiry e-mail: %q", rows[0].Subject)
 	}
-	withdrawn := newRegistration(t)
+	withdrawn := quietRegistration(t)
 	record(t, withdrawn, 2, status.Withdrawn, "", 2)
 	wantMail(t, withdrawn, "withdrawn")
 
-	closed := newRegistration(t)
+	closed := quietRegistration(t)
 	if err := store.Close(ctx, closed.ID, 2, status.Withdrawn, "system", "工作流已终止"); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +170,7 @@ func TestOutboxOnClosing(t *testing.T) {
 // sets the registration back; a late write of the lost task adds none.
 func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	ctx := context.Background()
-	r := newRegistration(t)
+	r := quietRegistration(t)
 	record(t, r, 2, status.Withdrawn, "", 10) // the lost task's write
 	wantMail(t, r, "withdrawn")
 	record(t, r, 2, status.Expired, "", 15) // what the workflow committed instead
@@ -162,7 +178,7 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	record(t, r, 2, status.Withdrawn, "", 12) // the lost task, late
 	wantMail(t, r, "expired")
 
-	other := newRegistration(t)
+	other := quietRegistration(t)
 	record(t, other, 2, status.Withdrawn, "", 10)
 	if err := registrations.NewStore(database).Restore(ctx, other.ID, registrations.Snapshot{Status: status.PreRegistered, Seq: 1}); err != nil {
 		t.Fatal(err)
@@ -170,7 +186,7 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	wantMail(t, other)
 
 	// A message the SMTP server accepted stays (it cannot be recalled).
-	sent := newRegistration(t)
+	sent := quietRegistration(t)
 	record(t, sent, 2, status.Withdrawn, "", 10)
 	if _, err := database.Exec(`UPDATE outbox SET accepted_at = now() WHERE registration_id = $1`, sent.ID); err != nil {
 		t.Fatal(err)

@@ -140,6 +140,11 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 		if _, err := writeHistory(ctx, tx, first); err != nil {
 			return err
 		}
+		if r.Status == status.PreRegistered { // 专科 and 在籍 start there: where and when to go
+			if err := mail.Enqueue(ctx, tx, mail.Notice{RegistrationID: r.ID, Seq: 1, Kind: mail.PreRegistered}); err != nil {
+				return err
+			}
+		}
 		r.History = []HistoryEntry{{Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note}}
 		return nil
 	})
