@@ -109,18 +109,23 @@ func (c *Cluster) Stop() error {
 }
 
 // binaries builds (once; cached afterwards) the server and the SQL tool
-// from tools/go.mod and finds the module's schema folder.
+// from tools/go.mod, unless $ZIKAO_TEMPORAL_SERVER_BIN and
+// $ZIKAO_TEMPORAL_SQL_BIN name them, and finds the module's schema folder.
 func binaries(ctx context.Context) (server, sqlTool, schemas string, err error) {
 	root, err := devstack.RepoRoot()
 	if err != nil {
 		return "", "", "", err
 	}
 	modfile := "-modfile=" + filepath.Join(root, "tools", "go.mod")
-	if server, err = goCommand(ctx, root, "tool", modfile, "-n", "server"); err != nil {
-		return "", "", "", fmt.Errorf("build the Temporal Server: %w", err)
+	if server = os.Getenv("ZIKAO_TEMPORAL_SERVER_BIN"); server == "" {
+		if server, err = goCommand(ctx, root, "tool", modfile, "-n", "server"); err != nil {
+			return "", "", "", fmt.Errorf("build the Temporal Server: %w", err)
+		}
 	}
-	if sqlTool, err = goCommand(ctx, root, "tool", modfile, "-n", "sql"); err != nil {
-		return "", "", "", fmt.Errorf("build the Temporal SQL tool: %w", err)
+	if sqlTool = os.Getenv("ZIKAO_TEMPORAL_SQL_BIN"); sqlTool == "" {
+		if sqlTool, err = goCommand(ctx, root, "tool", modfile, "-n", "sql"); err != nil {
+			return "", "", "", fmt.Errorf("build the Temporal SQL tool: %w", err)
+		}
 	}
 	mod, err := goCommand(ctx, root, "list", modfile, "-m", "-f", "{{.Dir}}", "go.temporal.io/server")
 	if err != nil {
