@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -175,6 +176,11 @@ func ensureSearchAttributes(ctx context.Context, op Operator, o Options, r *Repo
 		have, err = op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: o.Namespace})
 		return err
 	})
+	if err != nil && o.Cloud && refused(err) {
+		fmt.Fprintf(o.Out, "search attributes: this key may not list them (%v); check in the Temporal Cloud console that %s has %s (Keyword)\n",
+			err, o.Namespace, strings.Join(sortedNames(want), ", "))
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("list search attributes of %s: %w", o.Namespace, err)
 	}
@@ -310,6 +316,15 @@ func retry(ctx context.Context, patience time.Duration, fn func() error) error {
 		}
 		wait = min(2*wait, 5*time.Second)
 	}
+}
+
+// refused errors are those of a caller that may not do what it asked.
+func refused(err error) bool {
+	var (
+		denied *serviceerror.PermissionDenied
+		unimpl *serviceerror.Unimplemented
+	)
+	return errors.As(err, &denied) || errors.As(err, &unimpl)
 }
 
 // transient errors are those of a namespace that is still propagating or a

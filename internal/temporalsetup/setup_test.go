@@ -159,3 +159,22 @@ func TestRunRefusesAWrongTypeAndUpdatesDisabled(t *testing.T) {
 		t.Fatalf("updates disabled: %v, %+v", err, r)
 	}
 }
+
+// refusing is a Cloud namespace whose key may not list search attributes.
+type refusing struct{ *fake }
+
+func (refusing) ListSearchAttributes(context.Context, *operatorservice.ListSearchAttributesRequest) (map[string]enumspb.IndexedValueType, error) {
+	return nil, serviceerror.NewPermissionDenied("not allowed", "")
+}
+
+func TestRunWithCloudThatMayNotList(t *testing.T) {
+	f := newFake()
+	f.retention["zk"] = 24 * time.Hour
+	p := f.parts()
+	p.Operator = refusing{f}
+	var out strings.Builder
+	r, err := Run(context.Background(), p, Options{Namespace: "zk", SearchAttributes: attrs, Cloud: true, Out: &out})
+	if err != nil || !r.UpdatesAccepted || !strings.Contains(out.String(), "check in the Temporal Cloud console") {
+		t.Fatalf("%v, %+v:\n%s", err, r, out.String())
+	}
+}
