@@ -67,6 +67,12 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer w.Stop()
+		stopMail, err := startMail(ctx, db) // Mailpit, and the sender delivering the outbox to it (mail_test.go)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mail:", err)
+			return 1
+		}
+		defer stopMail()
 		server = api.NewServer(db, temporal, taskQueue, year, sitting)
 		// Every test client comes from 127.0.0.1: the per-address limits (the
 		// same code as the per-login ones, tested in internal/throttle) would
