@@ -80,12 +80,22 @@ func (m *httpMetrics) observe(c *gin.Context, took time.Duration) {
 	if route == "" {
 		route = unmatchedRoute
 	}
-	status := c.Writer.Status()
-	m.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(c.Request.Method, route).Observe(took.Seconds())
+	status, method := c.Writer.Status(), knownMethod(c.Request.Method)
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(method, route).Observe(took.Seconds())
 	if status == http.StatusTooManyRequests {
 		m.throttled.WithLabelValues(route).Inc()
 	}
+}
+
+// knownMethod is the request's method when it is a standard one, else
+// "other": a client chooses the method, and labels must stay few.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
 
 // serveMetrics answers GET /metrics in Prometheus's text format.

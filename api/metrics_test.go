@@ -123,8 +123,9 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 	}
 	want(t, anyone.json("POST", "/sessions", map[string]any{"login_name": login, "password": "secret1"}), 429, "too_many_attempts")
 
-	// A path that names nothing, holding an ID number.
+	// A path that names nothing, holding an ID number; a method of the client's own.
 	want(t, anyone.json("GET", "/no-such-thing/"+idNumber, nil), 404, "not_found")
+	want(t, anyone.json("X"+idNumber, "/registrations/mine", nil), 405, "method_not_allowed")
 
 	after := scrape(t)
 	moved := func(name string, by float64, labels ...string) {
@@ -145,6 +146,7 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 	moved("zikao_http_requests_total", 1, "method", "POST", "route", "/api/v1/sessions", "status", "429")
 	moved("zikao_http_throttled_total", 1, "route", "/api/v1/sessions")
 	moved("zikao_http_requests_total", 1, "method", "GET", "route", "unmatched", "status", "404")
+	moved("zikao_http_requests_total", 1, "method", "other", "route", "unmatched", "status", "405")
 	moved("zikao_http_requests_total", 1, "method", "GET", "route", "/metrics", "status", "200")
 
 	// The backlog, from the read model.
