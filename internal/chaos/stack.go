@@ -184,7 +184,12 @@ func (s *stack) startProcesses(ctx context.Context, o Options, registryURL strin
 	})
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("worker-%d", i)
-		s.workers = append(s.workers, &proc{name: name, bin: o.Binary, args: []string{"worker"}, env: env,
+		metricsPort, err := devstack.FreePort() // each worker serves its metrics on a port of its own
+		if err != nil {
+			return err
+		}
+		workerEnv := append(append([]string(nil), env...), fmt.Sprintf("ZIKAO_WORKER_METRICS_ADDRESS=127.0.0.1:%d", metricsPort))
+		s.workers = append(s.workers, &proc{name: name, bin: o.Binary, args: []string{"worker"}, env: workerEnv,
 			logPath: filepath.Join(s.dir, name+".log"), events: s.events})
 	}
 	s.api = &proc{name: "api", bin: o.Binary, args: []string{"api"}, env: env, logPath: filepath.Join(s.dir, "api.log"), events: s.events}
