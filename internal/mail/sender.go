@@ -110,6 +110,9 @@ func (c *connection) send(ctx context.Context, msg *gomail.Msg) error {
 	}
 	if err := c.client.Send(msg); err != nil {
 		c.close() // start the next message on a fresh connection
+		if msg.IsDelivered() {
+			return nil // the server accepted it; only the RSET after it failed
+		}
 		return err
 	}
 	return nil
