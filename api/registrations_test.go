@@ -547,14 +547,14 @@ func age(t *testing.T, id string) {
 // workflowStatus is "missing", "running" or "closed".
 func workflowStatus(t *testing.T, registrationID string) string {
 	t.Helper()
-	d, err := temporal.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(registrationID), "")
+	d, err := temporal.DescribeWorkflow(context.Background(), workflows.WorkflowID(registrationID), "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound):
 		return "missing"
 	case err != nil:
 		t.Fatal(err)
-	case d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+	case d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		return "running"
 	}
 	return "closed"

@@ -189,11 +189,11 @@ func waitForStatus(t *testing.T, id, st string, within time.Duration) {
 // (neither failed nor still running).
 func workflowClosedOK(t *testing.T, id string) {
 	t.Helper()
-	d, err := tc.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(id), "")
+	d, err := tc.DescribeWorkflow(context.Background(), workflows.WorkflowID(id), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+	if st := d.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		t.Errorf("workflow of %s is %s, want completed", id, st)
 	}
 }
@@ -446,11 +446,11 @@ func TestTemporalRestartUnderASubmission(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	d, err := own.DescribeWorkflowExecution(ctx, workflows.WorkflowID(r.ID), "")
+	d, err := own.DescribeWorkflow(ctx, workflows.WorkflowID(r.ID), "")
 	if err != nil {
 		t.Fatalf("the retried submission's workflow: %v", err)
 	}
-	if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if st := d.Status; st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		t.Fatalf("workflow %s, want running", st)
 	}
 }

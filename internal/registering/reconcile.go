@@ -10,7 +10,6 @@ import (
 	"github.com/jmoiron/sqlx"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/converter"
 
 	"zikao/internal/registrations"
 	"zikao/internal/status"
@@ -121,7 +120,7 @@ func (rc *Reconciler) Once(ctx context.Context) (Sweep, error) {
 func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, sw *Sweep) error {
 	tc := rc.Service.Temporal
 	open := !status.Terminal(r.Status)
-	d, err := tc.DescribeWorkflowExecution(ctx, workflows.WorkflowID(r.ID), "")
+	d, err := tc.DescribeWorkflow(ctx, workflows.WorkflowID(r.ID), "")
 	var notFound *serviceerror.NotFound
 	switch {
 	case errors.As(err, &notFound) && open && r.LastSeq == 1:
@@ -138,8 +137,7 @@ func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, s
 	case err != nil:
 		return err
 	}
-	info := d.GetWorkflowExecutionInfo()
-	switch info.GetStatus() {
+	switch d.Status {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		if !open {
@@ -160,11 +158,7 @@ func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, s
 		}
 		return rc.close(ctx, r, sw, status.Withdrawn, "注册流程已被终止，本次注册关闭")
 	}
-	var shown string
-	if p := info.GetSearchAttributes().GetIndexedFields()[workflows.StatusKey.GetName()]; p != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(p, &shown)
-	}
-	if shown == r.Status {
+	if shown, _ := d.TypedSearchAttributes.GetKeyword(workflows.StatusKey); shown == r.Status {
 		return nil
 	}
 	// The workflow's search attribute is upserted after the row is written:
