@@ -41,6 +41,11 @@ type MailpitOptions struct {
 	SMTPPort int       // SMTP port on 127.0.0.1; 0 picks a free one
 	DBFile   string    // its database; empty keeps the messages only while it runs
 	Log      io.Writer // its own output; nil discards it
+
+	// With TLSCert and TLSKey (PEM files) its SMTP server requires STARTTLS;
+	// with AuthFile (lines user:password) it requires those credentials.
+	// Without them it accepts any or no authentication, without TLS.
+	TLSCert, TLSKey, AuthFile string
 }
 
 // Mailpit is a running Mailpit.
@@ -71,12 +76,7 @@ func StartMailpit(ctx context.Context, o MailpitOptions) (*Mailpit, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", o.UIPort), "--smtp", fmt.Sprintf("127.0.0.1:%d", o.SMTPPort),
-		"--max", "0", "--smtp-disable-rdns", "--smtp-auth-accept-any", "--smtp-auth-allow-insecure"}
-	if o.DBFile != "" {
-		args = append(args, "--database", o.DBFile)
-	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, o.args()...)
 	cmd.Stdout, cmd.Stderr = o.Log, o.Log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // Ctrl-C reaches it through us
 	if err := cmd.Start(); err != nil {
@@ -89,6 +89,21 @@ func StartMailpit(ctx context.Context, o MailpitOptions) (*Mailpit, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func (o MailpitOptions) args() []string {
+	args := []string{"--listen", fmt.Sprintf("127.0.0.1:%d", o.UIPort), "--smtp", fmt.Sprintf("127.0.0.1:%d", o.SMTPPort),
+		"--max", "0", "--smtp-disable-rdns"}
+	if o.DBFile != "" {
+		args = append(args, "--database", o.DBFile)
+	}
+	if o.TLSCert != "" {
+		args = append(args, "--smtp-tls-cert", o.TLSCert, "--smtp-tls-key", o.TLSKey, "--smtp-require-starttls")
+	}
+	if o.AuthFile != "" {
+		return append(args, "--smtp-auth-file", o.AuthFile)
+	}
+	return append(args, "--smtp-auth-accept-any", "--smtp-auth-allow-insecure")
 }
 
 // URL is the address of the web UI; the API is under URL()+"/api/v1".

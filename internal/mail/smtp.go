@@ -2,6 +2,7 @@ package mail
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/mail"
@@ -18,8 +19,9 @@ type SMTP struct {
 	Address  string // host:port
 	User     string // empty: no authentication
 	Password string
-	TLS      string        // off, starttls (required, on the given port) or tls (implicit TLS)
-	Timeout  time.Duration // of the connection and each command; 0 means 30 s
+	TLS      string         // off, starttls (required, on the given port) or tls (implicit TLS)
+	Timeout  time.Duration  // of the connection and each command; 0 means 30 s
+	RootCAs  *x509.CertPool // to check the server's certificate; nil: the system's
 }
 
 // client builds a go-mail client for these settings (it dials later).
@@ -37,7 +39,7 @@ func (s SMTP) client() (*gomail.Client, error) {
 		timeout = 30 * time.Second
 	}
 	opts := []gomail.Option{gomail.WithPort(port), gomail.WithTimeout(timeout),
-		gomail.WithTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12})}
+		gomail.WithTLSConfig(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12, RootCAs: s.RootCAs})}
 	switch s.TLS {
 	case "", "off":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.NoTLS))
