@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -88,4 +89,29 @@ func Retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) e
 		return fmt.Errorf("retract unsent e-mails of %s: %w", registrationID, err)
 	}
 	return nil
+}
+
+// Backlog is the outbox's queue: the messages the SMTP server has not
+// accepted yet, and how long the oldest of them has waited (0 when none).
+type Backlog struct {
+	Pending       int
+	Failing       int // of those, the ones whose last attempt failed
+	OldestWaiting time.Duration
+}
+
+// ReadBacklog reads the outbox's queue (for metrics).
+func ReadBacklog(ctx context.Context, db sqlx.QueryerContext) (Backlog, error) {
+	var row struct {
+		Pending int     `db:"pending"`
+		Failing int     `db:"failing"`
+		Oldest  float64 `db:"oldest"`
+	}
+	err := sqlx.GetContext(ctx, db, &row, `
+		SELECT count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS failing,
+			COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest
+		FROM outbox WHERE accepted_at IS NULL`)
+	if err != nil {
+		return Backlog{}, fmt.Errorf("read the outbox's backlog: %w", err)
+	}
+	return Backlog{Pending: row.Pending, Failing: row.Failing, OldestWaiting: time.Duration(row.Oldest * float64(time.Second))}, nil
 }

@@ -34,6 +34,11 @@ type Sender struct {
 	Backoff    time.Duration // wait after the first failure, doubling; 0 means 30 s
 	MaxBackoff time.Duration // longest wait between attempts; 0 means 1 h
 
+	// Attempted, when set, is called after each attempt is recorded: true
+	// when the server accepted the message, false for a failure (for
+	// metrics: it is called with no data of the message).
+	Attempted func(accepted bool)
+
 	// afterAccept, in tests, runs between the server's acceptance and the
 	// commit of accepted_at; an error stands for a crash there (no commit).
 	afterAccept func(id string) error
@@ -161,6 +166,9 @@ func (s *Sender) sendOne(ctx context.Context, conn *connection) (bool, error) {
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("record delivery of e-mail %s: %w", m.ID, err)
+	}
+	if s.Attempted != nil {
+		s.Attempted(sendErr == nil)
 	}
 	if sendErr != nil {
 		return false, errPassOver

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -353,6 +354,14 @@ func TestServerDownThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newSender()
+	var acceptedN, failedN atomic.Int64
+	s.Attempted = func(ok bool) {
+		if ok {
+			acceptedN.Add(1)
+		} else {
+			failedN.Add(1)
+		}
+	}
 	for i := 0; i < 3; i++ {
 		if _, err := s.SendDue(context.Background()); err != nil {
 			t.Fatal(err)
@@ -368,6 +377,13 @@ func TestServerDownThenBack(t *testing.T) {
 	}
 	if len(failed) == 0 {
 		t.Fatal("no failed attempt recorded while the server was down")
+	}
+	b, err := mail.ReadBacklog(context.Background(), database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Pending != 5 || b.Failing != len(failed) || b.OldestWaiting <= 0 {
+		t.Fatalf("backlog %+v, want 5 pending, %d failing", b, len(failed))
 	}
 	for _, f := range failed {
 		if f.LastError == "" || strings.Contains(f.LastError, "@") {
@@ -386,6 +402,12 @@ func TestServerDownThenBack(t *testing.T) {
 	<-done
 	if n := pending(t); n != 0 {
 		t.Fatalf("%d messages still pending after the server came back", n)
+	}
+	if acceptedN.Load() != 5 || failedN.Load() < 3 {
+		t.Errorf("Attempted saw %d accepted and %d failed, want 5 and at least 3", acceptedN.Load(), failedN.Load())
+	}
+	if b, err := mail.ReadBacklog(context.Background(), database); err != nil || b != (mail.Backlog{}) {
+		t.Errorf("backlog after delivery: %+v, %v", b, err)
 	}
 	wantOnce(t, ids)
 }
