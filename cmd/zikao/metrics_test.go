@@ -63,6 +63,7 @@ func TestWorkerMetrics(t *testing.T) {
 		regexp.MustCompile(`(?m)^temporal_workflow_task_\w+`),
 		regexp.MustCompile(`(?m)^temporal_\w+_seconds_bucket\{`),
 		regexp.MustCompile(`(?m)^zikao_backlog_up 1$`),
+		regexp.MustCompile(`(?m)^zikao_outbox_up [01]$`), // registered by the mail sender's start
 		regexp.MustCompile(`(?m)^zikao_test_default_registry 7$`),
 		regexp.MustCompile(`(?m)^go_goroutines `),
 	}

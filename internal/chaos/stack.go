@@ -181,6 +181,7 @@ func (s *stack) startProcesses(ctx context.Context, o Options, registryURL strin
 		"ZIKAO_DIPLOMA_REGISTRY_KEY":  o.RegistryKey,
 		"ZIKAO_YEAR":                  strconv.Itoa(o.Year),
 		"ZIKAO_SITTING":               strconv.Itoa(o.Sitting),
+		"ZIKAO_MAIL_ENABLED":          "false", // the outbox is written; nothing goes to a developer's Mailpit
 	})
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("worker-%d", i)

@@ -79,7 +79,7 @@ func TestProductionPath(t *testing.T) {
 }
 
 // setUp runs the setup; the first run creates everything, the second finds it.
-func setUp(t *testing.T, frontend string, first bool) {
+func setUp(t testing.TB, frontend string, first bool) {
 	t.Helper()
 	var out bytes.Buffer
 	began := time.Now()
@@ -101,7 +101,7 @@ func setUp(t *testing.T, frontend string, first bool) {
 	}
 }
 
-func zikaoDatabase(t *testing.T, url string) *sqlx.DB {
+func zikaoDatabase(t testing.TB, url string) *sqlx.DB {
 	t.Helper()
 	ctx := context.Background()
 	database, err := db.Open(ctx, url)
@@ -120,7 +120,7 @@ func zikaoDatabase(t *testing.T, url string) *sqlx.DB {
 
 // startWorker runs the real workflow and activities, with a registry
 // stand-in that knows nobody (every 专升本 needs a report).
-func startWorker(t *testing.T, tc client.Client, database *sqlx.DB) {
+func startWorker(t testing.TB, tc client.Client, database *sqlx.DB) {
 	t.Helper()
 	registry := httptest.NewServer(chsi.StandIn("u", "k", nil))
 	t.Cleanup(registry.Close)
@@ -183,7 +183,7 @@ func submission() registering.Submission {
 			ExamAreaCode: "0106", PriorSchool: "湖北大学", PriorDiplomaNumber: "104871201806000999"}}
 }
 
-func staff(t *testing.T, database *sqlx.DB, login string) accounts.Account {
+func staff(t testing.TB, database *sqlx.DB, login string) accounts.Account {
 	t.Helper()
 	var a accounts.Account
 	if err := database.Get(&a, `SELECT id, login_name, role, exam_area_code FROM accounts WHERE login_name = $1`, login); err != nil {

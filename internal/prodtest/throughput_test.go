@@ -22,16 +22,15 @@ import (
 	"zikao/internal/status"
 )
 
-// TestThroughput measures, when ZIKAO_PROD_THROUGHPUT=N is set, N longest
-// paths of zikao against the production-style cluster beside N flows of a
-// bare skeleton of the same shape (a start, one local activity, four updates
-// each running a local activity) on the same server, ZIKAO_PROD_CONCURRENCY (20) at a
-// time. It is a measurement, not a check: without the variable it is skipped.
-func TestThroughput(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("ZIKAO_PROD_THROUGHPUT"))
-	if n <= 0 {
-		t.Skip("set ZIKAO_PROD_THROUGHPUT=N to measure")
-	}
+// BenchmarkThroughput measures b.N longest paths of zikao against the
+// production-style cluster beside b.N flows of a bare skeleton of the same
+// shape (a start, one local activity, four updates each running a local
+// activity) on the same server, ZIKAO_PROD_CONCURRENCY (20) at a time, and
+// reports both rates. Bound it with -benchtime:
+//
+//	go test -run '^$' -bench Throughput -benchtime 200x ./internal/prodtest/
+func BenchmarkThroughput(b *testing.B) {
+	t, n := b, b.N
 	conc := 20
 	if c, _ := strconv.Atoi(os.Getenv("ZIKAO_PROD_CONCURRENCY")); c > 0 {
 		conc = c
@@ -63,10 +62,13 @@ func TestThroughput(t *testing.T) {
 	skeleton := run(t, n, conc, func(int) error { return skeletonFlow(ctx, tc) })
 	t.Logf("%d flows, %d at a time: zikao longest path %.2f/s (%d calls retried), bare skeleton %.2f/s (%d retried): zikao at %.2f× the skeleton",
 		n, conc, zikao, zikaoRetries, skeleton, retries.Load(), zikao/skeleton)
+	b.ReportMetric(zikao, "zikao-flows/s")
+	b.ReportMetric(skeleton, "skeleton-flows/s")
+	b.ReportMetric(zikao/skeleton, "ratio")
 }
 
 // run calls flow n times, conc at a time, and returns flows per second.
-func run(t *testing.T, n, conc int, flow func(i int) error) float64 {
+func run(t testing.TB, n, conc int, flow func(i int) error) float64 {
 	t.Helper()
 	began := time.Now()
 	next := make(chan int)
@@ -95,7 +97,7 @@ func run(t *testing.T, n, conc int, flow func(i int) error) float64 {
 	return float64(n) / time.Since(began).Seconds()
 }
 
-func applicants(t *testing.T, database *sqlx.DB, n int) []accounts.Account {
+func applicants(t testing.TB, database *sqlx.DB, n int) []accounts.Account {
 	t.Helper()
 	out := make([]accounts.Account, n)
 	for i := range out {
@@ -169,7 +171,7 @@ func skeletonWorkflow(ctx workflow.Context) error {
 	return workflow.Await(ctx, func() bool { return done == len(skeletonUpdates) && workflow.AllHandlersFinished(ctx) })
 }
 
-func startSkeletonWorker(t *testing.T, tc client.Client) {
+func startSkeletonWorker(t testing.TB, tc client.Client) {
 	t.Helper()
 	w := sdkworker.New(tc, skeletonQueue, sdkworker.Options{})
 	w.RegisterWorkflowWithOptions(skeletonWorkflow, workflow.RegisterOptions{Name: "skeleton"})
