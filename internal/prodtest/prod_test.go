@@ -43,7 +43,7 @@ const (
 // with a ticket number.
 func TestProductionPath(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
+	dir := tempDir(t)
 	began := time.Now()
 	cluster, err := Start(ctx, dir)
 	if err != nil {
@@ -249,4 +249,20 @@ func tail(t *testing.T, path string) {
 		b = b[len(b)-8000:]
 	}
 	fmt.Fprintf(os.Stderr, "--- end of %s ---\n%s\n", path, b)
+}
+
+// tempDir is a temporary folder the user postgres can enter (t.TempDir's
+// parent is root's alone: as root, the cluster would be moved to
+// /var/lib/zikao and outlive the test).
+func tempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "zikao-prodtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

@@ -36,7 +36,7 @@ func BenchmarkThroughput(b *testing.B) {
 		conc = c
 	}
 	ctx := context.Background()
-	cluster, err := Start(ctx, t.TempDir())
+	cluster, err := Start(ctx, tempDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
