@@ -58,12 +58,7 @@ func allow(roles ...string) gin.HandlerFunc {
 // bindJSON decodes a JSON body into v, answering 400 when it is malformed.
 func bindJSON(c *gin.Context, v any) bool {
 	if err := json.NewDecoder(c.Request.Body).Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(c, errBodyTooLarge)
-		} else {
-			fail(c, errMalformed)
-		}
+		failBody(c, err)
 		return false
 	}
 	return true

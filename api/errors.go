@@ -108,6 +108,16 @@ func refusal(r *registering.Refusal) problem {
 	return p
 }
 
+// failBody answers for a body that could not be read or decoded: 413 past
+// the size limit, else 400.
+func failBody(c *gin.Context, err error) {
+	if isTooLarge(err) {
+		fail(c, errBodyTooLarge)
+	} else {
+		fail(c, errMalformed)
+	}
+}
+
 func isTooLarge(err error) bool {
 	var tooLarge *http.MaxBytesError
 	return errors.As(err, &tooLarge)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -62,12 +61,7 @@ func (s *Server) limitProbes(c *gin.Context) {
 func readBody(c *gin.Context) bool {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(c, errBodyTooLarge)
-		} else {
-			fail(c, errMalformed)
-		}
+		failBody(c, err)
 		return false
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))

@@ -63,14 +63,7 @@ func TestProductionPath(t *testing.T) {
 	setUp(t, cluster.Frontend, true)
 	setUp(t, cluster.Frontend, false)
 
-	database := zikaoDatabase(t, cluster.Postgres.URL("zikao"))
-	tc, err := client.Dial(client.Options{HostPort: cluster.Frontend, Namespace: namespace, Logger: quiet{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
-	startWorker(t, tc, database)
-	svc := registering.New(database, tc, taskQueue, year, sitting)
+	database, tc, svc := runZikao(t, cluster)
 
 	began = time.Now()
 	r := longestPath(t, svc, database)
@@ -249,6 +242,20 @@ func tail(t *testing.T, path string) {
 		b = b[len(b)-8000:]
 	}
 	fmt.Fprintf(os.Stderr, "--- end of %s ---\n%s\n", path, b)
+}
+
+// runZikao connects zikao to the cluster: its database, a Temporal client,
+// a worker of the registration workflow, and the registration service.
+func runZikao(t testing.TB, cluster *Cluster) (*sqlx.DB, client.Client, *registering.Service) {
+	t.Helper()
+	database := zikaoDatabase(t, cluster.Postgres.URL("zikao"))
+	tc, err := client.Dial(client.Options{HostPort: cluster.Frontend, Namespace: namespace, Logger: quiet{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	startWorker(t, tc, database)
+	return database, tc, registering.New(database, tc, taskQueue, year, sitting)
 }
 
 // tempDir is a temporary folder the user postgres can enter (t.TempDir's

@@ -42,15 +42,8 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	t.Cleanup(func() { _ = cluster.Stop() })
 	setUp(t, cluster.Frontend, true)
-	database := zikaoDatabase(t, cluster.Postgres.URL("zikao"))
-	tc, err := client.Dial(client.Options{HostPort: cluster.Frontend, Namespace: namespace, Logger: quiet{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tc.Close)
-	startWorker(t, tc, database)
+	database, tc, svc := runZikao(t, cluster)
 	startSkeletonWorker(t, tc)
-	svc := registering.New(database, tc, taskQueue, year, sitting)
 	staffs := [3]accounts.Account{staff(t, database, "county0106@example.com"), staff(t, database, "province@example.com"), staff(t, database, "onsite0106@example.com")}
 	who := applicants(t, database, n)
 
