@@ -16,14 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
-	"zikao/internal/accounts"
-	"zikao/internal/catalog"
 	"zikao/internal/devstack"
 	"zikao/internal/files"
-	"zikao/internal/idcard"
 	"zikao/internal/mail"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
@@ -125,27 +121,11 @@ type applicant struct {
 
 var namesInTurn = []string{"张三", "李四"}
 
-// newApplicant signs up an account and registers it (pre_registered at step 1).
+// newApplicant signs up an account and registers it (county review at step 1).
 func newApplicant(t *testing.T, name string) applicant {
 	t.Helper()
-	ctx := context.Background()
-	login := "mail-" + uuid.NewString()[:8] + "@example.com"
-	acc, err := accounts.NewStore(database).SignUp(ctx, login, "secret1", 1, "答案")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := catalog.New(database).SetWindow(ctx, "0106", 2027, 1, catalog.Window{StartsAt: now.Add(-time.Hour), EndsAt: now.AddDate(0, 0, 30)}); err != nil {
-		t.Fatal(err)
-	}
-	n, _ := idcard.Parse(testenv.IDNumber(), now)
-	r := &registrations.Registration{ID: uuid.NewString(), AccountID: acc.ID, Kind: "new", Status: status.CountyReview,
-		Name: name, IDNumber: string(n), Gender: n.Gender(), BirthDate: n.BirthDate(), Phone: "13800000000",
-		MajorType: "social", Level: "zhuanke", MajorCode: "590201", ExamAreaCode: "0106", Year: 2027, Sitting: 1, TermsAgreedAt: now}
-	if err := registrations.NewStore(database).Create(ctx, r, "提交"); err != nil {
-		t.Fatal(err)
-	}
-	return applicant{Registration: *r, login: login}
+	r, login := testenv.Registration(t, database, name, status.CountyReview)
+	return applicant{Registration: r, login: login}
 }
 
 func (a applicant) record(t *testing.T, seq int, st, reasonID string) {

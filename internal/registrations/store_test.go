@@ -11,8 +11,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"zikao/internal/accounts"
-	"zikao/internal/catalog"
-	"zikao/internal/idcard"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
 	"zikao/internal/testenv"
@@ -29,23 +27,8 @@ func TestMain(m *testing.M) {
 
 func newRegistration(t *testing.T) registrations.Registration {
 	t.Helper()
-	ctx := context.Background()
-	acc, err := accounts.NewStore(database).SignUp(ctx, uuid.NewString()[:8]+"@example.com", "secret1", 1, "答案")
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := catalog.New(database).SetWindow(ctx, "0106", 2027, 1, catalog.Window{StartsAt: now.Add(-time.Hour), EndsAt: now.AddDate(0, 0, 30)}); err != nil {
-		t.Fatal(err)
-	}
-	n, _ := idcard.Parse(testenv.IDNumber(), now)
-	r := &registrations.Registration{ID: uuid.NewString(), AccountID: acc.ID, Kind: "new", Status: status.PreRegistered,
-		Name: "测试", IDNumber: string(n), Gender: n.Gender(), BirthDate: n.BirthDate(), Phone: "13800000000",
-		MajorType: "social", Level: "zhuanke", MajorCode: "590201", ExamAreaCode: "0106", Year: 2027, Sitting: 1, TermsAgreedAt: now}
-	if err := registrations.NewStore(database).Create(ctx, r, "提交"); err != nil {
-		t.Fatal(err)
-	}
-	return *r
+	r, _ := testenv.Registration(t, database, "测试", status.PreRegistered)
+	return r
 }
 
 // A step written by a workflow task that Temporal never committed is

@@ -9,13 +9,19 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/testsuite"
 
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
 	"zikao/internal/db"
 	"zikao/internal/devstack"
+	"zikao/internal/idcard"
+	"zikao/internal/registrations"
 	"zikao/workflows"
 )
 
@@ -131,4 +137,30 @@ func withCheck(first17 string) string {
 		sum += int(first17[i]-'0') * weights[i]
 	}
 	return first17 + string("10X98765432"[sum%11])
+}
+
+// Registration signs up a new applicant and writes a registration of a new
+// person for it (专科 in exam area 0106, sitting 2027-1, whose window this
+// opens), as the registration service would, with the given name and first
+// status. It returns the row and the account's login name.
+func Registration(t testing.TB, db *sqlx.DB, name, st string) (registrations.Registration, string) {
+	t.Helper()
+	ctx := context.Background()
+	login := "t-" + uuid.NewString()[:8] + "@example.com"
+	acc, err := accounts.NewStore(db).SignUp(ctx, login, "secret1", 1, "答案")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := catalog.New(db).SetWindow(ctx, "0106", 2027, 1, catalog.Window{StartsAt: now.Add(-time.Hour), EndsAt: now.AddDate(0, 0, 30)}); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := idcard.Parse(IDNumber(), now)
+	r := &registrations.Registration{ID: uuid.NewString(), AccountID: acc.ID, Kind: "new", Status: st,
+		Name: name, IDNumber: string(n), Gender: n.Gender(), BirthDate: n.BirthDate(), Phone: "13800000000",
+		MajorType: "social", Level: "zhuanke", MajorCode: "590201", ExamAreaCode: "0106", Year: 2027, Sitting: 1, TermsAgreedAt: now}
+	if err := registrations.NewStore(db).Create(ctx, r, "提交"); err != nil {
+		t.Fatal(err)
+	}
+	return *r, login
 }
