@@ -213,7 +213,11 @@ func verify(ctx context.Context, o Options, s *stack, runs []*run, st *stats, fa
 	if err != nil {
 		return nil, err
 	}
-	return checks(snap, runs, st, faults, o.Faults), nil
+	mails, err := checkMail(ctx, s.db, s.mailpit, o.SettleTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return append(checks(snap, runs, st, faults, o.Faults), mails), nil
 }
 
 // saveRuns writes the clients' logs (registration ids, keys and decisions;

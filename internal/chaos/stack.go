@@ -48,6 +48,7 @@ type stack struct {
 	tOpts    devstack.TemporalOptions
 	tLog     *os.File
 	registry *http.Server
+	mailpit  *devstack.Mailpit // the SMTP server the workers deliver to
 
 	apiAddr string
 	api     *proc
@@ -76,6 +77,10 @@ func startStack(ctx context.Context, o Options, plans []*plan, events *eventLog)
 	if err != nil {
 		return s, err
 	}
+	if s.mailpit, err = devstack.StartMailpit(ctx, devstack.MailpitOptions{}); err != nil {
+		return s, err
+	}
+	s.events.add("Mailpit on %s (SMTP %s)", s.mailpit.URL(), s.mailpit.SMTPAddress())
 	if err := s.startProcesses(ctx, o, registryURL); err != nil {
 		return s, err
 	}
@@ -181,7 +186,7 @@ func (s *stack) startProcesses(ctx context.Context, o Options, registryURL strin
 		"ZIKAO_DIPLOMA_REGISTRY_KEY":  o.RegistryKey,
 		"ZIKAO_YEAR":                  strconv.Itoa(o.Year),
 		"ZIKAO_SITTING":               strconv.Itoa(o.Sitting),
-		"ZIKAO_MAIL_ENABLED":          "false", // the outbox is written; nothing goes to a developer's Mailpit
+		"ZIKAO_SMTP_ADDRESS":          s.mailpit.SMTPAddress(), // the run's own Mailpit
 	})
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("worker-%d", i)
@@ -319,6 +324,9 @@ func (s *stack) stop() {
 	}
 	if s.registry != nil {
 		_ = s.registry.Close()
+	}
+	if s.mailpit != nil {
+		_ = s.mailpit.Stop()
 	}
 	if err := s.stopTemporal(); err != nil {
 		s.events.add("%v", err)
