@@ -139,26 +139,20 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("worker and API stopped")
 	}()
 
-	select {
-	case <-waitForHealth(ctx, cfg.ListenAddress):
-		printBanner(cfg, *uiPort, pg, mailpit)
-	case <-ctx.Done():
-		slog.Info("stopping")
-		return nil
-	case err := <-done:
-		return err
-	case err := <-registryDone:
-		return err
-	}
-
-	select {
-	case <-ctx.Done():
-		slog.Info("stopping")
-		return nil
-	case err := <-done:
-		return err
-	case err := <-registryDone:
-		return err
+	healthy := waitForHealth(ctx, cfg.ListenAddress)
+	for {
+		select {
+		case <-healthy:
+			printBanner(cfg, *uiPort, pg, mailpit)
+			healthy = nil // once
+		case <-ctx.Done():
+			slog.Info("stopping")
+			return nil
+		case err := <-done:
+			return err
+		case err := <-registryDone:
+			return err
+		}
 	}
 }
 
@@ -190,7 +184,7 @@ func prepareDatabase(ctx context.Context, cfg config.Config) error {
 	defer database.Close()
 	wait, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := db.WaitUntilReachable(wait, database, time.Second); err != nil {
+	if err := waitFor(wait, "PostgreSQL", time.Second, pingDB(database)); err != nil {
 		return fmt.Errorf("PostgreSQL did not answer within a minute: %w", err)
 	}
 	n, err := db.Migrate(ctx, database)

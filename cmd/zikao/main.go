@@ -172,7 +172,7 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer closeAll()
-	go func() { _ = db.WaitUntilReachable(ctx, database, retryInterval) }()
+	go func() { _ = waitFor(ctx, "PostgreSQL", retryInterval, pingDB(database)) }()
 	go serveWorkerMetrics(ctx, cfg, database)
 	defer startMailSender(ctx, cfg, database)() // the e-mail outbox's sender; waits for it on the way out
 	acts := &activities.Activities{

@@ -42,22 +42,41 @@ func connectLazily(cfg config.Config) (database *sqlx.DB, tc client.Client, clos
 // reportUntilReachable logs, in the background, while PostgreSQL or
 // Temporal is away at start, and when each answers.
 func reportUntilReachable(ctx context.Context, database *sqlx.DB, tc client.Client) {
-	go func() { _ = db.WaitUntilReachable(ctx, database, retryInterval) }()
+	go func() { _ = waitFor(ctx, "PostgreSQL", retryInterval, pingDB(database)) }()
 	go func() { _ = waitForTemporal(ctx, tc) }()
 }
 
-// waitForTemporal asks Temporal's health every retryInterval until it
-// answers or ctx ends, logging "waiting for Temporal" at the first failure
-// and every minute after it.
+// waitForTemporal waits until Temporal answers its health check.
 func waitForTemporal(ctx context.Context, tc client.Client) error {
+	return waitFor(ctx, "Temporal", retryInterval, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	})
+}
+
+// pingDB checks PostgreSQL with a deadline of its own, so that a server
+// that accepts connections but does not answer counts as away.
+func pingDB(database *sqlx.DB) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		return database.PingContext(ctx)
+	}
+}
+
+// waitFor calls check every interval until it succeeds or ctx ends,
+// logging "waiting for WHAT" at the first failure and every minute after it
+// (the error names the address, never data), and "WHAT reachable" once it
+// answers after a failure.
+func waitFor(ctx context.Context, what string, interval time.Duration, check func(context.Context) error) error {
 	var failedSince, lastLog time.Time
 	for {
-		one, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := tc.CheckHealth(one, &client.CheckHealthRequest{})
-		cancel()
+		err := check(ctx)
 		if err == nil {
 			if !failedSince.IsZero() {
-				slog.Info("Temporal reachable", "waited", time.Since(failedSince).Round(time.Second).String())
+				slog.Info(what+" reachable", "waited", time.Since(failedSince).Round(time.Second).String())
 			}
 			return nil
 		}
@@ -65,13 +84,13 @@ func waitForTemporal(ctx context.Context, tc client.Client) error {
 			failedSince = time.Now()
 		}
 		if time.Since(lastLog) >= time.Minute {
-			slog.Warn("waiting for Temporal", "error", err)
+			slog.Warn("waiting for "+what, "error", err)
 			lastLog = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(retryInterval):
+		case <-time.After(interval):
 		}
 	}
 }

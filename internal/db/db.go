@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -32,7 +31,7 @@ func Open(ctx context.Context, url string) (*sqlx.DB, error) {
 
 // OpenLazy prepares the connection pool without connecting: for servers that
 // start while PostgreSQL is away and connect once it answers. Each query
-// connects as needed; see WaitUntilReachable.
+// connects as needed.
 func OpenLazy(url string) (*sqlx.DB, error) {
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
@@ -42,43 +41,6 @@ func OpenLazy(url string) (*sqlx.DB, error) {
 	db.SetMaxIdleConns(10)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
-}
-
-// WaitUntilReachable pings the database every interval until it answers or
-// ctx ends, logging "waiting for PostgreSQL" at the first failure and every
-// minute after it (the error names the address, never data), and "PostgreSQL
-// reachable" once it answers after a failure.
-func WaitUntilReachable(ctx context.Context, db *sqlx.DB, interval time.Duration) error {
-	var failedSince, lastLog time.Time
-	for {
-		err := ping(ctx, db, interval)
-		if err == nil {
-			if !failedSince.IsZero() {
-				slog.Info("PostgreSQL reachable", "waited", time.Since(failedSince).Round(time.Second).String())
-			}
-			return nil
-		}
-		if failedSince.IsZero() {
-			failedSince = time.Now()
-		}
-		if time.Since(lastLog) >= time.Minute {
-			slog.Warn("waiting for PostgreSQL", "error", err)
-			lastLog = time.Now()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
-}
-
-// ping pings with a deadline of its own, so that a server that accepts
-// connections but does not answer counts as away.
-func ping(ctx context.Context, db *sqlx.DB, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, max(timeout, 3*time.Second))
-	defer cancel()
-	return db.PingContext(ctx)
 }
 
 // Migrate applies every pending migration of the migrations folder, holding a

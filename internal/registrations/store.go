@@ -164,7 +164,7 @@ func conflict(ctx context.Context, tx *sqlx.Tx, r *Registration) error {
 		SameKey   bool   `db:"same_key"`
 	}
 	err := tx.SelectContext(ctx, &found, `
-		SELECT id, account_id, status, idempotency_key IS NOT DISTINCT FROM $3 AND account_id = $1 AS same_key
+		SELECT id, account_id, status, COALESCE(idempotency_key = $3 AND account_id = $1, false) AS same_key
 		FROM registrations
 		WHERE (account_id = $1 AND idempotency_key = $3)
 		   OR (account_id = $1 AND status NOT IN ('completed', 'expired', 'withdrawn'))
