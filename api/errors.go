@@ -100,6 +100,8 @@ func refusal(r *registering.Refusal) problem {
 		p.Message, p.MessageEN = "身份证号与注册信息不符", "the ID number on the card is not the registration's"
 	case r.Code == registering.CodeIdentityMismatch && r.Detail == registering.DetailName:
 		p.Message, p.MessageEN = "姓名与注册信息不符", "the name on the card is not the registration's"
+	case r.Code == registering.CodeAreaNotFound && r.Detail == registering.DetailExamArea:
+		p.Message, p.MessageEN = "没有此考区", "no such exam area"
 	case r.Code == workflows.ErrOutsideWindow && !r.Window.EndsAt.IsZero():
 		p.Message = fmt.Sprintf("不在本考区现场确认时间内（%s 至 %s）", day(r.Window.StartsAt), day(r.Window.EndsAt))
 		p.MessageEN = fmt.Sprintf("outside the confirmation window (%s to %s)",

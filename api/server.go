@@ -116,6 +116,15 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	onsite := authed.Group("", allow(accounts.RoleOnsiteOperator))
 	onsite.GET("/onsite/registrations", s.onsiteLookup)
 	onsite.POST("/registrations/:id/onsite-check", s.onsiteCheck)
+
+	admin := authed.Group("/admin", allow(accounts.RoleAdmin)) // api/admin.go
+	admin.GET("/staff", s.audit("staff.list"), s.listStaff)
+	admin.POST("/staff", s.audit("staff.create"), s.createStaff)
+	admin.PATCH("/staff/:account_id", s.audit("staff.update"), s.updateStaff)
+	admin.GET("/windows", s.audit("windows.list"), s.listWindows)
+	admin.PUT("/windows/:exam_area_code", s.audit("window.move"), s.moveWindow)
+	admin.POST("/enrolled-records", s.audit("enrolled.import"), s.importEnrolled)
+	admin.GET("/dashboard", s.audit("dashboard"), s.dashboard)
 	return r, nil
 }
 

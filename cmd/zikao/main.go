@@ -270,6 +270,13 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 		_, en := bad.Fields.Split()
 		return fmt.Errorf("window not set: %v", en)
 	}
+	var refused *registering.Refusal
+	if errors.As(err, &refused) {
+		return fmt.Errorf("window not set: %w (no exam area %q)", err, *area)
+	}
+	if err != nil && len(moved.NotMoved) == 0 {
+		return err // nothing known to be set or moved (the same rule as PUT /admin/windows)
+	}
 	fmt.Printf("window of %s set; %d open registration(s) moved to it\n", *area, moved.Moved)
 	for id, why := range moved.NotMoved {
 		fmt.Fprintf(os.Stderr, "registration %s keeps its old window: %v\n", id, why)

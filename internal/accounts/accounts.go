@@ -234,60 +234,13 @@ func (s *Store) SignUp(ctx context.Context, loginName, password string, question
 var ErrNotStaff = errors.New("this login name belongs to an applicant account")
 
 // CreateStaff creates (or, when the login name is a staff account already,
-// updates the role, area and password of, ending its sessions) a staff
-// account. Staff never sign up themselves, and an applicant's account never
-// becomes a staff account.
+// updates the role, area and password of, enabling it and ending its
+// sessions) a staff account. Staff never sign up themselves, and an
+// applicant's account never becomes a staff account. (AddStaff, in
+// staff.go, creates only: the same rules.)
 func (s *Store) CreateStaff(ctx context.Context, loginName, password, role, area string) (Account, error) {
-	loginName = strings.TrimSpace(loginName)
-	fields := map[string]string{}
-	if msg := CheckLoginName(loginName); msg != "" {
-		fields["login_name"] = msg
-	}
-	if msg := CheckPassword(password); msg != "" {
-		fields["password"] = msg
-	}
-	var areaArg *string
-	switch role {
-	case RoleCountyReviewer, RoleOnsiteOperator:
-		if area == "" {
-			fields["exam_area_code"] = "该角色须指定考区 / this role needs an exam area"
-		}
-		areaArg = &area
-	case RoleProvincialReviewer, RoleAdmin:
-		if area != "" {
-			fields["exam_area_code"] = "该角色不属于某一考区 / this role has no exam area"
-		}
-	default:
-		fields["role"] = "未知角色 / unknown staff role"
-	}
-	if len(fields) > 0 {
-		return Account{}, &InvalidError{Fields: fields}
-	}
-	pw, err := hash(password)
-	if err != nil {
-		return Account{}, err
-	}
-	var a Account
-	err = db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		err := tx.GetContext(ctx, &a, `
-			INSERT INTO accounts (login_name, password_hash, role, exam_area_code) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (lower(login_name)) DO UPDATE SET password_hash = EXCLUDED.password_hash,
-				role = EXCLUDED.role, exam_area_code = EXCLUDED.exam_area_code, password_changed_at = now(),
-				security_question_id = NULL, security_answer_hash = NULL
-			WHERE accounts.role <> 'applicant'
-			RETURNING id, login_name, role, exam_area_code`, loginName, pw, role, areaArg)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotStaff
-		}
-		if err != nil {
-			return fmt.Errorf("create staff account: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = $1`, a.ID); err != nil {
-			return fmt.Errorf("end staff sessions: %w", err)
-		}
-		return nil
-	})
-	return a, err
+	a, err := s.putStaff(ctx, loginName, password, role, area, true)
+	return a.Account, err
 }
 
 type credentials struct {
@@ -295,12 +248,14 @@ type credentials struct {
 	PasswordHash string  `db:"password_hash"`
 	QuestionID   *int    `db:"security_question_id"`
 	AnswerHash   *string `db:"security_answer_hash"`
+	Disabled     bool    `db:"disabled"`
 }
 
 func (s *Store) credentials(ctx context.Context, loginName string) (*credentials, error) {
 	var c credentials
 	err := s.db.GetContext(ctx, &c, `
-		SELECT id, login_name, role, exam_area_code, password_hash, security_question_id, security_answer_hash
+		SELECT id, login_name, role, exam_area_code, password_hash, security_question_id, security_answer_hash,
+			disabled_at IS NOT NULL AS disabled
 		FROM accounts WHERE lower(login_name) = $1`, NormalizeLoginName(loginName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -366,7 +321,7 @@ func (s *Store) Login(ctx context.Context, loginName, password, address string) 
 			matches(password, dummyHash) // as slow as a wrong password
 			return false, nil
 		}
-		return matches(password, c.PasswordHash), nil
+		return matches(password, c.PasswordHash) && !c.Disabled, nil // a disabled account: as a wrong password
 	})
 	if err != nil {
 		return Session{}, err
@@ -401,12 +356,13 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// Authenticate returns the account of a valid, unexpired token.
+// Authenticate returns the account of a valid, unexpired token of an
+// account that is not disabled.
 func (s *Store) Authenticate(ctx context.Context, token string) (Account, error) {
 	var a Account
 	err := s.db.GetContext(ctx, &a, `
 		SELECT a.id, a.login_name, a.role, a.exam_area_code FROM sessions s JOIN accounts a ON a.id = s.account_id
-		WHERE s.token_hash = $1 AND s.expires_at > now()`, tokenHash(token))
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND a.disabled_at IS NULL`, tokenHash(token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, ErrUnauthenticated
 	}

@@ -21,10 +21,24 @@ import (
 // Columns is the header row an import file must start with.
 var Columns = []string{"name", "id_number", "ticket_number", "major_code", "major_name", "level", "exam_area_code", "source"}
 
-// RowError is what is wrong with one line of an import file.
+// RowError is what is wrong with one line of an import file, in English
+// (Problem) and in Chinese (Message).
 type RowError struct {
 	Line    int
 	Problem string
+	Message string
+}
+
+// problem is one thing wrong with a row, in Chinese and in English.
+type problem struct{ zh, en string }
+
+// rowError joins the problems of a line.
+func rowError(line int, ps ...problem) RowError {
+	zh, en := make([]string, len(ps)), make([]string, len(ps))
+	for i, p := range ps {
+		zh[i], en[i] = p.zh, p.en
+	}
+	return RowError{Line: line, Problem: strings.Join(en, "; "), Message: strings.Join(zh, "；")}
 }
 
 // ImportError lists every bad line; nothing of the file was loaded.
@@ -69,7 +83,8 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 			case err == nil && existing == row.Record:
 				res.Unchanged++
 			case err == nil:
-				bad = append(bad, RowError{row.line, "ticket number " + row.TicketNumber + " already belongs to a different record"})
+				bad = append(bad, rowError(row.line, problem{"准考证号 " + row.TicketNumber + " 已属于另一条在籍记录",
+					"ticket number " + row.TicketNumber + " already belongs to a different record"}))
 			case !errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("line %d: %w", row.line, err)
 			default:
@@ -78,7 +93,8 @@ func (s *Store) Import(ctx context.Context, r io.Reader) (ImportResult, error) {
 					return fmt.Errorf("line %d: %w", row.line, err)
 				}
 				if issued {
-					bad = append(bad, RowError{row.line, "ticket number " + row.TicketNumber + " was issued to a new registration"})
+					bad = append(bad, rowError(row.line, problem{"准考证号 " + row.TicketNumber + " 已发给一个新生注册",
+						"ticket number " + row.TicketNumber + " was issued to a new registration"}))
 					continue
 				}
 				if _, err := tx.NamedExecContext(ctx, `
@@ -144,7 +160,7 @@ func parseFile(r io.Reader, ref reference, now time.Time) ([]row, error) {
 			} else {
 				line++
 			}
-			bad = append(bad, RowError{line, err.Error()})
+			bad = append(bad, rowError(line, problem{"该行不是有效的 CSV：" + err.Error(), err.Error()}))
 			if perr != nil && perr.Err == csv.ErrFieldCount {
 				continue
 			}
@@ -153,12 +169,12 @@ func parseFile(r io.Reader, ref reference, now time.Time) ([]row, error) {
 		line, _ = cr.FieldPos(0)
 		rec, problems := checkRow(fields, ref, now)
 		if first, dup := seen[rec.TicketNumber]; dup {
-			problems = append(problems, fmt.Sprintf("ticket_number repeats line %d", first))
+			problems = append(problems, problem{fmt.Sprintf("准考证号与第 %d 行重复", first), fmt.Sprintf("ticket_number repeats line %d", first)})
 		} else if ticketPattern.MatchString(rec.TicketNumber) {
 			seen[rec.TicketNumber] = line
 		}
 		if len(problems) > 0 {
-			bad = append(bad, RowError{line, strings.Join(problems, "; ")})
+			bad = append(bad, rowError(line, problems...))
 			continue
 		}
 		rows = append(rows, row{Record: rec, line: line})
@@ -172,51 +188,59 @@ func parseFile(r io.Reader, ref reference, now time.Time) ([]row, error) {
 func readHeader(cr *csv.Reader) error {
 	header, err := cr.Read()
 	if err != nil {
-		return &ImportError{Rows: []RowError{{1, "no header row: " + err.Error()}}}
+		return &ImportError{Rows: []RowError{rowError(1, problem{"缺少标题行：" + err.Error(), "no header row: " + err.Error()})}}
 	}
 	header[0] = strings.TrimPrefix(header[0], "\ufeff")
 	if strings.Join(header, ",") != strings.Join(Columns, ",") {
-		return &ImportError{Rows: []RowError{{1, "header must be " + strings.Join(Columns, ",")}}}
+		cols := strings.Join(Columns, ",")
+		return &ImportError{Rows: []RowError{rowError(1, problem{"标题行须为 " + cols, "header must be " + cols})}}
 	}
 	return nil
 }
 
 // checkRow makes a record of a row's fields (trimmed, the name normalised,
 // the ID number upper-case) and lists what is wrong with it.
-func checkRow(fields []string, ref reference, now time.Time) (Record, []string) {
-	var problems []string
+func checkRow(fields []string, ref reference, now time.Time) (Record, []problem) {
+	var problems []problem
 	for i := range fields {
 		fields[i] = strings.TrimSpace(fields[i])
 		if !wellformed.Text(fields[i]) {
-			problems = append(problems, Columns[i]+" holds invalid characters (not UTF-8, or control characters)")
+			problems = append(problems, problem{Columns[i] + " 含有无效字符（非 UTF-8 或控制字符）", Columns[i] + " holds invalid characters (not UTF-8, or control characters)"})
 		}
 	}
 	rec := Record{Name: idcard.NormalizeName(fields[0]), IDNumber: fields[1], TicketNumber: fields[2], MajorCode: fields[3],
 		MajorName: fields[4], Level: fields[5], ExamAreaCode: fields[6], Source: fields[7]}
 	if !idcard.ValidName(rec.Name) {
-		problems = append(problems, "name must be Chinese characters")
+		problems = append(problems, problem{"姓名须为汉字（少数民族姓名可用间隔号·）", "name must be Chinese characters"})
 	}
 	if n, err := idcard.Parse(rec.IDNumber, now); err != nil {
-		problems = append(problems, "id_number: "+err.Error())
+		zh := "身份证号须为18位"
+		switch {
+		case errors.Is(err, idcard.ErrChecksum):
+			zh = "身份证号校验位不正确"
+		case errors.Is(err, idcard.ErrBirthDate):
+			zh = "身份证号中的出生日期无效"
+		}
+		problems = append(problems, problem{zh, "id_number: " + err.Error()})
 	} else {
 		rec.IDNumber = string(n)
 	}
 	if !ticketPattern.MatchString(rec.TicketNumber) {
-		problems = append(problems, "ticket_number must be 12 digits")
+		problems = append(problems, problem{"准考证号须为12位数字", "ticket_number must be 12 digits"})
 	}
 	if level, ok := ref.majors[rec.MajorCode]; !ok {
-		problems = append(problems, fmt.Sprintf("unknown major_code %q", rec.MajorCode))
+		problems = append(problems, problem{fmt.Sprintf("没有此专业代码 %q", rec.MajorCode), fmt.Sprintf("unknown major_code %q", rec.MajorCode)})
 	} else if level != rec.Level {
-		problems = append(problems, "level does not match the major's level "+level)
+		problems = append(problems, problem{"层次与该专业的层次 " + level + " 不符", "level does not match the major's level " + level})
 	}
 	if rec.MajorName == "" {
-		problems = append(problems, "major_name is required")
+		problems = append(problems, problem{"请填写专业名称", "major_name is required"})
 	}
 	if !ref.areas[rec.ExamAreaCode] {
-		problems = append(problems, fmt.Sprintf("unknown exam_area_code %q", rec.ExamAreaCode))
+		problems = append(problems, problem{fmt.Sprintf("没有此考区代码 %q", rec.ExamAreaCode), fmt.Sprintf("unknown exam_area_code %q", rec.ExamAreaCode)})
 	}
 	if rec.Source != "social" && rec.Source != "system" {
-		problems = append(problems, "source must be social or system")
+		problems = append(problems, problem{"来源须为 social 或 system", "source must be social or system"})
 	}
 	return rec, problems
 }

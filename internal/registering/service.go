@@ -68,6 +68,7 @@ const (
 	CodeNoReport         = "not_found"
 	CodeFileTooLarge     = "file_too_large"
 	CodeFileType         = "unsupported_file_type"
+	CodeAreaNotFound     = "not_found" // with DetailExamArea: no such exam area
 )
 
 // Details of refusals that have more than one cause.
@@ -75,6 +76,7 @@ const (
 	DetailOtherAccount = "other_account" // registration_in_progress: the ID number's, from another account
 	DetailIDNumber     = "id_number"     // identity_mismatch: the ID number differs
 	DetailName         = "name"          // identity_mismatch: the name differs
+	DetailExamArea     = "exam_area"     // not_found: no such exam area
 )
 
 // Refusal is an action the rules do not allow, now or at all.

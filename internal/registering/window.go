@@ -27,7 +27,10 @@ type Moved struct {
 // either takes the new window or is committed before the move looks for
 // the registrations to move; one whose workflow is still starting is tried
 // again. Moving again moves what was left (the same registrations are
-// skipped once on the window).
+// skipped once on the window). An unknown area is a *Refusal (CodeAreaNotFound,
+// DetailExamArea); an end that has passed or does not follow the start is
+// *Invalid. When some registrations could not be moved, the window is set,
+// Moved.NotMoved lists them and the error is ErrUnavailable.
 func (s *Service) MoveWindow(ctx context.Context, area string, year, sitting int, w catalog.Window) (Moved, error) {
 	f := Fields{}
 	switch {
@@ -37,7 +40,7 @@ func (s *Service) MoveWindow(ctx context.Context, area string, year, sitting int
 		f.Add("ends_at", "结束时间已过：该考区进行中的注册会立即过期", "the end has passed: the area's open registrations would expire at once")
 	}
 	if _, err := s.Catalog.ExamArea(ctx, area, year, sitting); errors.Is(err, catalog.ErrNotFound) {
-		f.Add("exam_area_code", "没有此考区", "no such exam area")
+		return Moved{}, &Refusal{Code: CodeAreaNotFound, Detail: DetailExamArea}
 	} else if err != nil {
 		return Moved{}, unavailable(err)
 	}

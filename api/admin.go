@@ -1,0 +1,281 @@
+package api
+
+import (
+	"encoding/csv"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
+	"zikao/internal/enrolled"
+	"zikao/internal/registering"
+)
+
+// Administration over HTTP (admins only): staff accounts, confirmation
+// windows, the enrolment records import and the dashboard of the current
+// sitting. Every request is logged by audit.
+
+// auditKey holds extra attributes a handler adds to its audit line.
+const auditKey = "audit"
+
+// audit logs one line per administration request once it is answered: the
+// action, the acting account's id, the target (account id or exam area
+// code, from the path or set by the handler) and the answer's status. It
+// never logs login names, ID numbers or names.
+func (s *Server) audit(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
+		attrs := []any{"action", action, "actor_account_id", account(c).ID, "status", c.Writer.Status()}
+		if id := c.Param("account_id"); id != "" {
+			attrs = append(attrs, "target_account_id", id)
+		}
+		if area := c.Param("exam_area_code"); area != "" {
+			attrs = append(attrs, "exam_area_code", area)
+		}
+		if more, ok := c.Get(auditKey); ok {
+			attrs = append(attrs, more.([]any)...)
+		}
+		slog.InfoContext(c, "admin", attrs...)
+	}
+}
+
+// auditAdd adds attributes to the request's audit line.
+func auditAdd(c *gin.Context, attrs ...any) {
+	if more, ok := c.Get(auditKey); ok {
+		attrs = append(more.([]any), attrs...)
+	}
+	c.Set(auditKey, attrs)
+}
+
+type staffView struct {
+	AccountID    int64   `json:"account_id"`
+	LoginName    string  `json:"login_name"`
+	Role         string  `json:"role"`
+	ExamAreaCode *string `json:"exam_area_code"`
+	Disabled     bool    `json:"disabled"`
+}
+
+func makeStaffView(a accounts.Staff) staffView {
+	return staffView{AccountID: a.ID, LoginName: a.LoginName, Role: a.Role, ExamAreaCode: a.ExamAreaCode, Disabled: a.Disabled}
+}
+
+func (s *Server) listStaff(c *gin.Context) {
+	staff, err := s.Accounts.ListStaff(c)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	out := make([]staffView, 0, len(staff))
+	for _, a := range staff {
+		out = append(out, makeStaffView(a))
+	}
+	c.JSON(http.StatusOK, gin.H{"staff": out})
+}
+
+func (s *Server) createStaff(c *gin.Context) {
+	var in struct {
+		LoginName    string `json:"login_name"`
+		Password     string `json:"password"`
+		Role         string `json:"role"`
+		ExamAreaCode string `json:"exam_area_code"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	a, err := s.Accounts.AddStaff(c, in.LoginName, in.Password, in.Role, in.ExamAreaCode)
+	if !s.accountError(c, err) {
+		return
+	}
+	auditAdd(c, "target_account_id", a.ID, "role", a.Role)
+	c.JSON(http.StatusCreated, makeStaffView(a))
+}
+
+func (s *Server) updateStaff(c *gin.Context) {
+	id, err := strconv.ParseInt(c.Param("account_id"), 10, 64)
+	if err != nil {
+		fail(c, errNotFound)
+		return
+	}
+	var in struct {
+		Role         *string `json:"role"`
+		ExamAreaCode *string `json:"exam_area_code"`
+		Disabled     *bool   `json:"disabled"`
+		Password     *string `json:"password"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	var changed []string
+	for name, set := range map[string]bool{"role": in.Role != nil, "exam_area_code": in.ExamAreaCode != nil,
+		"disabled": in.Disabled != nil, "password": in.Password != nil} {
+		if set {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	auditAdd(c, "changes", strings.Join(changed, ","))
+	a, err := s.Accounts.UpdateStaff(c, account(c).ID, id,
+		accounts.StaffChange{Role: in.Role, ExamAreaCode: in.ExamAreaCode, Disabled: in.Disabled, Password: in.Password})
+	if errors.Is(err, accounts.ErrStaffNotFound) {
+		fail(c, errNotFound)
+		return
+	}
+	if !s.accountError(c, err) {
+		return
+	}
+	c.JSON(http.StatusOK, makeStaffView(a))
+}
+
+type windowView struct {
+	ExamAreaCode string     `json:"exam_area_code"`
+	StartsAt     *time.Time `json:"starts_at"`
+	EndsAt       *time.Time `json:"ends_at"`
+}
+
+func (s *Server) listWindows(c *gin.Context) {
+	ws, err := s.Registering.Windows(c)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	out := make([]windowView, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, windowView{ExamAreaCode: w.ExamAreaCode, StartsAt: w.StartsAt, EndsAt: w.EndsAt})
+	}
+	c.JSON(http.StatusOK, gin.H{"windows": out})
+}
+
+// moveWindow sets an exam area's window for the current sitting and moves
+// its open registrations to it. Registrations that could not be moved are
+// listed in not_moved (the window is set: sending the same request again
+// moves them).
+func (s *Server) moveWindow(c *gin.Context) {
+	var in struct {
+		StartsAt string `json:"starts_at"`
+		EndsAt   string `json:"ends_at"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	f := registering.Fields{}
+	parse := func(field, value string) time.Time {
+		if !f.Required(field, value, "时间", "the time") {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.RFC3339, value)
+		if err != nil {
+			f.Add(field, "时间须为 RFC 3339 格式（如 2027-03-01T08:00:00+08:00）", "must be an RFC 3339 time (e.g. 2027-03-01T08:00:00+08:00)")
+		}
+		return t
+	}
+	w := catalog.Window{StartsAt: parse("starts_at", in.StartsAt), EndsAt: parse("ends_at", in.EndsAt)}
+	if len(f) > 0 {
+		invalid(c, f)
+		return
+	}
+	area := c.Param("exam_area_code")
+	moved, err := s.Registering.MoveWindow(c, area, s.Year, s.Sitting, w)
+	if err != nil && len(moved.NotMoved) == 0 {
+		failErr(c, err)
+		return
+	}
+	notMoved := make([]string, 0, len(moved.NotMoved))
+	for id, why := range moved.NotMoved {
+		notMoved = append(notMoved, id)
+		slog.WarnContext(c, "registration keeps its old window", "registration_id", id, "error", why)
+	}
+	slices.Sort(notMoved)
+	auditAdd(c, "moved", moved.Moved, "not_moved", len(notMoved))
+	c.JSON(http.StatusOK, gin.H{
+		"window":    windowView{ExamAreaCode: area, StartsAt: &w.StartsAt, EndsAt: &w.EndsAt},
+		"moved":     moved.Moved,
+		"not_moved": notMoved,
+	})
+}
+
+// rowProblem is one bad line of an import file.
+type rowProblem struct {
+	Line      int    `json:"line"`
+	Message   string `json:"message"`
+	MessageEN string `json:"message_en"`
+}
+
+func (s *Server) importEnrolled(c *gin.Context) {
+	if !parseMultipart(c) {
+		return
+	}
+	file, ok := formFile(c, "file")
+	if !ok {
+		return
+	}
+	if file == nil {
+		invalid(c, registering.Fields{"file": "请选择要导入的 CSV 文件 / the CSV file is required"})
+		return
+	}
+	defer file.Close()
+	res, err := s.Registering.Enrolled.Import(c, file)
+	var bad *enrolled.ImportError
+	if errors.As(err, &bad) {
+		rows := make([]rowProblem, 0, len(bad.Rows))
+		for _, r := range bad.Rows {
+			rows = append(rows, rowProblem{Line: r.Line, Message: r.Message, MessageEN: r.Problem})
+		}
+		auditAdd(c, "bad_lines", len(rows))
+		p := errValidation
+		p.Message, p.MessageEN = "导入文件有误，未导入任何记录", "the file has bad lines: nothing was loaded"
+		c.AbortWithStatusJSON(p.status, gin.H{"error": p.apiError, "rows": rows})
+		return
+	}
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	auditAdd(c, "added", res.Added, "unchanged", res.Unchanged)
+	c.JSON(http.StatusOK, gin.H{"loaded": res.Added + res.Unchanged, "added": res.Added, "unchanged": res.Unchanged})
+}
+
+type countView struct {
+	ExamAreaCode string `json:"exam_area_code"`
+	Status       string `json:"status"`
+	Count        int    `json:"count"`
+}
+
+// dashboard counts the current sitting's registrations by exam area and
+// status, as JSON or (format=csv) as a CSV file.
+func (s *Server) dashboard(c *gin.Context) {
+	format := c.Query("format")
+	if format != "" && format != "json" && format != "csv" {
+		invalid(c, registering.Fields{"format": "格式须为 json 或 csv / format must be json or csv"})
+		return
+	}
+	counts, err := s.Registering.Dashboard(c)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	out := make([]countView, 0, len(counts))
+	for _, n := range counts {
+		out = append(out, countView{ExamAreaCode: n.ExamAreaCode, Status: n.Status, Count: n.Count})
+	}
+	if format != "csv" {
+		c.JSON(http.StatusOK, gin.H{"counts": out})
+		return
+	}
+	var b strings.Builder
+	w := csv.NewWriter(&b)
+	_ = w.Write([]string{"exam_area_code", "status", "count"}) // a strings.Builder takes every write
+	for _, n := range out {
+		_ = w.Write([]string{n.ExamAreaCode, n.Status, strconv.Itoa(n.Count)})
+	}
+	w.Flush()
+	c.Header("Content-Disposition", `attachment; filename="dashboard-`+strconv.Itoa(s.Year)+`-`+strconv.Itoa(s.Sitting)+`.csv"`)
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Data(http.StatusOK, "text/csv; charset=utf-8", []byte(b.String()))
+}
