@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,9 @@ import (
 // windows, the enrolment records import and the dashboard of the current
 // sitting. Every request is logged by audit.
 
+// areaCode is the form of an exam area code that audit logs.
+var areaCode = regexp.MustCompile(`^[0-9A-Za-z]{1,10}$`)
+
 // auditKey holds extra attributes a handler adds to its audit line.
 const auditKey = "audit"
 
@@ -33,10 +37,17 @@ func (s *Server) audit(action string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Next()
 		attrs := []any{"action", action, "actor_account_id", account(c).ID, "status", c.Writer.Status()}
+		// Path values as given only when well formed: the log holds no free text.
 		if id := c.Param("account_id"); id != "" {
+			if _, err := strconv.ParseInt(id, 10, 64); err != nil {
+				id = "malformed"
+			}
 			attrs = append(attrs, "target_account_id", id)
 		}
 		if area := c.Param("exam_area_code"); area != "" {
+			if !areaCode.MatchString(area) {
+				area = "malformed"
+			}
 			attrs = append(attrs, "exam_area_code", area)
 		}
 		if more, ok := c.Get(auditKey); ok {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -264,7 +265,16 @@ func (tg *target) paramValue(t *testing.T, name, owner string) string {
 		waitFor(t, c, r.str("registration_id"), status)
 		return r.str("registration_id")
 	case "exam_area_code":
+		if strings.HasPrefix(tg.route, "/api/v1/admin/") {
+			return "0117" // an area no test registers in: a window moved by a variant moves nobody's registration
+		}
 		return "0106"
+	case "account_id": // a staff account of its own, which variants may change or disable
+		a, err := accounts.NewStore(database).AddStaff(context.Background(), uuid.NewString()[:8]+"@example.com", demo.Password, accounts.RoleProvincialReviewer, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strconv.FormatInt(a.ID, 10)
 	}
 	return "1"
 }

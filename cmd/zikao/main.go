@@ -272,7 +272,7 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	}
 	var refused *registering.Refusal
 	if errors.As(err, &refused) {
-		return fmt.Errorf("window not set: %w (no exam area %q)", err, *area)
+		return fmt.Errorf("window not set: no exam area %q", *area)
 	}
 	if err != nil && len(moved.NotMoved) == 0 {
 		return err // nothing known to be set or moved (the same rule as PUT /admin/windows)
