@@ -33,7 +33,7 @@ func histories(t *testing.T, folder string) []string {
 }
 
 // releases are the folders of recorded histories, the current one first.
-var releases = []string{"testdata", filepath.Join("testdata", "v1")}
+var releases = []string{"testdata", filepath.Join("testdata", "v2"), filepath.Join("testdata", "v1")}
 
 // Every recorded history replays with the current workflow code: a change
 // that would break running registrations fails here.
@@ -94,6 +94,7 @@ func TestActionBudget(t *testing.T) {
 		"new-zhuanshengben-rejected-withdrawn": 16,
 		"new-zhuanshengben-county-rejected":    22,
 		"new-zhuanke-window-moved":             10,
+		"new-zhuanshengben-annulled":           10,
 	}
 	for _, file := range histories(t, releases[0]) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
