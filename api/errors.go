@@ -64,7 +64,7 @@ var (
 	_               = define(http.StatusConflict, "not_awaiting_review", "该注册当前不在此审核环节", "the registration is not awaiting this review")
 	_               = define(http.StatusConflict, "not_pre_registered", "该注册不是预注册状态", "the registration is not pre-registered")
 	_               = define(http.StatusConflict, "outside_confirmation_window", "不在本考区现场确认时间内", "outside the exam area's confirmation window")
-	_               = define(http.StatusConflict, "registration_closed", "该注册已结束", "the registration has already ended")
+	_               = define(http.StatusConflict, "registration_closed", "本次注册已结束", "the registration is already closed")
 	errTooLarge     = define(http.StatusRequestEntityTooLarge, "file_too_large", "文件过大（最大 5 MB）", "the file is too large (5 MB at most)")
 	_               = define(http.StatusUnsupportedMediaType, "unsupported_file_type", "不支持的文件类型", "this file type is not accepted")
 	errValidation   = define(http.StatusUnprocessableEntity, "validation_failed", "提交的信息有误", "validation failed")

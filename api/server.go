@@ -112,6 +112,7 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	reviewers.GET("/reviews", s.reviews)
 	authed.POST("/registrations/:id/county-review", allow(accounts.RoleCountyReviewer), s.countyReview)
 	authed.POST("/registrations/:id/provincial-review", allow(accounts.RoleProvincialReviewer), s.provincialReview)
+	authed.POST("/registrations/:id/annul", s.annul) // the service decides who may
 
 	onsite := authed.Group("", allow(accounts.RoleOnsiteOperator))
 	onsite.GET("/onsite/registrations", s.onsiteLookup)

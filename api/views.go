@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
@@ -31,6 +32,7 @@ type view struct {
 	SelectedTicket  *string                      `json:"selected_ticket_number"` // 在籍注册: the number to re-activate
 	Window          catalog.Window               `json:"confirmation_window"`
 	RejectionReason *string                      `json:"rejection_reason"`
+	AnnulmentReason *string                      `json:"annulment_reason"` // the office's reason, once annulled
 	CreatedAt       time.Time                    `json:"created_at"`
 	UpdatedAt       time.Time                    `json:"updated_at"`
 	History         []registrations.HistoryEntry `json:"history"`
@@ -67,6 +69,7 @@ func (s *Server) views(c *gin.Context, regs []registrations.Registration) ([]vie
 		majorByCode[m.Code] = m
 	}
 	areas := map[[2]int]map[string]catalog.ExamArea{}
+	staff := staffCaller(c)
 	out := make([]view, 0, len(regs))
 	for _, r := range regs {
 		sitting := [2]int{r.Year, r.Sitting}
@@ -80,12 +83,22 @@ func (s *Server) views(c *gin.Context, regs []registrations.Registration) ([]vie
 				areas[sitting][a.Code] = a
 			}
 		}
-		out = append(out, makeView(r, majorByCode[r.MajorCode], areas[sitting][r.ExamAreaCode]))
+		out = append(out, makeView(r, majorByCode[r.MajorCode], areas[sitting][r.ExamAreaCode], staff))
 	}
 	return out, nil
 }
 
-func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamArea) view {
+// staffCaller reports whether the request's account is staff (any role but
+// the applicant's): staff see who made each step.
+func staffCaller(c *gin.Context) bool {
+	a, ok := c.Get(accountKey)
+	who, _ := a.(accounts.Account)
+	return ok && who.Role != accounts.RoleApplicant
+}
+
+// makeView builds the view of a registration; staff also see, in each
+// history entry, the login name of the account that made it (by_account).
+func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamArea, staff bool) view {
 	v := view{
 		RegistrationID: r.ID, Kind: r.Kind, Status: r.Status, StatusLabel: status.Label(r.Status),
 		NextStep: nextStep(r, area), ExamAreaCode: r.ExamAreaCode, Level: r.Level,
@@ -97,8 +110,13 @@ func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamAr
 			BirthDate: r.BirthDate.Format(time.DateOnly), Phone: r.Phone,
 			Ethnicity: r.Ethnicity, Address: r.Address, Education: r.Education},
 	}
-	if v.History == nil {
-		v.History = []registrations.HistoryEntry{}
+	v.AnnulmentReason = r.AnnulmentReason
+	v.History = make([]registrations.HistoryEntry, 0, len(r.History))
+	for _, h := range r.History {
+		if !staff {
+			h.ByAccount = nil
+		}
+		v.History = append(v.History, h)
 	}
 	if r.ReportFileID != nil {
 		v.Report = &reportView{VerificationCode: r.ReportVerificationCode, ReportNumber: r.ReportNumber,
@@ -137,6 +155,12 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 		return "现场确认时间已过，本次注册已失效，请在以后的注册期重新注册"
 	case status.Withdrawn:
 		return "您已撤销本次注册"
+	case status.Annulled:
+		s := "本次注册已被考试机构作废"
+		if r.AnnulmentReason != nil {
+			s += "，原因：" + *r.AnnulmentReason
+		}
+		return fmt.Sprintf("%s。请联系考区办公室：%s%s自考办（%s）", s, area.City, area.Name, area.OfficeAddress)
 	}
 	return ""
 }

@@ -40,8 +40,9 @@ type registration struct {
 //	pre-registered → on-site check within the window → completed, with an admission ticket number
 //
 // Waiting for a report or for the on-site check when the exam area's
-// confirmation window closes ends it as expired; the applicant may withdraw
-// at any time before completion. Decisions arrive as Workflow Updates whose
+// confirmation window closes ends it as expired; the applicant may withdraw,
+// and the county or provincial office annul it (作废), at any time before
+// completion. Decisions arrive as Workflow Updates whose
 // validators refuse what is not allowed in the current state.
 func Registration(ctx workflow.Context, in Input) (State, error) {
 	r := &registration{in: in, status: in.FirstStatus(), seq: 1}
@@ -89,7 +90,7 @@ func (r *registration) run(ctx, checkCtx workflow.Context) error {
 	cancelTimer()
 	if !status.Terminal(r.status) {
 		r.busy = true
-		err := r.record(ctx, status.Expired, BySystem, "现场确认期已结束，未完成确认")
+		err := r.record(ctx, status.Expired, BySystem, 0, "现场确认期已结束，未完成确认")
 		r.busy = false
 		if err != nil {
 			return err
@@ -138,7 +139,7 @@ func (r *registration) cancelled(ctx workflow.Context) (State, error) {
 	}
 	if !status.Terminal(r.status) {
 		r.busy, r.updateID = true, ""
-		if err := r.record(ctx, status.Withdrawn, BySystem, "运维人员已取消本次注册"); err != nil {
+		if err := r.record(ctx, status.Withdrawn, BySystem, 0, "运维人员已取消本次注册"); err != nil {
 			return State{}, err
 		}
 	}
@@ -183,7 +184,7 @@ func (r *registration) checkDiploma(ctx, checkCtx workflow.Context) error {
 	case found:
 		next, note = status.PreRegistered, "学信网学历校验通过"
 	}
-	return r.record(ctx, next, BySystem, note)
+	return r.record(ctx, next, BySystem, 0, note)
 }
 
 func (r *registration) state() State {
@@ -193,7 +194,10 @@ func (r *registration) state() State {
 func (r *registration) details() string {
 	s := fmt.Sprintf("**%s** (%s)\n\nConfirmation window: %s – %s", status.Label(r.status), r.status,
 		r.in.Window.StartsAt.Format(time.RFC3339), r.in.Window.EndsAt.Format(time.RFC3339))
-	if r.reasonID != "" {
+	switch {
+	case r.status == status.Annulled:
+		s += "\n\nAnnulled by the exam office (reason " + r.reasonID + " in PostgreSQL)."
+	case r.reasonID != "":
 		s += "\n\nThe last report was rejected (reason " + r.reasonID + " in PostgreSQL)."
 	}
 	return s
@@ -201,14 +205,16 @@ func (r *registration) details() string {
 
 // record writes a new status to the read model (a local activity, retried
 // until it succeeds), then moves the workflow and its search attribute there.
-// Not even a cancellation interrupts the write.
-func (r *registration) record(ctx workflow.Context, next, byRole, note string) error {
+// byAccount is the account that made the step (0 for the system). Not even
+// a cancellation interrupts the write.
+func (r *registration) record(ctx workflow.Context, next, byRole string, byAccount int64, note string) error {
 	t := registrations.Transition{
 		RegistrationID: r.in.RegistrationID,
 		Seq:            r.seq + 1,
 		Status:         next,
 		At:             workflow.Now(ctx),
 		ByRole:         byRole,
+		AccountID:      byAccount,
 		Note:           note,
 		ReasonID:       r.reasonID,
 		ReportID:       r.reportID,
@@ -267,6 +273,7 @@ func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
 		{UpdateOnsiteCheck, r.onsiteCheck, r.validateOnsiteCheck, "The on-site operator confirmed the applicant's identity."},
 		{UpdateWithdraw, r.withdraw, r.validateWithdraw, "The applicant withdrew the registration."},
 		{UpdateChangeWindow, r.changeWindow, r.validateWindowChange, "An administrator moved the confirmation window."},
+		{UpdateAnnul, r.annul, r.validateAnnul, "The county or provincial office annulled the registration (作废)."},
 	}
 	err := workflow.SetQueryHandlerWithOptions(ctx, QuerySnapshot, func() (Snapshot, error) {
 		return Snapshot{Status: r.status, Seq: r.seq, ReasonID: r.reasonID, ReportID: r.reportID}, nil
@@ -309,7 +316,7 @@ func (r *registration) uploadReport(ctx workflow.Context, u ReportUpload) (State
 	return r.transition(ctx, r.canUpload, func() error {
 		previous, previousReason := r.reportID, r.reasonID
 		r.reportID, r.reasonID = u.ReportID, ""
-		if err := r.record(ctx, status.CountyReview, ByApplicant, "已上传学历认证报告，等待区考办审核"); err != nil {
+		if err := r.record(ctx, status.CountyReview, ByApplicant, u.AccountID, "已上传学历认证报告，等待区考办审核"); err != nil {
 			r.reportID, r.reasonID = previous, previousReason
 			return err
 		}
@@ -352,26 +359,26 @@ func (r *registration) validateProvincialReview(ctx workflow.Context, d Review) 
 func (r *registration) countyReview(ctx workflow.Context, d Review) (State, error) {
 	return r.transition(ctx, r.awaitingReview(status.CountyReview), func() error {
 		if d.Approved {
-			return r.record(ctx, status.ProvincialReview, ByCountyReviewer, "区考办审核通过，等待省考办审核")
+			return r.record(ctx, status.ProvincialReview, ByCountyReviewer, d.AccountID, "区考办审核通过，等待省考办审核")
 		}
-		return r.reject(ctx, ByCountyReviewer, "区考办审核未通过：", d.ReasonID)
+		return r.reject(ctx, ByCountyReviewer, d.AccountID, "区考办审核未通过：", d.ReasonID)
 	})
 }
 
 func (r *registration) provincialReview(ctx workflow.Context, d Review) (State, error) {
 	return r.transition(ctx, r.awaitingReview(status.ProvincialReview), func() error {
 		if d.Approved {
-			return r.record(ctx, status.PreRegistered, ByProvincialReviewer, "省考办审核通过，请按时到考区现场确认")
+			return r.record(ctx, status.PreRegistered, ByProvincialReviewer, d.AccountID, "省考办审核通过，请按时到考区现场确认")
 		}
-		return r.reject(ctx, ByProvincialReviewer, "省考办审核未通过：", d.ReasonID)
+		return r.reject(ctx, ByProvincialReviewer, d.AccountID, "省考办审核未通过：", d.ReasonID)
 	})
 }
 
 // reject sends the registration back for a new report; the note is
 // completed with the reason's text in PostgreSQL.
-func (r *registration) reject(ctx workflow.Context, byRole, note, reasonID string) error {
+func (r *registration) reject(ctx workflow.Context, byRole string, byAccount int64, note, reasonID string) error {
 	r.reasonID = reasonID
-	if err := r.record(ctx, status.AwaitingReport, byRole, note); err != nil {
+	if err := r.record(ctx, status.AwaitingReport, byRole, byAccount, note); err != nil {
 		r.reasonID = ""
 		return err
 	}
@@ -407,6 +414,7 @@ func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, 
 			Note:           "现场确认通过，注册完成",
 			PhotoFileID:    c.PhotoFileID,
 			ByRole:         ByOnsiteOperator,
+			AccountID:      c.AccountID,
 			UpdateID:       r.updateID,
 			HistoryLength:  workflow.GetInfo(ctx).GetCurrentHistoryLength(),
 		}
@@ -455,14 +463,50 @@ func (r *registration) notClosed() error {
 	return nil
 }
 
-func (r *registration) validateWithdraw(ctx workflow.Context) error { return r.notClosed() }
+func (r *registration) validateWithdraw(ctx workflow.Context, w Withdrawal) error {
+	return r.notClosed()
+}
 
-func (r *registration) withdraw(ctx workflow.Context) (State, error) {
+func (r *registration) withdraw(ctx workflow.Context, w Withdrawal) (State, error) {
 	if r.cancelCheck != nil {
 		r.cancelCheck() // no need to wait for the diploma registry
 	}
 	return r.transition(ctx, r.notClosed, func() error {
-		return r.record(ctx, status.Withdrawn, ByApplicant, "考生已撤销注册")
+		return r.record(ctx, status.Withdrawn, ByApplicant, w.AccountID, "考生已撤销注册")
+	})
+}
+
+// Annulment (作废) by the county or provincial office.
+
+func (r *registration) validateAnnul(ctx workflow.Context, a Annulment) error {
+	switch {
+	case a.ReasonID == "":
+		return refuse(ErrInvalidDecision, "an annulment needs a reason")
+	case a.ByRole != ByCountyReviewer && a.ByRole != ByProvincialReviewer:
+		return refuse(ErrInvalidDecision, "only the county or provincial office annuls")
+	}
+	return r.notClosed()
+}
+
+// annul ends the registration whatever it waits for, as a withdrawal does:
+// the diploma check is stopped, and the final state ends every other wait.
+// The reason's text is appended to the history note in PostgreSQL.
+func (r *registration) annul(ctx workflow.Context, a Annulment) (State, error) {
+	if r.cancelCheck != nil {
+		r.cancelCheck() // no need to wait for the diploma registry
+	}
+	return r.transition(ctx, r.notClosed, func() error {
+		note := "区考办已作废本次注册："
+		if a.ByRole == ByProvincialReviewer {
+			note = "省考办已作废本次注册："
+		}
+		previous := r.reasonID
+		r.reasonID = a.ReasonID
+		if err := r.record(ctx, status.Annulled, a.ByRole, a.AccountID, note); err != nil {
+			r.reasonID = previous
+			return err
+		}
+		return nil
 	})
 }
 

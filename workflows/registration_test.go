@@ -583,3 +583,161 @@ func TestWithdrawalBeforeTheDiplomaCheckStarts(t *testing.T) {
 	}
 	s.wantHistory(status.DiplomaCheck, status.Withdrawn)
 }
+
+// annulment stores the office's reason, as the service does, and returns
+// the county reviewer's annulment that carries its id.
+func (s *scenario) annulment(text string) workflows.Annulment {
+	s.t.Helper()
+	id, err := store.AddReason(context.Background(), s.in.RegistrationID, "annul/"+uuid.NewString(), text)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return workflows.Annulment{ReasonID: id, ByRole: workflows.ByCountyReviewer, AccountID: reviewerID(s.t)}
+}
+
+// reviewerID creates a county reviewer of 0106 and returns its account id.
+func reviewerID(t *testing.T) int64 {
+	t.Helper()
+	a, err := accounts.NewStore(database).CreateStaff(context.Background(), "county-"+uuid.NewString()[:8]+"@example.com",
+		"password", accounts.RoleCountyReviewer, "0106")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.ID
+}
+
+// wantAnnulled checks the workflow's result and the read model of an
+// annulled registration: its reason, shown in the history too.
+func (s *scenario) wantAnnulled(out workflows.State, reason string, statuses ...string) {
+	s.t.Helper()
+	if out.Status != status.Annulled {
+		s.t.Fatalf("result = %+v, want annulled", out)
+	}
+	s.wantHistory(append(statuses, status.Annulled)...)
+	r := s.readModel()
+	last := r.History[len(r.History)-1]
+	if r.AnnulmentReason == nil || *r.AnnulmentReason != reason || r.RejectionReason != nil {
+		s.t.Errorf("annulment reason %v, rejection reason %v, want %q and none", r.AnnulmentReason, r.RejectionReason, reason)
+	}
+	if last.ByRole != workflows.ByCountyReviewer || last.Note != "区考办已作废本次注册："+reason {
+		s.t.Errorf("last step by %s: %q", last.ByRole, last.Note)
+	}
+}
+
+// The office annuls a registration in each state it may wait in: the
+// annulment ends the wait, and the registration (whose workflow ends, so
+// that no later decision reaches it).
+func TestAnnulEndsEveryWait(t *testing.T) {
+	const reason = "冒用他人身份证号"
+	t.Run("diploma check", func(t *testing.T) {
+		s := newScenario(t, "zhuanshengben", "", "秦三一", inWindow)
+		down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+		}))
+		defer down.Close()
+		s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
+		out := s.run(step{after: time.Minute, update: workflows.UpdateAnnul, arg: s.annulment(reason)})
+		s.wantAnnulled(out, reason, status.DiplomaCheck)
+	})
+	t.Run("awaiting report", func(t *testing.T) {
+		s := newScenario(t, "zhuanshengben", "", "秦三二", inWindow)
+		out := s.run(
+			step{after: time.Hour, update: workflows.UpdateCountyReview, arg: s.reject("报告模糊"), refuse: workflows.ErrNotAwaitingReview},
+			step{after: time.Hour, update: workflows.UpdateAnnul, arg: s.annulment(reason)},
+		)
+		s.wantAnnulled(out, reason, status.DiplomaCheck, status.AwaitingReport)
+	})
+	t.Run("county review", func(t *testing.T) {
+		s := newScenario(t, "zhuanshengben", "", "秦三三", inWindow)
+		out := s.run(
+			step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
+			step{after: time.Hour, update: workflows.UpdateAnnul, arg: s.annulment(reason)},
+		)
+		s.wantAnnulled(out, reason, status.DiplomaCheck, status.AwaitingReport, status.CountyReview)
+	})
+	t.Run("provincial review after a rejection", func(t *testing.T) {
+		s := newScenario(t, "zhuanshengben", "", "秦三四", inWindow)
+		out := s.run(
+			step{after: time.Minute, update: workflows.UpdateUploadReport, arg: s.upload},
+			step{after: time.Hour, update: workflows.UpdateCountyReview, arg: s.reject("报告模糊")},
+			step{after: time.Hour, update: workflows.UpdateUploadReport, arg: s.upload},
+			step{after: time.Hour, update: workflows.UpdateCountyReview, arg: approve},
+			step{after: time.Hour, update: workflows.UpdateAnnul, arg: s.annulment(reason)},
+		)
+		s.wantAnnulled(out, reason, status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.AwaitingReport,
+			status.CountyReview, status.ProvincialReview)
+	})
+	t.Run("pre-registered", func(t *testing.T) {
+		s := newScenario(t, "zhuanke", "", "秦三五", inWindow)
+		out := s.run(
+			step{after: time.Hour, update: workflows.UpdateAnnul, arg: workflows.Annulment{ByRole: workflows.ByCountyReviewer}, refuse: workflows.ErrInvalidDecision},
+			step{after: time.Hour, update: workflows.UpdateAnnul, arg: workflows.Annulment{ReasonID: uuid.NewString(), ByRole: workflows.ByOnsiteOperator}, refuse: workflows.ErrInvalidDecision},
+			step{after: time.Hour, update: workflows.UpdateAnnul, arg: s.annulment(reason)},
+		)
+		s.wantAnnulled(out, reason, status.PreRegistered)
+	})
+}
+
+// A completed registration cannot be annulled: its ticket is issued. The
+// annulment arrives while the completion is being recorded (passing the
+// validator, which still sees pre_registered), and is refused when its turn
+// comes. (Once the workflow has ended, the service answers the same code.)
+func TestAnnulAfterCompletionIsRefused(t *testing.T) {
+	storeFiles(t)
+	s := newScenario(t, "zhuanke", "", "秦三六", inWindow)
+	annul, refused := s.annulment("冒用他人身份证号"), false
+	s.env.RegisterDelayedCallback(func() {
+		s.env.UpdateWorkflow(workflows.UpdateOnsiteCheck, "onsite", &testsuite.TestUpdateCallback{
+			OnAccept: func() {
+				s.env.UpdateWorkflow(workflows.UpdateAnnul, "annul", &testsuite.TestUpdateCallback{
+					OnAccept: func() {},
+					OnReject: func(err error) { t.Errorf("annulment rejected by the validator: %v", err) },
+					OnComplete: func(_ any, err error) {
+						code, _ := workflows.IsRefusal(err)
+						refused = code == workflows.ErrClosed
+					},
+				}, annul)
+			},
+			OnReject:   func(err error) { t.Errorf("on-site check refused: %v", err) },
+			OnComplete: func(_ any, err error) {},
+		}, photo)
+	}, time.Hour)
+	s.env.ExecuteWorkflow(workflows.Registration, s.in)
+	var out workflows.State
+	if err := s.env.GetWorkflowResult(&out); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	if !refused {
+		t.Error("the annulment of a completed registration was not refused with registration_closed")
+	}
+	s.wantTicket(out)
+	s.wantHistory(status.PreRegistered, status.Completed)
+	if r := s.readModel(); r.AnnulmentReason != nil {
+		t.Errorf("annulment reason %q on a completed registration", *r.AnnulmentReason)
+	}
+}
+
+// Each step records the account that made it; system steps none.
+func TestStepsRecordTheirAccount(t *testing.T) {
+	s := newScenario(t, "zhuanshengben", "", "秦三七", inWindow)
+	upload := s.upload
+	upload.AccountID = s.readModel().AccountID
+	reviewer := reviewerID(t)
+	county := workflows.Review{Approved: true, AccountID: reviewer}
+	s.run(
+		step{after: time.Minute, update: workflows.UpdateUploadReport, arg: upload},
+		step{after: time.Hour, update: workflows.UpdateCountyReview, arg: county},
+		step{after: time.Hour, update: workflows.UpdateWithdraw, arg: workflows.Withdrawal{AccountID: upload.AccountID}},
+	)
+	r := s.readModel()
+	want := []int64{r.AccountID, 0, r.AccountID, reviewer, r.AccountID} // submitted, diploma check, upload, county, withdrawal
+	for i, h := range r.History {
+		var got int64
+		if h.ByAccountID != nil {
+			got = *h.ByAccountID
+		}
+		if i >= len(want) || got != want[i] {
+			t.Errorf("step %d (%s by %s): account %d, want %v", i+1, h.Status, h.ByRole, got, want)
+		}
+	}
+}

@@ -33,7 +33,7 @@ func histories(t *testing.T, folder string) []string {
 }
 
 // releases are the folders of recorded histories, the current one first.
-var releases = []string{"testdata", filepath.Join("testdata", "v1")}
+var releases = []string{"testdata", filepath.Join("testdata", "v2"), filepath.Join("testdata", "v1")}
 
 // Every recorded history replays with the current workflow code: a change
 // that would break running registrations fails here.
@@ -94,6 +94,7 @@ func TestActionBudget(t *testing.T) {
 		"new-zhuanshengben-rejected-withdrawn": 16,
 		"new-zhuanshengben-county-rejected":    22,
 		"new-zhuanke-window-moved":             10,
+		"new-zhuanshengben-annulled":           10,
 	}
 	for _, file := range histories(t, releases[0]) {
 		name := strings.TrimSuffix(filepath.Base(file), ".json")
@@ -118,7 +119,7 @@ func TestActionBudget(t *testing.T) {
 // current release, no reviewer's reason and no ticket number either.
 func TestHistoriesHoldNoPersonalData(t *testing.T) {
 	personal := `\d{17}[\dX]|(^|\D)1[3-9]\d{9}(\D|$)|欧阳|李雷|韩梅梅|李明|王芳|赵敏|ABCD1234EFGH|R2020001|C2020001`
-	check(t, histories(t, releases[0]), regexp.MustCompile(personal+`|报告模糊|报告照片不清晰|证书编号与报告不符|0106\d{8}`))
+	check(t, histories(t, releases[0]), regexp.MustCompile(personal+`|报告模糊|报告照片不清晰|证书编号与报告不符|冒用他人身份证号|0106\d{8}`))
 	for _, folder := range releases[1:] {
 		check(t, histories(t, folder), regexp.MustCompile(personal))
 	}

@@ -27,6 +27,7 @@ const (
 	UpdateOnsiteCheck      = "onsite-check"
 	UpdateWithdraw         = "withdraw"
 	UpdateChangeWindow     = "change-window"
+	UpdateAnnul            = "annul"
 )
 
 // Types of the application errors an update answers with; the API passes
@@ -98,21 +99,39 @@ func (in Input) FirstStatus() string {
 // the workflow. Only its id travels: the verification code and numbers lead
 // to personal data and stay in PostgreSQL.
 type ReportUpload struct {
-	ReportID string
+	ReportID  string
+	AccountID int64 // the applicant's account
 }
 
 // Review is a county or provincial reviewer's decision. A rejection's
 // reason is free text: it stays in PostgreSQL (decision_reasons) and only
 // its id travels.
 type Review struct {
-	Approved bool
-	ReasonID string
+	Approved  bool
+	ReasonID  string
+	AccountID int64 // the reviewer's account
 }
 
 // OnsiteCheck is the on-site operator's confirmation; the API has already
 // matched the ID card read against the registration.
 type OnsiteCheck struct {
 	PhotoFileID string
+	AccountID   int64 // the operator's account
+}
+
+// Withdrawal is the applicant's withdrawal. (Withdrawals of earlier
+// releases carried no argument: a zero Withdrawal.)
+type Withdrawal struct {
+	AccountID int64 // the applicant's account
+}
+
+// Annulment ends an open registration by the exam office's decision (作废),
+// e.g. when it was made with another person's ID number. The reason stays
+// in PostgreSQL (decision_reasons); only its id travels.
+type Annulment struct {
+	ReasonID  string
+	ByRole    string // ByCountyReviewer or ByProvincialReviewer
+	AccountID int64  // the reviewer's account
 }
 
 // State is what a registration looks like after an update, and its

@@ -85,7 +85,7 @@ func (b *Backlog) openRegistrations(ctx context.Context) ([]openGroup, error) {
 	var rows []openGroup
 	err := b.db.SelectContext(ctx, &rows, `
 		SELECT status, exam_area_code, count(*) AS count FROM registrations
-		WHERE status NOT IN ('completed', 'expired', 'withdrawn')
+		WHERE status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')
 		GROUP BY status, exam_area_code`)
 	if err != nil {
 		return nil, fmt.Errorf("count open registrations: %w", err)

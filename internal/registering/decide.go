@@ -77,6 +77,7 @@ func (s *Service) updateFailed(r registrations.Registration, update string, err 
 			workflows.UpdateOnsiteCheck:      workflows.ErrNotPreRegistered,
 			workflows.UpdateWithdraw:         workflows.ErrClosed,
 			workflows.UpdateChangeWindow:     workflows.ErrClosed,
+			workflows.UpdateAnnul:            workflows.ErrClosed,
 		}[update]
 	}
 	return &Refusal{Code: code, Window: catalog.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt}}
@@ -147,7 +148,7 @@ func (s *Service) UploadReport(ctx context.Context, who accounts.Account, id, ke
 	if err != nil {
 		return r, unavailable(err)
 	}
-	now, err := s.decide(ctx, r, workflows.UpdateUploadReport, update, workflows.ReportUpload{ReportID: reportID})
+	now, err := s.decide(ctx, r, workflows.UpdateUploadReport, update, workflows.ReportUpload{ReportID: reportID, AccountID: who.ID})
 	if _, refused := err.(*Refusal); refused {
 		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReport(ctx, reportID) }, fileID)
 	}
@@ -227,7 +228,7 @@ func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, sta
 		return r, err
 	}
 	uid := updateID(update, who, key)
-	review := workflows.Review{Approved: *d.Approved}
+	review := workflows.Review{Approved: *d.Approved, AccountID: who.ID}
 	if !review.Approved {
 		if review.ReasonID, err = s.Registrations.AddReason(ctx, r.ID, uid, d.Reason); err != nil {
 			return r, unavailable(err)
@@ -277,7 +278,7 @@ func (s *Service) OnsiteCheck(ctx context.Context, who accounts.Account, id, key
 		return r, err
 	}
 	now, err := s.decide(ctx, r, workflows.UpdateOnsiteCheck, updateID(workflows.UpdateOnsiteCheck, who, key),
-		workflows.OnsiteCheck{PhotoFileID: photoID})
+		workflows.OnsiteCheck{PhotoFileID: photoID, AccountID: who.ID})
 	if _, refused := err.(*Refusal); refused {
 		s.discard(ctx, func(context.Context) error { return nil }, photoID)
 	}
@@ -290,7 +291,44 @@ func (s *Service) Withdraw(ctx context.Context, who accounts.Account, id, key st
 	if err != nil {
 		return r, err
 	}
-	return s.decide(ctx, r, workflows.UpdateWithdraw, updateID(workflows.UpdateWithdraw, who, key), nil)
+	return s.decide(ctx, r, workflows.UpdateWithdraw, updateID(workflows.UpdateWithdraw, who, key), workflows.Withdrawal{AccountID: who.ID})
+}
+
+// Annul ends an open registration by the exam office's decision (作废), for
+// example one made with another person's ID number: the county reviewer of
+// the registration's exam area or a provincial reviewer, with a reason that
+// the applicant is shown. The ID number is free again at once. The reason
+// is stored in PostgreSQL; only its id travels.
+func (s *Service) Annul(ctx context.Context, who accounts.Account, id, key, reason string) (registrations.Registration, error) {
+	r, err := s.decision(ctx, who, id, func(r registrations.Registration) bool {
+		return who.Role == accounts.RoleProvincialReviewer ||
+			(who.Role == accounts.RoleCountyReviewer && r.ExamAreaCode == who.Area())
+	})
+	if err != nil {
+		return r, err
+	}
+	f := Fields{}
+	reason = strings.TrimSpace(reason)
+	f.Required("reason", reason, "作废的原因", "a reason for the annulment")
+	f.MaxLen("reason", reason, 500)
+	f.Text("reason", reason)
+	if err := f.Err(); err != nil {
+		return r, err
+	}
+	role := workflows.ByCountyReviewer
+	if who.Role == accounts.RoleProvincialReviewer {
+		role = workflows.ByProvincialReviewer
+	}
+	uid := updateID(workflows.UpdateAnnul, who, key)
+	reasonID, err := s.Registrations.AddReason(ctx, r.ID, uid, reason)
+	if err != nil {
+		return r, unavailable(err)
+	}
+	now, err := s.decide(ctx, r, workflows.UpdateAnnul, uid, workflows.Annulment{ReasonID: reasonID, ByRole: role, AccountID: who.ID})
+	if _, refused := err.(*Refusal); refused {
+		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, reasonID) }, "")
+	}
+	return now, err
 }
 
 // ReportFile returns the report on file, for the applicant and reviewers in scope.

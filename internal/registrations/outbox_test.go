@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"zikao/internal/files"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
+	"zikao/internal/testenv"
 )
 
 // outboxRow is an e-mail as the outbox holds it.
@@ -193,4 +196,55 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	}
 	record(t, sent, 2, status.Expired, "", 15)
 	wantMail(t, sent, "expired", "withdrawn")
+}
+
+// An annulment (作废) shows its reason and writes its e-mail with it; it
+// ends the registration, so that the ID number may be registered again at
+// once, by another account.
+func TestAnnulment(t *testing.T) {
+	ctx := context.Background()
+	store := registrations.NewStore(database)
+	r := quietRegistration(t)
+	rejection, err := store.AddReason(ctx, r.ID, "county/1", "报告模糊")
+	if err != nil {
+		t.Fatal(err)
+	}
+	record(t, r, 2, status.AwaitingReport, rejection, 2)
+	reason, err := store.AddReason(ctx, r.ID, "annul/1", "冒用他人身份证号")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Record(ctx, registrations.Transition{RegistrationID: r.ID, Seq: 3, Status: status.Annulled, At: time.Now(),
+		ByRole: "county_reviewer", AccountID: r.AccountID, Note: "区考办已作废本次注册：", ReasonID: reason, UpdateID: "annul/1", HistoryLength: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := got.History[len(got.History)-1]
+	if got.Status != status.Annulled || got.AnnulmentReason == nil || *got.AnnulmentReason != "冒用他人身份证号" || got.RejectionReason != nil ||
+		last.Note != "区考办已作废本次注册：冒用他人身份证号" || last.ByAccountID == nil || *last.ByAccountID != r.AccountID ||
+		last.ByAccount == nil || *last.ByAccount != loginOf(t, r) {
+		t.Fatalf("annulled registration %+v, last step %+v", got, last)
+	}
+	if got.History[1].ByAccountID != nil || got.History[0].ByAccountID == nil { // system step; the applicant's submission
+		t.Errorf("history accounts %v, %v", got.History[0].ByAccountID, got.History[1].ByAccountID)
+	}
+	rows := wantMail(t, r, "rejected", "annulled")
+	if !strings.Contains(rows[1].Body, "原因：冒用他人身份证号") || rows[1].Subject != "【湖北自考】本次注册已作废" {
+		t.Fatalf("annulment e-mail: %q\n%s", rows[1].Subject, rows[1].Body)
+	}
+
+	// The real person registers with the ID number.
+	other, _ := testenv.Registration(t, database, "测试", status.PreRegistered)
+	again := other
+	again.ID, again.IDNumber, again.IdempotencyKey = uuid.NewString(), r.IDNumber, nil
+	if _, err := database.Exec(`UPDATE registrations SET status = 'withdrawn' WHERE id = $1`, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Create(ctx, &again, "提交"); err != nil {
+		t.Fatalf("registration of an annulled ID number: %v", err)
+	}
 }

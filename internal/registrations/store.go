@@ -61,6 +61,7 @@ type Registration struct {
 	WindowStartsAt       time.Time      `db:"window_starts_at"`
 	WindowEndsAt         time.Time      `db:"window_ends_at"`
 	RejectionReason      *string        `db:"rejection_reason"`
+	AnnulmentReason      *string        `db:"annulment_reason"` // the office's reason, once annulled
 	ReportID             *string        `db:"report_id"`
 	PhotoFileID          *string        `db:"photo_file_id"`
 	LastSeq              int            `db:"last_seq"`
@@ -76,13 +77,17 @@ type Registration struct {
 	ReportCertificateNumber *string `db:"report_certificate_number"`
 }
 
-// HistoryEntry is one step of a registration.
+// HistoryEntry is one step of a registration. ByAccountID is the account
+// that made it (none for system steps), ByAccount its login name: for staff
+// only (the API's view removes it for applicants).
 type HistoryEntry struct {
-	Seq    int       `db:"seq" json:"-"`
-	Status string    `db:"status" json:"status"`
-	At     time.Time `db:"at" json:"at"`
-	ByRole string    `db:"by_role" json:"by_role"`
-	Note   string    `db:"note" json:"note"`
+	Seq         int       `db:"seq" json:"-"`
+	Status      string    `db:"status" json:"status"`
+	At          time.Time `db:"at" json:"at"`
+	ByRole      string    `db:"by_role" json:"by_role"`
+	Note        string    `db:"note" json:"note"`
+	ByAccountID *int64    `db:"by_account_id" json:"-"`
+	ByAccount   *string   `db:"by_account" json:"by_account,omitempty"`
 }
 
 // Store reads and writes the read model.
@@ -136,7 +141,7 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 		if err != nil {
 			return fmt.Errorf("insert registration: %w", err)
 		}
-		first := historyEntry{RegistrationID: r.ID, Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note}
+		first := historyEntry{RegistrationID: r.ID, Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note, AccountID: r.AccountID}
 		if _, err := writeHistory(ctx, tx, first); err != nil {
 			return err
 		}
@@ -145,7 +150,7 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 				return err
 			}
 		}
-		r.History = []HistoryEntry{{Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note}}
+		r.History = []HistoryEntry{{Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note, ByAccountID: &r.AccountID}}
 		return nil
 	})
 }
@@ -167,8 +172,8 @@ func conflict(ctx context.Context, tx *sqlx.Tx, r *Registration) error {
 		SELECT id, account_id, status, COALESCE(idempotency_key = $3 AND account_id = $1, false) AS same_key
 		FROM registrations
 		WHERE (account_id = $1 AND idempotency_key = $3)
-		   OR (account_id = $1 AND status NOT IN ('completed', 'expired', 'withdrawn'))
-		   OR (id_number = $2 AND status NOT IN ('expired', 'withdrawn'))
+		   OR (account_id = $1 AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled'))
+		   OR (id_number = $2 AND status NOT IN ('expired', 'withdrawn', 'annulled'))
 		ORDER BY same_key DESC`, r.AccountID, r.IDNumber, r.IdempotencyKey)
 	if err != nil {
 		return fmt.Errorf("look up conflicting registrations: %w", err)
@@ -207,7 +212,7 @@ func (s *Store) Unchecked(ctx context.Context, cutoff time.Time, limit int) ([]R
 	regs := []Registration{}
 	err := s.db.SelectContext(ctx, &regs, `
 		SELECT * FROM registrations
-		WHERE (status NOT IN ('completed', 'expired', 'withdrawn') OR checked_at < updated_at)
+		WHERE (status NOT IN ('completed', 'expired', 'withdrawn', 'annulled') OR checked_at < updated_at)
 		  AND updated_at < $1 AND checked_at < $1
 		ORDER BY checked_at LIMIT $2`, cutoff, limit)
 	if err != nil {
@@ -246,8 +251,10 @@ func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any
 		RegistrationID string `db:"registration_id"`
 		HistoryEntry
 	}
-	err := s.db.SelectContext(ctx, &rows, `SELECT registration_id, seq, status, at, by_role, note FROM registration_history
-		WHERE registration_id = ANY($1::uuid[]) ORDER BY registration_id, seq`, pq.Array(ids))
+	err := s.db.SelectContext(ctx, &rows, `SELECT h.registration_id, h.seq, h.status, h.at, h.by_role, h.note,
+			h.by_account_id, a.login_name AS by_account
+		FROM registration_history h LEFT JOIN accounts a ON a.id = h.by_account_id
+		WHERE h.registration_id = ANY($1::uuid[]) ORDER BY h.registration_id, h.seq`, pq.Array(ids))
 	if err != nil {
 		return nil, fmt.Errorf("select history: %w", err)
 	}
@@ -311,8 +318,9 @@ type Transition struct {
 	Status         string
 	At             time.Time
 	ByRole         string
-	Note           string // a rejection's reason (by ReasonID) is appended to it
-	ReasonID       string // the rejection's reason (decision_reasons), while awaiting a new report
+	AccountID      int64  // the account that made the change (0: the system)
+	Note           string // a rejection's or annulment's reason (by ReasonID) is appended to it
+	ReasonID       string // the reason (decision_reasons) of a rejection, while awaiting a new report, or of the annulment
 	ReportID       string // the diploma report on file
 	UpdateID       string
 	HistoryLength  int
@@ -379,7 +387,7 @@ func (s *Store) DiscardReason(ctx context.Context, id string) error {
 func (s *Store) Record(ctx context.Context, t Transition) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: t.RegistrationID, Seq: t.Seq, Status: t.Status,
-			At: t.At, ByRole: t.ByRole, Note: t.Note, ReasonID: t.ReasonID, UpdateID: t.UpdateID, HistoryLength: t.HistoryLength})
+			At: t.At, ByRole: t.ByRole, AccountID: t.AccountID, Note: t.Note, ReasonID: t.ReasonID, UpdateID: t.UpdateID, HistoryLength: t.HistoryLength})
 		if err != nil || !fresh {
 			return err
 		}
@@ -387,8 +395,7 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `
-			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
-				rejection_reason = (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid),
+			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,`+reasons+`,
 				report_id = NULLIF($6, '')::uuid,
 				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
 			WHERE id = $1 AND last_seq <= $2`,
@@ -411,6 +418,12 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 	})
 }
 
+// reasons sets the rejection or annulment reason of a registration from a
+// reason id ($5) and a status ($3).
+const reasons = `
+				rejection_reason = CASE WHEN $3 <> 'annulled' THEN (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid) END,
+				annulment_reason = CASE WHEN $3 = 'annulled' THEN (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid) END`
+
 // noticeOf tells which e-mail a transition sends the applicant, if any.
 func noticeOf(t Transition) (mail.Kind, bool) {
 	switch {
@@ -422,9 +435,8 @@ func noticeOf(t Transition) (mail.Kind, bool) {
 		return mail.Expired, true
 	case t.Status == status.Withdrawn:
 		return mail.Withdrawn, true
-		// Annulled (another issue): `case t.Status == status.Annulled: return
-		// mail.Annulled, true`, with the annulment's reason as t.ReasonID; the
-		// template and the outbox's kind are ready.
+	case t.Status == status.Annulled:
+		return mail.Annulled, true // the annulment's reason is t.ReasonID's
 	}
 	return "", false
 }
@@ -450,6 +462,7 @@ type historyEntry struct {
 	Status         string
 	At             time.Time
 	ByRole         string
+	AccountID      int64 // 0: the system
 	Note           string
 	ReasonID       string
 	UpdateID       string
@@ -465,10 +478,10 @@ type historyEntry struct {
 func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error) {
 	insert := func() (int64, error) {
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id, history_length)
+			INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id, history_length, by_account_id)
 			VALUES ($1, $2, $3, $4, $5, $6 || COALESCE((SELECT text FROM decision_reasons WHERE id = NULLIF($7, '')::uuid), ''),
-				NULLIF($8, ''), $9)
-			ON CONFLICT DO NOTHING`, e.RegistrationID, e.Seq, e.Status, e.At, e.ByRole, e.Note, e.ReasonID, e.UpdateID, e.HistoryLength)
+				NULLIF($8, ''), $9, NULLIF($10, 0))
+			ON CONFLICT DO NOTHING`, e.RegistrationID, e.Seq, e.Status, e.At, e.ByRole, e.Note, e.ReasonID, e.UpdateID, e.HistoryLength, e.AccountID)
 		if db.IsForeignKeyViolation(err) {
 			return 0, ErrNotFound
 		}
@@ -544,7 +557,7 @@ func (s *Store) OffWindow(ctx context.Context, area string, year, sitting int, s
 	var ids []string
 	err := s.db.SelectContext(ctx, &ids, `
 		SELECT id FROM registrations WHERE exam_area_code = $1 AND year = $2 AND sitting = $3
-		  AND status NOT IN ('completed', 'expired', 'withdrawn')
+		  AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')
 		  AND (window_starts_at, window_ends_at) IS DISTINCT FROM ($4::timestamptz, $5::timestamptz)
 		ORDER BY created_at`, area, year, sitting, startsAt, endsAt)
 	if err != nil {
@@ -561,6 +574,7 @@ type Completion struct {
 	Note           string
 	PhotoFileID    string
 	ByRole         string
+	AccountID      int64 // the on-site operator
 	UpdateID       string
 	HistoryLength  int
 }
@@ -584,7 +598,7 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 			return fmt.Errorf("lock registration %s: %w", c.RegistrationID, err)
 		}
 		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: r.ID, Seq: c.Seq, Status: status.Completed, At: c.At,
-			ByRole: c.ByRole, Note: c.Note, UpdateID: c.UpdateID, HistoryLength: c.HistoryLength})
+			ByRole: c.ByRole, AccountID: c.AccountID, Note: c.Note, UpdateID: c.UpdateID, HistoryLength: c.HistoryLength})
 		switch {
 		case err != nil:
 			return err
@@ -685,11 +699,10 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
-			UPDATE registrations SET status = $3, last_seq = $2, updated_at = now(),
-				rejection_reason = (SELECT text FROM decision_reasons WHERE id = NULLIF($4, '')::uuid),
-				report_id = NULLIF($5, '')::uuid,
+			UPDATE registrations SET status = $3, last_seq = $2, updated_at = now(),`+reasons+`,
+				report_id = NULLIF($4, '')::uuid,
 				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
-			WHERE id = $1 AND last_seq >= $2`, id, snap.Seq, snap.Status, snap.ReasonID, snap.ReportID)
+			WHERE id = $1 AND last_seq >= $2`, id, snap.Seq, snap.Status, snap.ReportID, snap.ReasonID)
 		if err != nil {
 			return fmt.Errorf("restore registration %s: %w", id, err)
 		}
@@ -710,7 +723,7 @@ func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note 
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4
-			WHERE id = $1 AND last_seq < $2 AND status NOT IN ('completed', 'expired', 'withdrawn')`, id, seq, st, at)
+			WHERE id = $1 AND last_seq < $2 AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')`, id, seq, st, at)
 		if err != nil {
 			return fmt.Errorf("close registration %s: %w", id, err)
 		}

@@ -12,6 +12,7 @@ const (
 	Completed        = "completed"
 	Expired          = "expired"
 	Withdrawn        = "withdrawn"
+	Annulled         = "annulled" // ended by the exam office (e.g. registered with another person's ID number)
 )
 
 var labels = map[string]string{
@@ -23,10 +24,13 @@ var labels = map[string]string{
 	Completed:        "注册完成",
 	Expired:          "已过期",
 	Withdrawn:        "已撤销",
+	Annulled:         "已作废",
 }
 
 // Label is the Chinese label shown to the applicant.
 func Label(s string) string { return labels[s] }
 
 // Terminal reports whether s ends a registration.
-func Terminal(s string) bool { return s == Completed || s == Expired || s == Withdrawn }
+func Terminal(s string) bool {
+	return s == Completed || s == Expired || s == Withdrawn || s == Annulled
+}

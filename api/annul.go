@@ -1,0 +1,22 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+)
+
+// annul ends an open registration by the exam office's decision (作废):
+// POST /registrations/{id}/annul with {"reason": "…"}. Who may is the
+// registration service's rule (county reviewer of the area, provincial
+// reviewer).
+func (s *Server) annul(c *gin.Context) {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if !bindJSON(c, &in) {
+		return
+	}
+	r, err := s.Registering.Annul(c.Request.Context(), account(c), c.Param("id"), idempotencyKey(c), in.Reason)
+	s.answer(c, http.StatusOK, r, err)
+}
