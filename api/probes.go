@@ -29,10 +29,11 @@ func probeLimits() accounts.Limits {
 }
 
 // limitProbes counts enrolment look-ups, registration submissions and
-// staff searches by ID number per account and client address (Server.LookupLimits). An answer that reveals
-// something about a person (reveals) counts as a failure; any other answer
-// is not counted. The body is read before the attempt is counted, so that a
-// slow client cannot keep it pending.
+// staff searches by ID number per account and client address
+// (Server.LookupLimits). An answer that reveals something about a person
+// (reveals), or a search that finds nothing (probeMissed), counts as a
+// failure; any other answer is not counted. The body is read before the
+// attempt is counted, so that a slow client cannot keep it pending.
 func (s *Server) limitProbes(c *gin.Context) {
 	if !readBody(c) {
 		return
