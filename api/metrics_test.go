@@ -113,6 +113,9 @@ func TestMetricsAfterEndToEndRun(t *testing.T) {
 		WHERE registration_id = $1 AND status = 'county_review'`, reviewID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := database.Exec(`UPDATE registrations SET stage_since = stage_since - interval '4 days' WHERE id = $1`, reviewID); err != nil {
+		t.Fatal(err)
+	}
 
 	// A throttled login: five wrong passwords, then 429.
 	login := uuid.NewString()[:8] + "@example.com"

@@ -28,11 +28,12 @@ func probeLimits() accounts.Limits {
 	}
 }
 
-// limitProbes counts enrolment look-ups and registration submissions per
-// account and client address (Server.LookupLimits). An answer that reveals
-// something about a person (reveals) counts as a failure; any other answer
-// is not counted. The body is read before the attempt is counted, so that a
-// slow client cannot keep it pending.
+// limitProbes counts enrolment look-ups, registration submissions and
+// staff searches by ID number per account and client address
+// (Server.LookupLimits). An answer that reveals something about a person
+// (reveals), or a search that finds nothing (probeMissed), counts as a
+// failure; any other answer is not counted. The body is read before the
+// attempt is counted, so that a slow client cannot keep it pending.
 func (s *Server) limitProbes(c *gin.Context) {
 	if !readBody(c) {
 		return
@@ -46,7 +47,7 @@ func (s *Server) limitProbes(c *gin.Context) {
 	c.Writer = w
 	c.Next()
 	ctx := context.WithoutCancel(c)
-	if reveals(w.body.Bytes()) {
+	if reveals(w.body.Bytes()) || c.GetBool(missedKey) {
 		err = attempt.Failed(ctx)
 	} else {
 		err = attempt.Forgive(ctx)
@@ -55,6 +56,13 @@ func (s *Server) limitProbes(c *gin.Context) {
 		slog.ErrorContext(c, "count look-up attempt", "error", err)
 	}
 }
+
+// missedKey marks a look-up that found nothing (probeMissed).
+const missedKey = "zikao.probe_missed"
+
+// probeMissed tells limitProbes that the look-up found nothing: a miss
+// tells as much about a person as a refusal that reveals, and counts.
+func probeMissed(c *gin.Context) { c.Set(missedKey, true) }
 
 // readBody reads the request body whole (limitBody bounds it) and hands it
 // on to the handler; it answers 413 or 400 when it cannot.

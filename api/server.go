@@ -110,6 +110,9 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 
 	reviewers := authed.Group("", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer))
 	reviewers.GET("/reviews", s.reviews)
+	reviewers.GET("/reviews/overdue", s.overdueReviews)
+	authed.GET("/registrations", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer, accounts.RoleOnsiteOperator),
+		s.limitProbes, s.findByIDNumber)
 	authed.POST("/registrations/:id/county-review", allow(accounts.RoleCountyReviewer), s.countyReview)
 	authed.POST("/registrations/:id/provincial-review", allow(accounts.RoleProvincialReviewer), s.provincialReview)
 	authed.POST("/registrations/:id/annul", s.annul) // the service decides who may

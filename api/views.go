@@ -38,6 +38,10 @@ type view struct {
 	History         []registrations.HistoryEntry `json:"history"`
 	Applicant       applicantView                `json:"applicant"`
 	Report          *reportView                  `json:"report"`
+	// In the reviewers' inbox only: when it entered the review stage, and
+	// whether it has waited longer than the overdue time.
+	WaitingSince *time.Time `json:"waiting_since,omitempty"`
+	Overdue      *bool      `json:"overdue,omitempty"`
 }
 
 type applicantView struct {

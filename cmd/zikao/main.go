@@ -137,6 +137,7 @@ func runAPI(ctx context.Context, cfg config.Config) error {
 	reportUntilReachable(ctx, database, tc)
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
 	s.Accounts.SessionTTL = cfg.SessionTTL
+	s.Registering.OverdueAfter = cfg.ReviewOverdueAfter
 	h, err := s.Handler(cfg.TrustedProxies)
 	if err != nil {
 		return err

@@ -102,21 +102,16 @@ type reviewGroup struct {
 }
 
 // waitingReviews groups the registrations in county or provincial review;
-// a review waits since the history entry that entered its status (the
-// row's updated_at when there is none).
+// a review waits since the step that moved the registration into its stage
+// (stage_since, as the reviewers' inbox shows it).
 func (b *Backlog) waitingReviews(ctx context.Context) ([]reviewGroup, error) {
 	var rows []reviewGroup
 	err := b.db.SelectContext(ctx, &rows, `
-		WITH waiting AS (
-			SELECT r.status, r.exam_area_code, COALESCE(max(h.at), r.updated_at) AS since
-			FROM registrations r
-			LEFT JOIN registration_history h ON h.registration_id = r.id AND h.status = r.status
-			WHERE r.status IN ('county_review', 'provincial_review')
-			GROUP BY r.id)
 		SELECT replace(status, '_review', '') AS stage, exam_area_code, count(*) AS waiting,
-			count(*) FILTER (WHERE since < now() - make_interval(secs => $1)) AS overdue,
-			GREATEST(EXTRACT(EPOCH FROM now() - min(since)), 0)::float8 AS oldest_seconds
-		FROM waiting GROUP BY status, exam_area_code`, b.OverdueAfter.Seconds())
+			count(*) FILTER (WHERE stage_since < now() - make_interval(secs => $1)) AS overdue,
+			GREATEST(EXTRACT(EPOCH FROM now() - min(stage_since)), 0)::float8 AS oldest_seconds
+		FROM registrations WHERE status IN ('county_review', 'provincial_review')
+		GROUP BY status, exam_area_code`, b.OverdueAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("count waiting reviews: %w", err)
 	}

@@ -347,26 +347,6 @@ func (s *Service) ReportFile(ctx context.Context, who accounts.Account, id strin
 	return r, f, unavailable(err)
 }
 
-// Inbox lists the registrations waiting at a review stage within the
-// reviewer's scope, oldest first: a county reviewer sees the county stage of
-// one exam area, a provincial reviewer either stage of every area. An empty
-// stage is the reviewer's own.
-func (s *Service) Inbox(ctx context.Context, who accounts.Account, stage string) ([]registrations.Registration, error) {
-	if stage == "" {
-		stage = map[string]string{accounts.RoleCountyReviewer: StageCounty, accounts.RoleProvincialReviewer: StageProvincial}[who.Role]
-	}
-	st := map[string]string{StageCounty: status.CountyReview, StageProvincial: status.ProvincialReview}[stage]
-	switch {
-	case st == "":
-		return nil, Fields{"stage": "审核环节须为区考办（county）或省考办（provincial） / stage must be county or provincial"}.Err()
-	case who.Role == accounts.RoleCountyReviewer && stage != StageCounty,
-		who.Role != accounts.RoleCountyReviewer && who.Role != accounts.RoleProvincialReviewer:
-		return nil, refuse(CodeForbidden)
-	}
-	regs, err := s.Registrations.Waiting(ctx, st, who.Area(), 200)
-	return regs, unavailable(err)
-}
-
 // AwaitingOnsite finds the pre-registered registrations of an ID number in
 // the on-site operator's exam area.
 func (s *Service) AwaitingOnsite(ctx context.Context, who accounts.Account, idNumber string) ([]registrations.Registration, error) {

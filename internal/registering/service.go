@@ -22,6 +22,7 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
+	"zikao/internal/config"
 	"zikao/internal/enrolled"
 	"zikao/internal/files"
 	"zikao/internal/registrations"
@@ -39,6 +40,9 @@ type Service struct {
 	// UpdateTimeout bounds how long a decision waits for the workflow;
 	// StartTimeout how long a submission waits for its workflow to start.
 	UpdateTimeout, StartTimeout time.Duration
+	// OverdueAfter is how long a review waits before it is overdue
+	// (ZIKAO_REVIEW_OVERDUE_AFTER).
+	OverdueAfter time.Duration
 }
 
 // New returns a Service over a database and a Temporal client.
@@ -51,6 +55,7 @@ func New(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Se
 		Files:         files.NewStore(db),
 		UpdateTimeout: 20 * time.Second,
 		StartTimeout:  10 * time.Second,
+		OverdueAfter:  config.DefaultReviewOverdueAfter,
 	}
 }
 

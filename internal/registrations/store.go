@@ -68,7 +68,11 @@ type Registration struct {
 	CheckedAt            time.Time      `db:"checked_at"` // by the reconciler
 	CreatedAt            time.Time      `db:"created_at"`
 	UpdatedAt            time.Time      `db:"updated_at"`
+	StageSince           time.Time      `db:"stage_since"` // when it entered its status (that step's time)
 	History              []HistoryEntry `db:"-"`
+	// Overdue: waiting for a review longer than the overdue time (set by
+	// the registration service's inbox only).
+	Overdue bool `db:"-"`
 
 	// The report on file (from diploma_reports), when there is one.
 	ReportFileID            *string `db:"report_file_id"`
@@ -294,12 +298,6 @@ func (s *Store) Latest(ctx context.Context, accountID int64) (Registration, erro
 	return s.one(ctx, `account_id = $1 ORDER BY created_at DESC LIMIT 1`, accountID)
 }
 
-// Waiting lists the registrations in a status, oldest first (by the time
-// they entered it), within one exam area or all when area is empty.
-func (s *Store) Waiting(ctx context.Context, st, area string, limit int) ([]Registration, error) {
-	return s.selectWithHistory(ctx, `status = $1 AND ($2 = '' OR exam_area_code = $2) ORDER BY updated_at, id LIMIT $3`, st, area, limit)
-}
-
 // PreRegistered lists the pre-registered registrations of an ID number in an exam area.
 func (s *Store) PreRegistered(ctx context.Context, area, idNumber string) ([]Registration, error) {
 	return s.selectWithHistory(ctx, `status = $1 AND exam_area_code = $2 AND id_number = $3 ORDER BY created_at`,
@@ -395,7 +393,8 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `
-			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,`+reasons+`,
+			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
+				stage_since = CASE WHEN status = $3 THEN stage_since ELSE $4 END,`+reasons+`,
 				report_id = NULLIF($6, '')::uuid,
 				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
 			WHERE id = $1 AND last_seq <= $2`,
@@ -620,7 +619,8 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `
-			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2
+			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2,
+				stage_since = CASE WHEN status = 'completed' THEN stage_since ELSE $5 END
 			WHERE id = $1 AND last_seq <= $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
 		if err != nil {
 			return fmt.Errorf("complete registration %s: %w", r.ID, err)
@@ -699,7 +699,9 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
-			UPDATE registrations SET status = $3, last_seq = $2, updated_at = now(),`+reasons+`,
+			UPDATE registrations SET status = $3, last_seq = $2, updated_at = now(),
+				stage_since = CASE WHEN status = $3 THEN stage_since ELSE COALESCE(
+					(SELECT at FROM registration_history WHERE registration_id = $1 AND seq = $2), now()) END,`+reasons+`,
 				report_id = NULLIF($4, '')::uuid,
 				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
 			WHERE id = $1 AND last_seq >= $2`, id, snap.Seq, snap.Status, snap.ReportID, snap.ReasonID)
@@ -722,7 +724,7 @@ func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note 
 		if err := mail.Retract(ctx, tx, id, seq); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4
+		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4, stage_since = $4
 			WHERE id = $1 AND last_seq < $2 AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')`, id, seq, st, at)
 		if err != nil {
 			return fmt.Errorf("close registration %s: %w", id, err)
