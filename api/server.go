@@ -116,6 +116,8 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	onsite := authed.Group("", allow(accounts.RoleOnsiteOperator))
 	onsite.GET("/onsite/registrations", s.onsiteLookup)
 	onsite.POST("/registrations/:id/onsite-check", s.onsiteCheck)
+
+	s.pageRoutes(r) // the web pages (pages.go)
 	return r, nil
 }
 
