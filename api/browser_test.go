@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
 
@@ -394,4 +395,121 @@ func randomName() string {
 	surnames := []rune("赵钱孙李周吴郑王冯陈褚卫蒋沈韩杨朱秦尤许")
 	given := []rune("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰")
 	return string([]rune{surnames[rand.IntN(len(surnames))], given[rand.IntN(len(given))], given[rand.IntN(len(given))]})
+}
+
+// Browser sessions: an HttpOnly, SameSite=Lax cookie holding a server-side
+// session; a password change ends the other browsers' sessions and keeps
+// this one; 退出登录 ends it.
+func TestBrowserSessions(t *testing.T) {
+	a := newBrowser(t, "first", deskWidth, deskHeight)
+	login := a.signUp()
+	cookies, err := chromedp.Call(a.ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var session *network.Cookie
+	for _, c := range cookies.Cookies {
+		if c.Name == "zikao_session" {
+			session = c
+		}
+	}
+	if session == nil || !session.HTTPOnly || session.SameSite != network.CookieSameSiteLax || session.Secure {
+		t.Fatalf("session cookie: %+v", session)
+	}
+
+	b := newBrowser(t, "second", deskWidth, deskHeight)
+	b.signIn(login, "secret1")
+	if b.last != "/me" {
+		t.Fatalf("an applicant lands on %s", b.last)
+	}
+	a.open("/password")
+	a.fill("原密码", "wrong-one")
+	a.fill("新密码", "secret2")
+	if st := a.press("修改密码"); st != http.StatusUnauthorized {
+		t.Fatalf("a wrong old password answered %d", st)
+	}
+	if msg := a.fieldError("原密码"); msg != "原密码错误" {
+		t.Fatalf("beside 原密码: %q", msg)
+	}
+	a.fill("原密码", "secret1")
+	a.fill("新密码", "secret2")
+	a.press("修改密码")
+	a.see("密码已修改")
+	a.open("/me")
+	if a.last != "/me" {
+		t.Fatalf("the browser that changed the password was signed out: %s", a.last)
+	}
+	b.open("/me")
+	if !strings.HasPrefix(b.last, "/login") {
+		t.Fatalf("the other browser is still signed in after the password change: %s", b.last)
+	}
+
+	a.press("退出登录")
+	if a.last != "/login" {
+		t.Fatalf("退出登录 leads to %s", a.last)
+	}
+	// The old cookie, sent again, opens nothing: the server ended the session.
+	_, err = chromedp.Call(a.ctx, network.SetCookie, network.SetCookieParams{Name: "zikao_session", Value: session.Value,
+		Domain: session.Domain, Path: "/", HTTPOnly: new(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.open("/me")
+	if !strings.HasPrefix(a.last, "/login") {
+		t.Fatalf("a session ended by 退出登录 still opens %s", a.last)
+	}
+	a.signIn(login, "secret2")
+	a.see("我的注册")
+
+	// 忘记密码: the security question and its answer.
+	a.press("退出登录")
+	a.click("忘记密码")
+	qs, err := catalog.New(database).SecurityQuestions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, answer := range []string{"王华", "李华"} { // a wrong answer, then the right one
+		a.fill("登录名", login)
+		a.choose("密保问题", qs[0].Text)
+		a.fill("密保答案", answer)
+		a.fill("新密码", "secret3")
+		st := a.press("重置密码")
+		if i == 0 {
+			if st != http.StatusUnauthorized || a.value("登录名") != login {
+				t.Fatalf("a wrong answer answered %d, login name %q", st, a.value("登录名"))
+			}
+			a.see("密码找回信息不正确")
+		}
+	}
+	a.see("密码已重置")
+	a.signIn(login, "secret3")
+	a.see("我的注册")
+}
+
+// Enrolment look-ups on the page count against the same limit as the JSON
+// API's (5 answers that reveal something, per account): the sixth is
+// refused at the top of the form, with what was typed kept.
+func TestBrowserLookupsThrottled(t *testing.T) {
+	me := newBrowser(t, "applicant", deskWidth, deskHeight)
+	me.signUp()
+	me.open("/me/enrolled")
+	name, id := randomName(), testenv.IDNumber()
+	for i := range 6 {
+		me.fill("姓名", name)
+		me.fill("身份证号", id)
+		me.fill("原准考证号", "010699999999")
+		st := me.press("验证")
+		switch {
+		case i < 5 && st != http.StatusNotFound:
+			t.Fatalf("look-up %d answered %d: %s", i+1, st, me.text())
+		case i < 5:
+			me.see("未找到匹配的在籍信息")
+		case st != http.StatusTooManyRequests:
+			t.Fatalf("the sixth look-up answered %d: %s", st, me.text())
+		}
+	}
+	me.see("尝试次数过多")
+	if me.value("身份证号") != id || me.value("姓名") != name {
+		t.Fatal("the typed values were not kept")
+	}
 }
