@@ -9,9 +9,16 @@ package api
 //
 //  1. Write api/templates/NAME.html with {{define "title"}}…{{end}} and
 //     {{define "content"}}…{{end}}; the layout (templates/layout.html) wraps
-//     it with the header (login name, 退出登录) and the top message. Inputs
-//     use the helpers of templates/_forms.html (shared by every page): {{template "error" (.Err "field")}}
-//     beside an input, .Val "field" for what was typed.
+//     it with the header (login name, 退出登录) and the messages at the top
+//     (.Error, .Notice). Inputs use the helpers of templates/_forms.html,
+//     shared by every page: {{template "text" (field . "name" "标签" "text")}}
+//     is a labelled input with its value and its message; for other inputs,
+//     .Val "name" is what was typed, .Is "name" "value" for selects and
+//     checkboxes, {{template "fielderr" (.Err "name")}} the message beside
+//     it. Forms post with method="post" and carry
+//     <input type="hidden" name="key" value="{{.Key}}"> (the idempotency
+//     key, formKey). A page's own script: {{define "scripts"}}<script
+//     src="/assets/x.js" defer></script>{{end}}, the file in api/assets.
 //  2. Write the handler, most often one service call and one render:
 //
 //     func (s *Server) fooPage(c *gin.Context) {
@@ -29,8 +36,10 @@ package api
 //     problem's message at the top, each field's message beside its input,
 //     the typed values kept (never passwords). On success it redirects
 //     (seeOther) to the page that shows the result.
-//  3. Register the route in pageRoutes, in the group of its roles (staff
-//     groups are made with s.pageGroup(roles...)).
+//  3. Register the route in pageRoutes on the group "in" (signed in) with
+//     allow(roles...) for its roles — e.g. in.GET("/admin/staff",
+//     allow(accounts.RoleAdmin), s.staffPage) — or on "public". A refused
+//     role gets a 403 page (fail renders problems as pages on pages' paths).
 //
 // Sessions are the accounts store's sessions (as for bearer tokens) in an
 // HttpOnly cookie; every state-changing request passes
@@ -74,13 +83,11 @@ var pageTemplates = parsePages()
 
 var pageFuncs = template.FuncMap{
 	"day":         day,
-	"date":        func(t time.Time) string { return t.In(shanghai).Format("2006-01-02") },
 	"levelLabel":  catalog.LevelLabel,
 	"statusLabel": status.Label,
 	"roleLabel":   roleLabel,
 	"idOf":        inputID,
 	"homeOf":      homeOf,
-	"add":         func(a, b int) int { return a + b },
 	"field": func(p page, name, label, typ string) inputField {
 		return inputField{Page: p, Name: name, Label: label, Type: typ}
 	},

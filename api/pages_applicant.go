@@ -37,6 +37,7 @@ type mineData struct {
 	Upload    bool  // a report is awaited
 	CanStart  bool  // no registration is open: 新生注册 and 在籍注册 are offered
 	Completed bool
+	Area      catalog.ExamArea // the registration's exam area
 }
 
 // myRegistration loads the applicant's newest registration (nil when there is none).
@@ -78,6 +79,10 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 		}
 		d = mineData{View: &vs[0], Open: !status.Terminal(r.Status), Upload: r.Status == status.AwaitingReport,
 			CanStart: status.Terminal(r.Status) && r.Status != status.Completed, Completed: r.Status == status.Completed}
+		if d.Area, err = s.Catalog.ExamArea(c, r.ExamAreaCode, r.Year, r.Sitting); err != nil {
+			failErr(c, err)
+			return
+		}
 	}
 	p.Data = d
 	s.render(c, "mine", p)
