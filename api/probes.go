@@ -31,14 +31,21 @@ func probeLimits() accounts.Limits {
 // limitProbes counts enrolment look-ups, registration submissions and
 // staff searches by ID number per account and client address
 // (Server.LookupLimits). An answer that reveals something about a person
-// (reveals), or a search that finds nothing (probeMissed), counts as a
-// failure; any other answer is not counted. The body is read before the
-// attempt is counted, so that a slow client cannot keep it pending.
+// (reveals, or revealedKey set by the handler: a page's revealing refusal,
+// a search that found nothing) counts as a failure; any other answer is not
+// counted. The body is read before the attempt is counted, so that a slow
+// client cannot keep it pending. A lockout of a page's action is left to
+// the page to show with its form (pageRefused).
 func (s *Server) limitProbes(c *gin.Context) {
 	if !readBody(c) {
 		return
 	}
 	attempt, err := s.Limiter.Begin(c, s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())...)
+	if err != nil && isPage(c) {
+		c.Set(refusedKey, err) // the page shows the refusal with its form (pageRefused)
+		c.Next()
+		return
+	}
 	if err != nil {
 		failErr(c, err)
 		return
@@ -47,7 +54,7 @@ func (s *Server) limitProbes(c *gin.Context) {
 	c.Writer = w
 	c.Next()
 	ctx := context.WithoutCancel(c)
-	if reveals(w.body.Bytes()) || c.GetBool(missedKey) {
+	if reveals(w.body.Bytes()) || c.GetBool(revealedKey) {
 		err = attempt.Failed(ctx)
 	} else {
 		err = attempt.Forgive(ctx)
@@ -57,12 +64,9 @@ func (s *Server) limitProbes(c *gin.Context) {
 	}
 }
 
-// missedKey marks a look-up that found nothing (probeMissed).
-const missedKey = "zikao.probe_missed"
-
 // probeMissed tells limitProbes that the look-up found nothing: a miss
 // tells as much about a person as a refusal that reveals, and counts.
-func probeMissed(c *gin.Context) { c.Set(missedKey, true) }
+func probeMissed(c *gin.Context) { c.Set(revealedKey, true) }
 
 // readBody reads the request body whole (limitBody bounds it) and hands it
 // on to the handler; it answers 413 or 400 when it cannot.
@@ -89,7 +93,12 @@ func reveals(body []byte) bool {
 	if len(body) == 0 || json.Unmarshal(body, &answer) != nil {
 		return false
 	}
-	switch e := answer.Error; e.Code {
+	return revealing(answer.Error)
+}
+
+// revealing reports whether an error tells something about a person (reveals).
+func revealing(e apiError) bool {
+	switch e.Code {
 	case errEnrolmentNotFound.Code, errIDEnrolled.Code, errIDRegistered.Code:
 		return true
 	case errIDInProgress.Code:

@@ -1,0 +1,260 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
+	"zikao/internal/files"
+	"zikao/internal/registering"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+)
+
+// staffPages registers the reviewers' pages (inbox, one review, the report
+// shown in the page) and the on-site operators' (look-up, confirmation).
+func (s *Server) staffPages(in *gin.RouterGroup) {
+	rev := in.Group("", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer))
+	rev.GET("/reviews", s.inboxPage)
+	rev.GET("/reviews/:id", s.reviewPage)
+	rev.GET("/reviews/:id/report", s.reportInline)
+	rev.POST("/reviews/:id/approve", s.reviewPost(true))
+	rev.POST("/reviews/:id/reject", s.reviewPost(false))
+
+	on := in.Group("", allow(accounts.RoleOnsiteOperator))
+	on.GET("/onsite", s.lookupPage)
+	on.GET("/onsite/:id", s.confirmPage)
+	on.POST("/onsite/:id", s.confirmPost)
+}
+
+// A row of the inbox: the registration and how long it has waited.
+type inboxRow struct {
+	view
+	WaitingSince time.Time
+	Waited       string
+	Overdue      bool
+}
+
+type inboxData struct {
+	Rows  []inboxRow
+	Total int
+	Next  string // the cursor of the next page ("" on the last)
+	Paged bool   // this is not the first page
+	Stage string
+	Area  string             // the exam area filter (provincial reviewers)
+	Areas []catalog.ExamArea // the areas to filter by (provincial reviewers)
+}
+
+// inboxPageSize is the number of rows on one page of the inbox.
+const inboxPageSize = 20
+
+// inboxPage lists the registrations waiting for the reviewer, oldest first,
+// a page at a time: the service's cursor travels as ?after=.
+func (s *Server) inboxPage(c *gin.Context) {
+	who := account(c)
+	q := registering.InboxQuery{Area: c.Query("exam_area"), Limit: inboxPageSize, After: c.Query("after")}
+	pg, err := s.Registering.Inbox(c.Request.Context(), who, q)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	vs, err := s.views(c, pg.Items)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	d := inboxData{Total: pg.Total, Next: pg.Next, Paged: q.After != "", Area: q.Area}
+	now := time.Now()
+	for i, v := range vs {
+		since := pg.Items[i].StageSince
+		d.Rows = append(d.Rows, inboxRow{view: v, WaitingSince: since, Waited: waited(now.Sub(since)), Overdue: pg.Items[i].Overdue})
+	}
+	d.Stage = "区考办审核"
+	if who.Role == accounts.RoleProvincialReviewer {
+		d.Stage = "省考办审核"
+		if d.Areas, err = s.Catalog.ExamAreas(c, s.Year, s.Sitting); err != nil {
+			failErr(c, err)
+			return
+		}
+	}
+	p := page{Data: d}
+	if c.Query("done") != "" {
+		p.Notice = "审核结果已提交"
+	}
+	s.render(c, "inbox", p)
+}
+
+// waited writes a waiting time in Chinese.
+func waited(d time.Duration) string {
+	d = max(d, 0)
+	days, hours, minutes := int(d.Hours())/24, int(d.Hours())%24, int(d.Minutes())%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%d天%d小时", days, hours)
+	case hours > 0:
+		return fmt.Sprintf("%d小时%d分钟", hours, minutes)
+	}
+	return fmt.Sprintf("%d分钟", minutes)
+}
+
+// reviewData is what the review page shows.
+type reviewData struct {
+	View        view
+	ReportType  string // the report's content type ("" when none is on file)
+	CanDecide   bool
+	StageLabel  string
+	PriorSchool string
+	PriorNumber string
+}
+
+func (s *Server) reviewPage(c *gin.Context) {
+	s.renderReview(c, page{Form: url.Values{}})
+}
+
+// renderReview shows one registration to a reviewer, with p's messages.
+func (s *Server) renderReview(c *gin.Context, p page) {
+	who := account(c)
+	r, err := s.Registering.Get(c.Request.Context(), who, c.Param("id"))
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	vs, err := s.views(c, []registrations.Registration{r})
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	d := reviewData{View: vs[0], PriorSchool: r.PriorSchool, PriorNumber: r.PriorDiplomaNumber,
+		CanDecide: (who.Role == accounts.RoleCountyReviewer && r.Status == status.CountyReview) ||
+			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview)}
+	d.StageLabel = map[string]string{accounts.RoleCountyReviewer: "区考办审核", accounts.RoleProvincialReviewer: "省考办审核"}[who.Role]
+	if r.ReportFileID != nil {
+		_, f, err := s.Registering.ReportFile(c.Request.Context(), who, r.ID)
+		if err != nil {
+			failErr(c, err)
+			return
+		}
+		d.ReportType = f.ContentType
+	}
+	p.Data = d
+	s.render(c, "review", p)
+}
+
+// reportInline serves the report on file to be shown in the review page,
+// after the same check as the JSON download (ReportFile).
+func (s *Server) reportInline(c *gin.Context) {
+	r, file, err := s.Registering.ReportFile(c.Request.Context(), account(c), c.Param("id"))
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	ext := map[string]string{files.PDF: "pdf", files.JPEG: "jpg", files.PNG: "png"}[file.ContentType]
+	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="diploma-report-%s.%s"`, r.ID, ext))
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Cache-Control", "private, no-store")
+	c.Header("X-Frame-Options", "SAMEORIGIN")
+	c.Data(http.StatusOK, file.ContentType, file.Data)
+}
+
+// reviewPost applies the reviewer's decision (Review): approved, or
+// rejected with a reason.
+func (s *Server) reviewPost(approved bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		form, err := readForm(c)
+		if err == nil {
+			who := account(c)
+			stage := registering.StageCounty
+			if who.Role == accounts.RoleProvincialReviewer {
+				stage = registering.StageProvincial
+			}
+			d := registering.Decision{Approved: &approved, Reason: form.Get("reason")}
+			_, err = s.Registering.Review(c.Request.Context(), who, c.Param("id"), formKey(form), stage, d)
+		}
+		if err != nil {
+			s.renderReview(c, s.refused(c, err, page{Form: form}))
+			return
+		}
+		seeOther(c, "/reviews?done=1")
+	}
+}
+
+// lookupPage finds the pre-registered registrations of an ID number in the
+// operator's exam area (AwaitingOnsite).
+func (s *Server) lookupPage(c *gin.Context) {
+	form := url.Values{"id_number": {c.Query("id_number")}}
+	p := page{Form: form}
+	if _, asked := c.GetQuery("id_number"); asked {
+		regs, err := s.Registering.AwaitingOnsite(c.Request.Context(), account(c), form.Get("id_number"))
+		if err != nil {
+			s.render(c, "onsite", s.refused(c, err, p))
+			return
+		}
+		vs, err := s.views(c, regs)
+		if err != nil {
+			failErr(c, err)
+			return
+		}
+		if len(vs) == 0 {
+			p.Error = "本考区没有该身份证号待现场确认的注册"
+		}
+		p.Data = vs
+	}
+	s.render(c, "onsite", p)
+}
+
+// confirmData is what the confirmation page shows.
+type confirmData struct {
+	View      view
+	CanSubmit bool
+	Completed bool
+}
+
+func (s *Server) confirmPage(c *gin.Context) {
+	p := page{Form: url.Values{}}
+	if c.Query("done") != "" {
+		p.Notice = "现场确认完成"
+	}
+	s.renderConfirm(c, p)
+}
+
+func (s *Server) renderConfirm(c *gin.Context, p page) {
+	r, err := s.Registering.Get(c.Request.Context(), account(c), c.Param("id"))
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	vs, err := s.views(c, []registrations.Registration{r})
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	p.Data = confirmData{View: vs[0], CanSubmit: r.Status == status.PreRegistered, Completed: r.Status == status.Completed}
+	s.render(c, "confirm", p)
+}
+
+// confirmPost is the on-site confirmation (OnsiteCheck): the ID card read,
+// the name and the photo.
+func (s *Server) confirmPost(c *gin.Context) {
+	form, err := readMultipart(c)
+	if err == nil {
+		photo, ok := formFile(c, "photo")
+		if !ok {
+			return
+		}
+		if photo != nil {
+			defer photo.Close()
+		}
+		in := registering.Onsite{IDCardNumber: form.Get("id_card_number"), Name: form.Get("name"), Photo: photo}
+		_, err = s.Registering.OnsiteCheck(c.Request.Context(), account(c), c.Param("id"), formKey(form), in)
+	}
+	if err != nil {
+		s.renderConfirm(c, s.refused(c, err, page{Form: form}))
+		return
+	}
+	seeOther(c, "/onsite/"+url.PathEscape(c.Param("id"))+"?done=1")
+}
