@@ -11,6 +11,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"zikao/internal/accounts"
 	"zikao/internal/registering"
 	"zikao/internal/throttle"
 	"zikao/workflows"
@@ -26,7 +27,8 @@ type apiError struct {
 }
 
 type problem struct {
-	status int
+	status     int
+	retryAfter string // seconds, for the Retry-After header ("" for none)
 	apiError
 }
 
@@ -73,18 +75,29 @@ var (
 	errInternal     = define(http.StatusInternalServerError, "internal_error", "系统错误", "internal error")
 )
 
-// fail answers with p and stops the handler chain.
+// fail answers with p and stops the handler chain: with the contract's
+// JSON body, or with an error page on the web pages' paths (isPage).
 func fail(c *gin.Context, p problem) {
+	if p.retryAfter != "" {
+		c.Header("Retry-After", p.retryAfter)
+	}
+	if isPage(c) {
+		renderProblem(c, p)
+		return
+	}
 	c.AbortWithStatusJSON(p.status, gin.H{"error": p.apiError})
 }
 
-// invalid answers 422 with per-field messages. Each message is written
-// "中文 / English" (registering.Fields); the answer gives them apart, in
+// invalid answers 422 with per-field messages (invalidProblem).
+func invalid(c *gin.Context, fields registering.Fields) { fail(c, invalidProblem(fields)) }
+
+// invalidProblem is 422 with per-field messages. Each message is written
+// "中文 / English" (registering.Fields); the problem gives them apart, in
 // fields and fields_en.
-func invalid(c *gin.Context, fields registering.Fields) {
+func invalidProblem(fields registering.Fields) problem {
 	p := errValidation
 	p.Fields, p.FieldsEN = fields.Split()
-	fail(c, p)
+	return p
 }
 
 // refusal is the contract's answer to a refusal of the registration service.
@@ -125,29 +138,40 @@ func isTooLarge(err error) bool {
 	return errors.As(err, &tooLarge)
 }
 
-// failErr answers for an error: the service's refusals and validation
-// errors with the contract's codes, 429 for a lockout, 503 with Retry-After
-// when PostgreSQL or Temporal is unavailable, 500 otherwise (logged, without
-// request data).
-func failErr(c *gin.Context, err error) {
+// failErr answers for an error with its problem (problemOf).
+func failErr(c *gin.Context, err error) { fail(c, problemOf(c, err)) }
+
+// problemOf is the contract's problem for an error, for the JSON API and the
+// web pages alike: the service's refusals and validation errors and the
+// accounts' errors with the contract's codes, 429 for a lockout, 503 with
+// Retry-After when PostgreSQL or Temporal is unavailable, 500 otherwise
+// (logged, without request data).
+func problemOf(c *gin.Context, err error) problem {
 	var locked *throttle.LockedError
 	var refused *registering.Refusal
 	var bad *registering.Invalid
+	var inv *accounts.InvalidError
 	switch {
 	case errors.As(err, &refused):
-		fail(c, refusal(refused))
-		return
+		return refusal(refused)
 	case errors.As(err, &bad):
-		invalid(c, bad.Fields)
-		return
+		return invalidProblem(bad.Fields)
+	case errors.As(err, &inv):
+		return invalidProblem(inv.Fields)
+	case errors.Is(err, accounts.ErrLoginNameTaken):
+		return errLoginNameTaken
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		return errInvalidCreds
+	case errors.Is(err, accounts.ErrResetRejected):
+		return errResetRejected
 	case registering.Unavailable(err):
 		slog.WarnContext(c, "dependency unavailable", "route", c.FullPath(), "error", err)
-		c.Header("Retry-After", "5")
-		fail(c, errUnavailable)
-		return
+		p := errUnavailable
+		p.retryAfter = "5"
+		return p
 	case errors.As(err, &locked):
-		c.Header("Retry-After", strconv.Itoa(int(locked.RetryAfter.Seconds())))
 		p := errTooMany
+		p.retryAfter = strconv.Itoa(int(locked.RetryAfter.Seconds()))
 		if secs := int(math.Ceil(locked.RetryAfter.Seconds())); secs < 60 {
 			p.Message = fmt.Sprintf("尝试次数过多，请 %d 秒后再试", secs)
 			p.MessageEN = fmt.Sprintf("too many attempts, try again in %d second(s)", secs)
@@ -156,12 +180,10 @@ func failErr(c *gin.Context, err error) {
 			p.Message = fmt.Sprintf("尝试次数过多，请 %d 分钟后再试", minutes)
 			p.MessageEN = fmt.Sprintf("too many attempts, try again in %d minute(s)", minutes)
 		}
-		fail(c, p)
-		return
+		return p
 	case isTooLarge(err):
-		fail(c, errBodyTooLarge)
-		return
+		return errBodyTooLarge
 	}
 	slog.ErrorContext(c, "request failed", "route", c.FullPath(), "error", err)
-	fail(c, errInternal)
+	return errInternal
 }

@@ -330,6 +330,10 @@ func (tg *target) send(t *testing.T, req rawRequest) (note string) {
 		t.Errorf("%s: answered %d %s", req.what, r.status, clip(r.raw))
 	case req.below && (r.status == 400 || r.status == 431) && r.body == nil:
 		note = "refused by net/http before any handler, in plain text: " + req.what
+	case r.status >= 400 && isPageRoute(tg.route):
+		if !refusalStatuses[r.status] || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: answered %d %s: not a refusal page", req.what, r.status, clip(r.raw))
+		}
 	case r.status >= 400:
 		if msg := contractError(r); msg != "" {
 			t.Errorf("%s: answered %d %s: %s", req.what, r.status, clip(r.raw), msg)

@@ -32,12 +32,19 @@ func probeLimits() accounts.Limits {
 // account and client address (Server.LookupLimits). An answer that reveals
 // something about a person (reveals) counts as a failure; any other answer
 // is not counted. The body is read before the attempt is counted, so that a
-// slow client cannot keep it pending.
+// slow client cannot keep it pending. The web pages' answers are HTML: a page
+// notes a revealing refusal in the context (refused), and a lockout is left
+// to the page to show with its form (pageRefused).
 func (s *Server) limitProbes(c *gin.Context) {
 	if !readBody(c) {
 		return
 	}
 	attempt, err := s.Limiter.Begin(c, s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())...)
+	if err != nil && isPage(c) {
+		c.Set(refusedKey, err) // the page shows the refusal with its form (pageRefused)
+		c.Next()
+		return
+	}
 	if err != nil {
 		failErr(c, err)
 		return
@@ -46,7 +53,7 @@ func (s *Server) limitProbes(c *gin.Context) {
 	c.Writer = w
 	c.Next()
 	ctx := context.WithoutCancel(c)
-	if reveals(w.body.Bytes()) {
+	if reveals(w.body.Bytes()) || c.GetBool(revealedKey) {
 		err = attempt.Failed(ctx)
 	} else {
 		err = attempt.Forgive(ctx)
@@ -81,7 +88,12 @@ func reveals(body []byte) bool {
 	if len(body) == 0 || json.Unmarshal(body, &answer) != nil {
 		return false
 	}
-	switch e := answer.Error; e.Code {
+	return revealing(answer.Error)
+}
+
+// revealing reports whether an error tells something about a person (reveals).
+func revealing(e apiError) bool {
+	switch e.Code {
 	case errEnrolmentNotFound.Code, errIDEnrolled.Code, errIDRegistered.Code:
 		return true
 	case errIDInProgress.Code:

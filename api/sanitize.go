@@ -26,6 +26,7 @@ import (
 //     whose keys are text (400 malformed_body); its strings must be text
 //     and its numbers whole numbers within PostgreSQL's integer (422, per
 //     field);
+//   - a web page's form (pages.go) is checked by readForm or readMultipart;
 //   - a multipart form is checked by parseMultipart, which the handlers
 //     call after authentication (so that nobody unknown makes the server
 //     spool an upload): it must parse (400, or 413 past the body limit), its
@@ -103,6 +104,8 @@ func checkBody(c *gin.Context) bool {
 		return true
 	case strings.EqualFold(c.ContentType(), "multipart/form-data"):
 		return true // parseMultipart checks it, after authentication
+	case isPage(c):
+		return true // the web pages' forms: readForm checks them
 	}
 	return checkJSON(c)
 }

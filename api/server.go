@@ -126,6 +126,8 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	admin.PUT("/windows/:exam_area_code", s.audit("window.move"), s.moveWindow)
 	admin.POST("/enrolled-records", s.audit("enrolled.import"), s.importEnrolled)
 	admin.GET("/dashboard", s.audit("dashboard"), s.dashboard)
+
+	s.pageRoutes(r) // the web pages (pages.go)
 	return r, nil
 }
 
