@@ -4,7 +4,8 @@ package api
 // dashboard of the current sitting, staff accounts, confirmation windows
 // and the enrolment records import. Each action calls the same service or
 // store method as the JSON handler of api/admin.go (through its shared
-// helpers: changeStaff, moveAreaWindow, loadEnrolled, dashboardCSV), and
+// helpers: addStaff, changeStaff, moveAreaWindow, loadEnrolled,
+// dashboardCSV), and
 // every request is logged by the same audit middleware.
 
 import (
@@ -57,7 +58,7 @@ func areaLabels(areas []catalog.ExamArea) map[string]string {
 	return out
 }
 
-// ---- Dashboard ----
+// The dashboard.
 
 // dashboardStatuses is the order of the dashboard's columns: a
 // registration's way from submission to its end.
@@ -256,7 +257,7 @@ func (s *Server) dashboardDownload(c *gin.Context) {
 	s.dashboardCSV(c, counts)
 }
 
-// ---- Staff ----
+// Staff accounts.
 
 // staffRoles are the roles a staff account may have, as the selects offer them.
 var staffRoles = []string{accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer, accounts.RoleOnsiteOperator, accounts.RoleAdmin}
@@ -431,7 +432,7 @@ func (s *Server) staffDisablePost(disable bool) gin.HandlerFunc {
 	}
 }
 
-// ---- Confirmation windows ----
+// Confirmation windows.
 
 type windowRow struct {
 	Code, Label  string
@@ -559,7 +560,7 @@ func (s *Server) windowPost(c *gin.Context) {
 		Notice: fmt.Sprintf("已保存：%d 条进行中的注册已调整到新的现场确认时间", d.Moved)})
 }
 
-// ---- Enrolment records ----
+// Enrolment records.
 
 type enrolledData struct {
 	Columns string       // the file's header row
