@@ -136,6 +136,7 @@ func makeDashboard(year, sitting int, areas []catalog.ExamArea, counts []registr
 // horizontal bar per exam area that has registrations, stacked by status.
 type barChart struct {
 	Width, Height int
+	Font          int // the font size
 	Legend        []chartLegend
 	Bars          []chartBar
 }
@@ -159,22 +160,23 @@ type chartSegment struct {
 	Color, Title        string
 }
 
-// The chart's geometry, in SVG user units.
+// The chart's geometry, in SVG user units (the page scales it to its
+// width, up to 40rem: small enough to read on a phone).
 const (
-	chartWidth   = 640
-	chartLabelW  = 150 // the area names, right-aligned
-	chartBarsX   = chartLabelW + 8
-	chartBarsW   = chartWidth - chartBarsX - 48 // room for the total after the bar
-	chartRowH    = 24
-	chartBarH    = 16
-	chartFont    = 13
-	chartLegendH = 20
+	chartWidth   = 480
+	chartLabelW  = 136 // the area names, right-aligned
+	chartBarsX   = chartLabelW + 6
+	chartBarsW   = chartWidth - chartBarsX - 36 // room for the total after the bar
+	chartRowH    = 26
+	chartBarH    = 18
+	chartFont    = 14
+	chartLegendH = 22
 )
 
 // drawChart lays out the bars of the dashboard's areas that have
 // registrations, scaled to the largest total.
 func drawChart(d dashboardData) barChart {
-	ch := barChart{Width: chartWidth}
+	ch := barChart{Width: chartWidth, Font: chartFont}
 	// The legend: the statuses that occur, flowing over as many lines as needed.
 	x, y := 0, 0
 	for i, col := range d.Columns {
@@ -185,7 +187,7 @@ func drawChart(d dashboardData) barChart {
 		if x > 0 && x+w > chartWidth {
 			x, y = 0, y+chartLegendH
 		}
-		ch.Legend = append(ch.Legend, chartLegend{X: x, Y: y + 2, TextX: x + 16, TextY: y + 13, Color: colorOf(col.Status), Label: col.Label})
+		ch.Legend = append(ch.Legend, chartLegend{X: x, Y: y + 3, TextX: x + 16, TextY: y + chartFont, Color: colorOf(col.Status), Label: col.Label})
 		x += w
 	}
 	top := y + chartLegendH + 8
