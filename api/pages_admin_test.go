@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -438,4 +440,76 @@ func TestAdminPagesForAdminsOnly(t *testing.T) {
 	w.origin = "http://evil.example"
 	wantPage(t, w.post("/admin/staff", url.Values{"login_name": {login}, "password": {"staff-pass"}, "role": {"admin"}}), 403, "跨站请求已被拒绝")
 	want(t, caller{t: t}.json("POST", "/sessions", map[string]any{"login_name": login, "password": "staff-pass"}), 401, "invalid_credentials")
+}
+
+// logCapture holds what the server logs while a test runs.
+type logCapture struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logCapture) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logCapture) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// captureLogs sends the default logger's lines to a buffer until the test ends.
+func captureLogs(t *testing.T) *logCapture {
+	old := slog.Default()
+	l := &logCapture{}
+	slog.SetDefault(slog.New(slog.NewTextHandler(l, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+	return l
+}
+
+// auditLine waits for the audit line of an action (written once the answer
+// is sent) and returns it.
+func auditLine(t *testing.T, logs *logCapture, action string) string {
+	t.Helper()
+	for range 100 {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "msg=admin") && strings.Contains(line, " action="+action+" ") {
+				return line
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no audit line for %s in %s", action, logs.String())
+	return ""
+}
+
+// Every action on the pages is logged with the acting account, the target
+// and the outcome, never a login name or password.
+func TestAdminPagesAreAudited(t *testing.T) {
+	w := webAdmin(t)
+	adminID := strconv.FormatInt(int64(admin(t).json("GET", "/accounts/me", nil).body["account_id"].(float64)), 10)
+	logs := captureLogs(t)
+	login := "audited-" + uuid.NewString()[:8] + "@example.com"
+	p := w.post("/admin/staff", url.Values{"login_name": {login}, "password": {"audited-pass"}, "role": {"provincial_reviewer"}})
+	wantPage(t, p, 200, login)
+	id := staffIDOf(t, p, login)
+	line := auditLine(t, logs, "staff.create")
+	for _, want := range []string{"actor_account_id=" + adminID, "target_account_id=" + id, "role=provincial_reviewer", "status=303"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("audit line %q lacks %s", line, want)
+		}
+	}
+	wantPage(t, w.post("/admin/staff/"+id+"/password", url.Values{"password": {"audited-new"}}), 200)
+	line = auditLine(t, logs, "staff.update")
+	if !strings.Contains(line, "target_account_id="+id) || !strings.Contains(line, "changes=password") {
+		t.Errorf("audit line %q", line)
+	}
+	auditLine(t, logs, "staff.list")
+	for _, secret := range []string{login, "audited-pass", "audited-new"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
 }
