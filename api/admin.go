@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"regexp"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"zikao/internal/catalog"
 	"zikao/internal/enrolled"
 	"zikao/internal/registering"
+	"zikao/internal/registrations"
 )
 
 // Administration over HTTP (admins only): staff accounts, confirmation
@@ -100,12 +102,21 @@ func (s *Server) createStaff(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	a, err := s.Accounts.AddStaff(c, in.LoginName, in.Password, in.Role, in.ExamAreaCode)
+	a, err := s.addStaff(c, in.LoginName, in.Password, in.Role, in.ExamAreaCode)
 	if !s.accountError(c, err) {
 		return
 	}
-	auditAdd(c, "target_account_id", a.ID, "role", a.Role)
 	c.JSON(http.StatusCreated, makeStaffView(a))
+}
+
+// addStaff creates a staff account (accounts.Store.AddStaff), for the JSON
+// API and the pages; the audit line gets its id and role.
+func (s *Server) addStaff(c *gin.Context, login, password, role, area string) (accounts.Staff, error) {
+	a, err := s.Accounts.AddStaff(c, login, password, role, area)
+	if err == nil {
+		auditAdd(c, "target_account_id", a.ID, "role", a.Role)
+	}
+	return a, err
 }
 
 func (s *Server) updateStaff(c *gin.Context) {
@@ -123,16 +134,7 @@ func (s *Server) updateStaff(c *gin.Context) {
 	if !bindJSON(c, &in) {
 		return
 	}
-	var changed []string
-	for name, set := range map[string]bool{"role": in.Role != nil, "exam_area_code": in.ExamAreaCode != nil,
-		"disabled": in.Disabled != nil, "password": in.Password != nil} {
-		if set {
-			changed = append(changed, name)
-		}
-	}
-	slices.Sort(changed)
-	auditAdd(c, "changes", strings.Join(changed, ","))
-	a, err := s.Accounts.UpdateStaff(c, account(c).ID, id,
+	a, err := s.changeStaff(c, id,
 		accounts.StaffChange{Role: in.Role, ExamAreaCode: in.ExamAreaCode, Disabled: in.Disabled, Password: in.Password})
 	if errors.Is(err, accounts.ErrStaffNotFound) {
 		fail(c, errNotFound)
@@ -142,6 +144,22 @@ func (s *Server) updateStaff(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, makeStaffView(a))
+}
+
+// changeStaff changes a staff account (accounts.Store.UpdateStaff) on
+// behalf of the signed-in administrator, for the JSON API and the pages;
+// the audit line names the changed fields, never their values.
+func (s *Server) changeStaff(c *gin.Context, id int64, ch accounts.StaffChange) (accounts.Staff, error) {
+	var changed []string
+	for name, set := range map[string]bool{"role": ch.Role != nil, "exam_area_code": ch.ExamAreaCode != nil,
+		"disabled": ch.Disabled != nil, "password": ch.Password != nil} {
+		if set {
+			changed = append(changed, name)
+		}
+	}
+	slices.Sort(changed)
+	auditAdd(c, "changes", strings.Join(changed, ","))
+	return s.Accounts.UpdateStaff(c, account(c).ID, id, ch)
 }
 
 type windowView struct {
@@ -192,23 +210,35 @@ func (s *Server) moveWindow(c *gin.Context) {
 		return
 	}
 	area := c.Param("exam_area_code")
-	moved, err := s.Registering.MoveWindow(c, area, s.Year, s.Sitting, w)
-	if err != nil && len(moved.NotMoved) == 0 {
+	moved, notMoved, err := s.moveAreaWindow(c, area, w)
+	if err != nil {
 		failErr(c, err)
 		return
 	}
-	notMoved := make([]string, 0, len(moved.NotMoved))
-	for id, why := range moved.NotMoved {
+	c.JSON(http.StatusOK, gin.H{
+		"window":    windowView{ExamAreaCode: area, StartsAt: &w.StartsAt, EndsAt: &w.EndsAt},
+		"moved":     moved,
+		"not_moved": notMoved,
+	})
+}
+
+// moveAreaWindow sets an exam area's window for the current sitting
+// (registering.Service.MoveWindow), for the JSON API and the pages. err is
+// nil once the window is set, even when some registrations keep their old
+// window: those are notMoved (sorted, each logged with why).
+func (s *Server) moveAreaWindow(c *gin.Context, area string, w catalog.Window) (moved int, notMoved []string, err error) {
+	m, err := s.Registering.MoveWindow(c, area, s.Year, s.Sitting, w)
+	if err != nil && len(m.NotMoved) == 0 {
+		return 0, nil, err
+	}
+	notMoved = make([]string, 0, len(m.NotMoved))
+	for id, why := range m.NotMoved {
 		notMoved = append(notMoved, id)
 		slog.WarnContext(c, "registration keeps its old window", "registration_id", id, "error", why)
 	}
 	slices.Sort(notMoved)
-	auditAdd(c, "moved", moved.Moved, "not_moved", len(notMoved))
-	c.JSON(http.StatusOK, gin.H{
-		"window":    windowView{ExamAreaCode: area, StartsAt: &w.StartsAt, EndsAt: &w.EndsAt},
-		"moved":     moved.Moved,
-		"not_moved": notMoved,
-	})
+	auditAdd(c, "moved", m.Moved, "not_moved", len(notMoved))
+	return m.Moved, notMoved, nil
 }
 
 // rowProblem is one bad line of an import file.
@@ -226,30 +256,47 @@ func (s *Server) importEnrolled(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if file == nil {
-		invalid(c, registering.Fields{"file": "请选择要导入的 CSV 文件 / the CSV file is required"})
-		return
-	}
-	defer file.Close()
-	res, err := s.Registering.Enrolled.Import(c, file)
-	var bad *enrolled.ImportError
-	if errors.As(err, &bad) {
-		rows := make([]rowProblem, 0, len(bad.Rows))
-		for _, r := range bad.Rows {
-			rows = append(rows, rowProblem{Line: r.Line, Message: r.Message, MessageEN: r.Problem})
-		}
-		auditAdd(c, "bad_lines", len(rows))
-		p := errValidation
-		p.Message, p.MessageEN = "导入文件有误，未导入任何记录", "the file has bad lines: nothing was loaded"
-		c.AbortWithStatusJSON(p.status, gin.H{"error": p.apiError, "rows": rows})
+	res, rows, err := s.loadEnrolled(c, file)
+	if rows != nil {
+		c.AbortWithStatusJSON(errBadImport.status, gin.H{"error": errBadImport.apiError, "rows": rows})
 		return
 	}
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	auditAdd(c, "added", res.Added, "unchanged", res.Unchanged)
 	c.JSON(http.StatusOK, gin.H{"loaded": res.Added + res.Unchanged, "added": res.Added, "unchanged": res.Unchanged})
+}
+
+// errBadImport answers an import file with bad lines (listed beside it).
+var errBadImport = func() problem {
+	p := errValidation
+	p.Message, p.MessageEN = "导入文件有误，未导入任何记录", "the file has bad lines: nothing was loaded"
+	return p
+}()
+
+// loadEnrolled imports an enrolment records file (enrolled.Store.Import)
+// and closes it, for the JSON API and the pages: rows lists the bad lines
+// of a refused file (nothing loaded); a missing file (nil) is invalid.
+func (s *Server) loadEnrolled(c *gin.Context, file multipart.File) (res enrolled.ImportResult, rows []rowProblem, err error) {
+	if file == nil {
+		return res, nil, registering.Fields{"file": "请选择要导入的 CSV 文件 / the CSV file is required"}.Err()
+	}
+	defer file.Close()
+	res, err = s.Registering.Enrolled.Import(c, file)
+	var bad *enrolled.ImportError
+	if errors.As(err, &bad) {
+		rows = make([]rowProblem, 0, len(bad.Rows))
+		for _, r := range bad.Rows {
+			rows = append(rows, rowProblem{Line: r.Line, Message: r.Message, MessageEN: r.Problem})
+		}
+		auditAdd(c, "bad_lines", len(rows))
+		return res, rows, err
+	}
+	if err == nil {
+		auditAdd(c, "added", res.Added, "unchanged", res.Unchanged)
+	}
+	return res, nil, err
 }
 
 type countView struct {
@@ -271,18 +318,24 @@ func (s *Server) dashboard(c *gin.Context) {
 		failErr(c, err)
 		return
 	}
+	if format == "csv" {
+		s.dashboardCSV(c, counts)
+		return
+	}
 	out := make([]countView, 0, len(counts))
 	for _, n := range counts {
 		out = append(out, countView{ExamAreaCode: n.ExamAreaCode, Status: n.Status, Count: n.Count})
 	}
-	if format != "csv" {
-		c.JSON(http.StatusOK, gin.H{"counts": out})
-		return
-	}
+	c.JSON(http.StatusOK, gin.H{"counts": out})
+}
+
+// dashboardCSV answers with the dashboard's counts as a CSV download
+// (header exam_area_code,status,count), for the JSON API and the pages.
+func (s *Server) dashboardCSV(c *gin.Context, counts []registrations.Count) {
 	var b strings.Builder
 	w := csv.NewWriter(&b)
 	_ = w.Write([]string{"exam_area_code", "status", "count"}) // a strings.Builder takes every write
-	for _, n := range out {
+	for _, n := range counts {
 		_ = w.Write([]string{n.ExamAreaCode, n.Status, strconv.Itoa(n.Count)})
 	}
 	w.Flush()

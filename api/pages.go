@@ -442,7 +442,7 @@ func (s *Server) pageRoutes(r *gin.Engine) {
 
 	s.applicantPages(in.Group("", allow(accounts.RoleApplicant)))
 	s.staffPages(in)
-	in.GET("/admin", allow(accounts.RoleAdmin), func(c *gin.Context) { s.render(c, "admin", page{}) })
+	s.adminPages(in.Group("/admin", allow(accounts.RoleAdmin))) // pages_admin.go
 }
 
 // The pages of everyone: home, sign in, sign up, passwords, sign out.

@@ -1,0 +1,599 @@
+package api
+
+// The administrator's pages (pages.md, "Administrator (管理员)"): the
+// dashboard of the current sitting, staff accounts, confirmation windows
+// and the enrolment records import. Each action calls the same service or
+// store method as the JSON handler of api/admin.go (through its shared
+// helpers: addStaff, changeStaff, moveAreaWindow, loadEnrolled,
+// dashboardCSV), and
+// every request is logged by the same audit middleware.
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"zikao/internal/accounts"
+	"zikao/internal/catalog"
+	"zikao/internal/enrolled"
+	"zikao/internal/registering"
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+)
+
+// adminPages registers the administrator's pages on g (/admin, admins only).
+func (s *Server) adminPages(g *gin.RouterGroup) {
+	g.GET("", s.audit("dashboard"), s.dashboardPage)
+	g.GET("/dashboard.csv", s.audit("dashboard"), s.dashboardDownload)
+	g.GET("/staff", s.audit("staff.list"), s.staffPage)
+	g.POST("/staff", s.audit("staff.create"), s.staffCreatePost)
+	g.GET("/staff/:account_id", s.audit("staff.show"), s.staffAccountPage)
+	g.POST("/staff/:account_id", s.audit("staff.update"), s.staffRolePost)
+	g.POST("/staff/:account_id/password", s.audit("staff.update"), s.staffPasswordPost)
+	g.POST("/staff/:account_id/disable", s.audit("staff.update"), s.staffDisablePost(true))
+	g.POST("/staff/:account_id/enable", s.audit("staff.update"), s.staffDisablePost(false))
+	g.GET("/windows", s.audit("windows.list"), s.windowsPage)
+	g.GET("/windows/:exam_area_code", s.audit("window.show"), s.windowPage)
+	g.POST("/windows/:exam_area_code", s.audit("window.move"), s.windowPost)
+	g.GET("/enrolled", s.audit("enrolled.form"), s.importPage)
+	g.POST("/enrolled", s.audit("enrolled.import"), s.importPost)
+}
+
+// areaLabel is how the pages name an exam area: its name with its code.
+func areaLabel(name, code string) string { return name + "（" + code + "）" }
+
+// areaLabels maps exam area codes to their labels.
+func areaLabels(areas []catalog.ExamArea) map[string]string {
+	out := make(map[string]string, len(areas))
+	for _, a := range areas {
+		out[a.Code] = areaLabel(a.Name, a.Code)
+	}
+	return out
+}
+
+// The dashboard.
+
+// dashboardStatuses is the order of the dashboard's columns: a
+// registration's way from submission to its end.
+var dashboardStatuses = []string{status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.ProvincialReview,
+	status.PreRegistered, status.Completed, status.Expired, status.Withdrawn, status.Annulled}
+
+// statusColors are the chart's colours, by status.
+var statusColors = map[string]string{
+	status.DiplomaCheck: "#8ab6d6", status.AwaitingReport: "#f2c14e", status.CountyReview: "#f78154",
+	status.ProvincialReview: "#b5838d", status.PreRegistered: "#4d9078", status.Completed: "#1b4965",
+	status.Expired: "#9aa5b1", status.Withdrawn: "#cfd6de", status.Annulled: "#8a1c12",
+}
+
+type dashboardColumn struct{ Status, Label string }
+
+type dashboardRow struct {
+	Label  string // the exam area's name and code
+	Counts []int  // by column
+	Total  int
+}
+
+type dashboardData struct {
+	Year, Sitting int
+	Columns       []dashboardColumn
+	Rows          []dashboardRow
+	Totals        []int // by column
+	Total         int
+	Chart         barChart
+}
+
+// makeDashboard lays the counts out as a table of every exam area by
+// status (areas unknown to the catalog and statuses unknown to the
+// dashboard are added, so that nothing counted is left out).
+func makeDashboard(year, sitting int, areas []catalog.ExamArea, counts []registrations.Count) dashboardData {
+	statuses := slices.Clone(dashboardStatuses)
+	labels := areaLabels(areas)
+	codes := make([]string, 0, len(areas))
+	for _, a := range areas {
+		codes = append(codes, a.Code)
+	}
+	for _, n := range counts {
+		if !slices.Contains(statuses, n.Status) {
+			statuses = append(statuses, n.Status)
+		}
+		if _, ok := labels[n.ExamAreaCode]; !ok {
+			labels[n.ExamAreaCode] = n.ExamAreaCode
+			codes = append(codes, n.ExamAreaCode)
+		}
+	}
+	d := dashboardData{Year: year, Sitting: sitting, Totals: make([]int, len(statuses))}
+	for _, st := range statuses {
+		label := status.Label(st)
+		if label == "" {
+			label = st
+		}
+		d.Columns = append(d.Columns, dashboardColumn{Status: st, Label: label})
+	}
+	row := map[string]int{}
+	for _, code := range codes {
+		row[code] = len(d.Rows)
+		d.Rows = append(d.Rows, dashboardRow{Label: labels[code], Counts: make([]int, len(statuses))})
+	}
+	for _, n := range counts {
+		r, col := &d.Rows[row[n.ExamAreaCode]], slices.Index(statuses, n.Status)
+		r.Counts[col] += n.Count
+		r.Total += n.Count
+		d.Totals[col] += n.Count
+		d.Total += n.Count
+	}
+	d.Chart = drawChart(d)
+	return d
+}
+
+// barChart is the dashboard's chart, laid out for an inline SVG: one
+// horizontal bar per exam area that has registrations, stacked by status.
+type barChart struct {
+	Width, Height int
+	Font          int // the font size
+	Legend        []chartLegend
+	Bars          []chartBar
+}
+
+type chartLegend struct {
+	X, Y, TextX, TextY int
+	Color, Label       string
+}
+
+type chartBar struct {
+	Label             string
+	LabelX, TextY     int
+	Y, Height         int
+	Total, TotalX     int
+	Segments          []chartSegment
+	AccessibleSummary string
+}
+
+type chartSegment struct {
+	X, Y, Width, Height int
+	Color, Title        string
+}
+
+// The chart's geometry, in SVG user units (the page scales it to its
+// width, up to 40rem: small enough to read on a phone).
+const (
+	chartWidth   = 480
+	chartLabelW  = 136 // the area names, right-aligned
+	chartBarsX   = chartLabelW + 6
+	chartBarsW   = chartWidth - chartBarsX - 36 // room for the total after the bar
+	chartRowH    = 26
+	chartBarH    = 18
+	chartFont    = 14
+	chartLegendH = 22
+)
+
+// drawChart lays out the bars of the dashboard's areas that have
+// registrations, scaled to the largest total.
+func drawChart(d dashboardData) barChart {
+	ch := barChart{Width: chartWidth, Font: chartFont}
+	// The legend: the statuses that occur, flowing over as many lines as needed.
+	x, y := 0, 0
+	for i, col := range d.Columns {
+		if d.Totals[i] == 0 {
+			continue
+		}
+		w := 16 + chartFont*utf8.RuneCountInString(col.Label) + 16
+		if x > 0 && x+w > chartWidth {
+			x, y = 0, y+chartLegendH
+		}
+		ch.Legend = append(ch.Legend, chartLegend{X: x, Y: y + 3, TextX: x + 16, TextY: y + chartFont, Color: colorOf(col.Status), Label: col.Label})
+		x += w
+	}
+	top := y + chartLegendH + 8
+	if len(ch.Legend) == 0 {
+		top = 0
+	}
+	most := 0
+	for _, r := range d.Rows {
+		most = max(most, r.Total)
+	}
+	for _, r := range d.Rows {
+		if r.Total == 0 {
+			continue
+		}
+		b := chartBar{Label: r.Label, LabelX: chartLabelW, Y: top + (chartRowH-chartBarH)/2, Height: chartBarH,
+			TextY: top + chartRowH/2 + chartFont/2 - 1, Total: r.Total}
+		var parts []string
+		x, sum := chartBarsX, 0
+		for i, n := range r.Counts {
+			if n == 0 {
+				continue
+			}
+			// Each segment ends where the running sum ends, so rounding never adds up past the bar.
+			sum += n
+			end := chartBarsX + sum*chartBarsW/most
+			b.Segments = append(b.Segments, chartSegment{X: x, Y: b.Y, Width: max(end-x, 1), Height: b.Height, Color: colorOf(d.Columns[i].Status),
+				Title: fmt.Sprintf("%s · %s：%d", r.Label, d.Columns[i].Label, n)})
+			parts = append(parts, fmt.Sprintf("%s %d", d.Columns[i].Label, n))
+			x = end
+		}
+		b.TotalX = x + 6
+		b.AccessibleSummary = r.Label + "：" + strings.Join(parts, "，")
+		ch.Bars = append(ch.Bars, b)
+		top += chartRowH
+	}
+	ch.Height = max(top+4, 1)
+	return ch
+}
+
+func colorOf(st string) string {
+	if c, ok := statusColors[st]; ok {
+		return c
+	}
+	return "#6b7785"
+}
+
+func (s *Server) dashboardPage(c *gin.Context) {
+	counts, err := s.Registering.Dashboard(c)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	s.render(c, "admin_dashboard", page{Data: makeDashboard(s.Year, s.Sitting, areas, counts)})
+}
+
+// dashboardDownload is the dashboard as CSV, for the signed-in page (the
+// JSON API's ?format=csv needs a bearer token).
+func (s *Server) dashboardDownload(c *gin.Context) {
+	counts, err := s.Registering.Dashboard(c)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	s.dashboardCSV(c, counts)
+}
+
+// Staff accounts.
+
+// staffRoles are the roles a staff account may have, as the selects offer them.
+var staffRoles = []string{accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer, accounts.RoleOnsiteOperator, accounts.RoleAdmin}
+
+type staffRow struct {
+	ID        int64
+	LoginName string
+	Role      string
+	AreaCode  string // the exam area's code, or ""
+	Area      string // the exam area's label, or ""
+	Disabled  bool
+	Self      bool // the signed-in administrator's own account
+}
+
+type staffData struct {
+	Staff []staffRow
+	Roles []string
+	Areas []catalog.ExamArea
+	One   *staffRow // the account of the per-account page
+}
+
+// staffData reads the staff accounts and the exam areas; it answers with an
+// error page and reports false when it cannot.
+func (s *Server) staffData(c *gin.Context) (staffData, bool) {
+	list, err := s.Accounts.ListStaff(c)
+	if err != nil {
+		failErr(c, err)
+		return staffData{}, false
+	}
+	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
+	if err != nil {
+		failErr(c, err)
+		return staffData{}, false
+	}
+	labels := areaLabels(areas)
+	d := staffData{Roles: staffRoles, Areas: areas}
+	for _, a := range list {
+		area := a.Area()
+		if l, ok := labels[area]; ok {
+			area = l
+		}
+		d.Staff = append(d.Staff, staffRow{ID: a.ID, LoginName: a.LoginName, Role: a.Role, AreaCode: a.Area(), Area: area,
+			Disabled: a.Disabled, Self: a.ID == account(c).ID})
+	}
+	return d, true
+}
+
+// staffNotices are the confirmations of the staff pages (?done=…).
+var staffNotices = map[string]string{
+	"created":  "已新增工作人员账号",
+	"disabled": "账号已停用，其所有登录已退出",
+	"enabled":  "账号已启用",
+	"role":     "角色和考区已保存",
+	"password": "密码已重置，该账号的所有登录已退出",
+}
+
+func (s *Server) staffPage(c *gin.Context) {
+	d, ok := s.staffData(c)
+	if !ok {
+		return
+	}
+	s.render(c, "admin_staff", page{Data: d, Notice: staffNotices[c.Query("done")]})
+}
+
+func (s *Server) staffCreatePost(c *gin.Context) {
+	d, ok := s.staffData(c)
+	if !ok {
+		return
+	}
+	form, err := readForm(c)
+	if err == nil {
+		_, err = s.addStaff(c, form.Get("login_name"), form.Get("password"), form.Get("role"), form.Get("exam_area_code"))
+	}
+	if err != nil {
+		s.render(c, "admin_staff", s.refused(c, err, page{Form: form, Data: d}))
+		return
+	}
+	seeOther(c, "/admin/staff?done=created")
+}
+
+// staffAccount is the account of the path's account_id with the staff
+// pages' data; it answers 404 and reports false for an unknown account.
+func (s *Server) staffAccount(c *gin.Context) (staffData, bool) {
+	id, err := strconv.ParseInt(c.Param("account_id"), 10, 64)
+	if err != nil {
+		fail(c, errNotFound)
+		return staffData{}, false
+	}
+	d, ok := s.staffData(c)
+	if !ok {
+		return d, false
+	}
+	for i := range d.Staff {
+		if d.Staff[i].ID == id {
+			d.One = &d.Staff[i]
+			return d, true
+		}
+	}
+	fail(c, errNotFound)
+	return d, false
+}
+
+// roleForm is the per-account page's role form as the account is now.
+func roleForm(a *staffRow) url.Values {
+	return url.Values{"role": {a.Role}, "exam_area_code": {a.AreaCode}}
+}
+
+func (s *Server) staffAccountPage(c *gin.Context) {
+	d, ok := s.staffAccount(c)
+	if !ok {
+		return
+	}
+	s.render(c, "admin_account", page{Data: d, Form: roleForm(d.One), Notice: staffNotices[c.Query("done")]})
+}
+
+// staffChangePost applies the change a posted form asks for to the path's
+// account (changeStaff): on success it sends the browser to done, else it
+// shows the template again with the refusal and the form that refused (a
+// form without inputs of its own shows kept instead).
+func (s *Server) staffChangePost(c *gin.Context, tmpl, done string, kept func(staffData) url.Values,
+	change func(url.Values) accounts.StaffChange) {
+	d, ok := s.staffAccount(c)
+	if !ok {
+		return
+	}
+	form, err := readForm(c)
+	if err == nil {
+		_, err = s.changeStaff(c, d.One.ID, change(form))
+	}
+	if errors.Is(err, accounts.ErrStaffNotFound) {
+		fail(c, errNotFound)
+		return
+	}
+	if err != nil {
+		if kept != nil {
+			form = kept(d)
+		}
+		s.render(c, tmpl, s.refused(c, err, page{Form: form, Data: d}))
+		return
+	}
+	seeOther(c, done)
+}
+
+// staffRolePost changes an account's role and exam area (an empty area is none).
+func (s *Server) staffRolePost(c *gin.Context) {
+	s.staffChangePost(c, "admin_account", "/admin/staff/"+c.Param("account_id")+"?done=role", nil,
+		func(form url.Values) accounts.StaffChange {
+			role, area := form.Get("role"), form.Get("exam_area_code")
+			return accounts.StaffChange{Role: &role, ExamAreaCode: &area}
+		})
+}
+
+// staffPasswordPost gives an account a new password.
+func (s *Server) staffPasswordPost(c *gin.Context) {
+	s.staffChangePost(c, "admin_account", "/admin/staff/"+c.Param("account_id")+"?done=password",
+		func(d staffData) url.Values { return roleForm(d.One) },
+		func(form url.Values) accounts.StaffChange {
+			pw := form.Get("password")
+			return accounts.StaffChange{Password: &pw}
+		})
+}
+
+// staffDisablePost disables (or enables) an account from the staff list.
+func (s *Server) staffDisablePost(disable bool) gin.HandlerFunc {
+	done := "/admin/staff?done=enabled"
+	if disable {
+		done = "/admin/staff?done=disabled"
+	}
+	return func(c *gin.Context) {
+		s.staffChangePost(c, "admin_staff", done, func(staffData) url.Values { return url.Values{} },
+			func(url.Values) accounts.StaffChange { return accounts.StaffChange{Disabled: &disable} })
+	}
+}
+
+// Confirmation windows.
+
+type windowRow struct {
+	Code, Label  string
+	Starts, Ends string // as the page shows them (北京时间), or ""
+	// The values of the per-area form's inputs (datetime-local), or "".
+	startsAt, endsAt string
+}
+
+type windowData struct {
+	Year, Sitting int
+	Windows       []windowRow
+	One           *windowRow // the area of the per-area page
+	Moved         int        // after a move
+	NotMoved      []string   // registration ids that keep their old window
+	Saved         bool
+}
+
+// localTime is the value of an <input type="datetime-local"> for t, in
+// Beijing time.
+func localTime(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.In(shanghai).Format("2006-01-02T15:04")
+}
+
+func (s *Server) windowData(c *gin.Context) (windowData, bool) {
+	ws, err := s.Registering.Windows(c)
+	if err != nil {
+		failErr(c, err)
+		return windowData{}, false
+	}
+	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
+	if err != nil {
+		failErr(c, err)
+		return windowData{}, false
+	}
+	labels := areaLabels(areas)
+	d := windowData{Year: s.Year, Sitting: s.Sitting}
+	for _, w := range ws {
+		r := windowRow{Code: w.ExamAreaCode, Label: labels[w.ExamAreaCode]}
+		if r.Label == "" {
+			r.Label = w.ExamAreaCode
+		}
+		if w.StartsAt != nil && w.EndsAt != nil {
+			r.Starts, r.Ends = day(*w.StartsAt), day(*w.EndsAt)
+			r.startsAt, r.endsAt = localTime(w.StartsAt), localTime(w.EndsAt)
+		}
+		d.Windows = append(d.Windows, r)
+	}
+	return d, true
+}
+
+func (s *Server) windowsPage(c *gin.Context) {
+	d, ok := s.windowData(c)
+	if !ok {
+		return
+	}
+	s.render(c, "admin_windows", page{Data: d})
+}
+
+// windowArea is the data of the per-area page of the path's exam area; it
+// answers 404 and reports false for an unknown area.
+func (s *Server) windowArea(c *gin.Context) (windowData, url.Values, bool) {
+	d, ok := s.windowData(c)
+	if !ok {
+		return d, nil, false
+	}
+	for i, w := range d.Windows {
+		if w.Code == c.Param("exam_area_code") {
+			d.One = &d.Windows[i]
+			return d, url.Values{"starts_at": {w.startsAt}, "ends_at": {w.endsAt}}, true
+		}
+	}
+	fail(c, errNotFound)
+	return d, nil, false
+}
+
+func (s *Server) windowPage(c *gin.Context) {
+	d, form, ok := s.windowArea(c)
+	if !ok {
+		return
+	}
+	s.render(c, "admin_window", page{Data: d, Form: form})
+}
+
+// parseLocalTime reads an <input type="datetime-local"> value as Beijing
+// time into fields.
+func parseLocalTime(f registering.Fields, field, value string) time.Time {
+	if !f.Required(field, value, "时间", "the time") {
+		return time.Time{}
+	}
+	for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05"} {
+		if t, err := time.ParseInLocation(layout, value, shanghai); err == nil {
+			return t
+		}
+	}
+	f.Add(field, "时间格式不正确（如 2027-03-01 08:00）", "not a date and time (e.g. 2027-03-01T08:00)")
+	return time.Time{}
+}
+
+func (s *Server) windowPost(c *gin.Context) {
+	d, _, ok := s.windowArea(c)
+	if !ok {
+		return
+	}
+	form, err := readForm(c)
+	if err == nil {
+		f := registering.Fields{}
+		w := catalog.Window{StartsAt: parseLocalTime(f, "starts_at", form.Get("starts_at")),
+			EndsAt: parseLocalTime(f, "ends_at", form.Get("ends_at"))}
+		if err = f.Err(); err == nil {
+			d.Moved, d.NotMoved, err = s.moveAreaWindow(c, d.One.Code, w)
+		}
+		if err == nil {
+			d.One.Starts, d.One.Ends = day(w.StartsAt), day(w.EndsAt)
+		}
+	}
+	if err != nil {
+		s.render(c, "admin_window", s.refused(c, err, page{Form: form, Data: d}))
+		return
+	}
+	d.Saved = true
+	s.render(c, "admin_window", page{Form: form, Data: d,
+		Notice: fmt.Sprintf("已保存：%d 条进行中的注册已调整到新的现场确认时间", d.Moved)})
+}
+
+// Enrolment records.
+
+type importData struct {
+	Columns string       // the file's header row
+	Rows    []rowProblem // the bad lines of a refused file
+}
+
+const enrolledColumns = "name,id_number,ticket_number,major_code,major_name,level,exam_area_code,source"
+
+func (s *Server) importPage(c *gin.Context) {
+	s.render(c, "admin_enrolled", page{Data: importData{Columns: enrolledColumns}})
+}
+
+func (s *Server) importPost(c *gin.Context) {
+	d := importData{Columns: enrolledColumns}
+	form, err := readMultipart(c)
+	if err == nil {
+		file, ok := formFile(c, "file")
+		if !ok {
+			return
+		}
+		var res enrolled.ImportResult
+		res, d.Rows, err = s.loadEnrolled(c, file)
+		if err == nil {
+			s.render(c, "admin_enrolled", page{Data: d, Notice: fmt.Sprintf("已导入 %d 条在籍信息（新增 %d 条，已有且相同 %d 条）",
+				res.Added+res.Unchanged, res.Added, res.Unchanged)})
+			return
+		}
+	}
+	if d.Rows != nil {
+		s.render(c, "admin_enrolled", page{Status: errBadImport.status, Error: errBadImport.Message, Data: d})
+		return
+	}
+	s.render(c, "admin_enrolled", s.refused(c, err, page{Form: form, Data: d}))
+}
