@@ -49,6 +49,9 @@ func TestBrowserAnnulment(t *testing.T) {
 		t.Fatalf("a pre-registered registration offers the county's decision (%d buttons)", n)
 	}
 
+	if n := county.count(`//form[starts-with(@data-confirm, '确定作废')][.//button[normalize-space(.)='作废']]`); n != 1 {
+		t.Fatalf("作废 does not ask for confirmation (%d forms)", n)
+	}
 	county.fill("作废原因", "   ") // blank: refused beside the field, kept, nothing changed
 	if st := county.press("作废"); st != http.StatusUnprocessableEntity {
 		t.Fatalf("a blank reason answered %d: %s", st, county.text())
