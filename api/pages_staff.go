@@ -25,6 +25,8 @@ func (s *Server) staffPages(in *gin.RouterGroup) {
 	rev.GET("/reviews/:id/report", s.reportInline)
 	rev.POST("/reviews/:id/approve", s.reviewPost(true))
 	rev.POST("/reviews/:id/reject", s.reviewPost(false))
+	rev.POST("/reviews/:id/annul", s.annulPost)     // pages_office.go
+	rev.GET("/search", s.limitProbes, s.searchPage) // pages_office.go
 
 	on := in.Group("", allow(accounts.RoleOnsiteOperator))
 	on.GET("/onsite", s.lookupPage)
@@ -107,13 +109,18 @@ type reviewData struct {
 	View        view
 	ReportType  string // the report's content type ("" when none is on file)
 	CanDecide   bool
+	CanAnnul    bool // open: the reviewer may annul it (作废), if the service agrees
 	StageLabel  string
 	PriorSchool string
 	PriorNumber string
 }
 
 func (s *Server) reviewPage(c *gin.Context) {
-	s.renderReview(c, page{Form: url.Values{}})
+	p := page{Form: url.Values{}}
+	if c.Query("done") == "annulled" {
+		p.Notice = "该注册已作废"
+	}
+	s.renderReview(c, p)
 }
 
 // renderReview shows one registration to a reviewer, with p's messages.
@@ -131,7 +138,8 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 	}
 	d := reviewData{View: vs[0], PriorSchool: r.PriorSchool, PriorNumber: r.PriorDiplomaNumber,
 		CanDecide: (who.Role == accounts.RoleCountyReviewer && r.Status == status.CountyReview) ||
-			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview)}
+			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview),
+		CanAnnul: !status.Terminal(r.Status)}
 	d.StageLabel = map[string]string{accounts.RoleCountyReviewer: "区考办审核", accounts.RoleProvincialReviewer: "省考办审核"}[who.Role]
 	if r.ReportFileID != nil {
 		_, f, err := s.Registering.ReportFile(c.Request.Context(), who, r.ID)

@@ -1,0 +1,77 @@
+package api
+
+import (
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"zikao/internal/accounts"
+)
+
+// The exam offices' pages beside the review (issue 9): 作废 on the review
+// page, and the reviewers' search by ID number. Who may annul and what a
+// reviewer may find are the registration service's rules (Annul,
+// FindByIDNumber), as for the JSON API.
+
+// annulPost annuls the registration (Annul) with the reason typed under
+// 作废原因 ("annul_reason": the review page's 不通过原因 is "reason").
+func (s *Server) annulPost(c *gin.Context) {
+	form, err := readForm(c)
+	if err == nil {
+		_, err = s.Registering.Annul(c.Request.Context(), account(c), c.Param("id"), formKey(form), form.Get("annul_reason"))
+	}
+	if err != nil {
+		p := s.refused(c, err, page{Form: form})
+		if msg, ok := p.Fields["reason"]; ok {
+			delete(p.Fields, "reason")
+			p.Fields["annul_reason"] = msg
+		}
+		s.renderReview(c, p)
+		return
+	}
+	seeOther(c, "/reviews/"+url.PathEscape(c.Param("id"))+"?done=annulled")
+}
+
+// searchData is what the search page shows.
+type searchData struct {
+	Asked bool   // an ID number was looked up
+	Rows  []view // newest first
+	Scope string // where the search looks, in Chinese
+}
+
+// searchPage finds the registrations of an ID number within the reviewer's
+// scope (FindByIDNumber), newest first. It runs behind limitProbes like the
+// JSON search: finding nothing counts as a miss.
+func (s *Server) searchPage(c *gin.Context) {
+	who := account(c)
+	form := url.Values{"id_number": {c.Query("id_number")}}
+	d := searchData{Scope: "全省"}
+	if who.Role == accounts.RoleCountyReviewer {
+		d.Scope = "本考区（" + who.Area() + "）"
+	}
+	p := page{Form: form, Data: d}
+	if _, asked := c.GetQuery("id_number"); !asked {
+		s.render(c, "search", p)
+		return
+	}
+	err := pageRefused(c)
+	if err == nil {
+		regs, ferr := s.Registering.FindByIDNumber(c.Request.Context(), who, form.Get("id_number"))
+		if err = ferr; err == nil {
+			if len(regs) == 0 {
+				probeMissed(c)
+			}
+			if d.Rows, err = s.views(c, regs); err != nil {
+				failErr(c, err)
+				return
+			}
+		}
+	}
+	if err != nil {
+		s.render(c, "search", s.refused(c, err, p))
+		return
+	}
+	d.Asked = true
+	p.Data = d
+	s.render(c, "search", p)
+}
