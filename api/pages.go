@@ -169,7 +169,7 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; object-src
 func pageHeaders(c *gin.Context) {
 	c.Header("Content-Security-Policy", contentSecurityPolicy)
 	c.Header("X-Content-Type-Options", "nosniff")
-	c.Header("Referrer-Policy", "same-origin")
+	c.Header("Referrer-Policy", "no-referrer") // page URLs may hold an ID number (look-ups): never pass them on
 	c.Header("Cache-Control", "no-store")
 }
 
@@ -193,7 +193,7 @@ func renderPage(c *gin.Context, name string, p page) {
 		p.Key = newKey()
 	}
 	for field := range p.Form {
-		if strings.Contains(field, "password") {
+		if strings.Contains(field, "password") || field == "security_answer" { // secrets are never typed back
 			delete(p.Form, field)
 		}
 	}
@@ -312,12 +312,20 @@ const sessionCookie = "zikao_session"
 
 func setSessionCookie(c *gin.Context, token string, expires time.Time) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: expires,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.Request.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: overTLS(c)})
 }
 
 func clearSessionCookie(c *gin.Context) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: c.Request.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: overTLS(c)})
+}
+
+// overTLS reports whether the browser reached the pages over TLS: the API's
+// own, or a reverse proxy's that says so with X-Forwarded-Proto (the README's
+// deployment). A client that sends the header itself only makes its own
+// cookie Secure.
+func overTLS(c *gin.Context) bool {
+	return c.Request.TLS != nil || strings.EqualFold(c.GetHeader("X-Forwarded-Proto"), "https")
 }
 
 // cookieAccount authenticates the session cookie, if any: ok is false
@@ -346,7 +354,7 @@ func (s *Server) signedIn(c *gin.Context) {
 	if !ok {
 		next := ""
 		if c.Request.Method == http.MethodGet {
-			next = "?next=" + url.QueryEscape(c.Request.URL.RequestURI())
+			next = "?next=" + url.QueryEscape(c.Request.URL.Path) // never the query: it may hold an ID number
 		}
 		seeOther(c, "/login"+next)
 		c.Abort()
@@ -383,8 +391,11 @@ func homeOf(role string) string {
 
 // localPath is next when it is a path of this site, else "".
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		!wellformed.Text(next) {
+	// Browsers drop tabs and line breaks from a Location and read \ as /:
+	// "/\t/evil.example" would lead to another site.
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\\t\r\n") || !wellformed.Text(next) {
 		return ""
 	}
 	return next

@@ -244,7 +244,11 @@ func (s *Server) enrolledPost(c *gin.Context) {
 	// The records again, to choose from (nothing when the verification itself failed).
 	var records []enrolled.Record
 	if !p.hasAny("name", "id_number", "ticket_number") && p.Status != http.StatusTooManyRequests {
-		records, _ = s.Registering.LookupEnrolment(c.Request.Context(), form.Get("name"), form.Get("id_number"), form.Get("ticket_number"))
+		var lerr error
+		records, lerr = s.Registering.LookupEnrolment(c.Request.Context(), form.Get("name"), form.Get("id_number"), form.Get("ticket_number"))
+		if lerr != nil {
+			probeMissed(c) // a wrong guess counts here as on 验证, whatever else the form lacked
+		}
 	}
 	d, derr := s.enrolledData(c, records)
 	if derr != nil {

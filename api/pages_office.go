@@ -50,7 +50,7 @@ func (s *Server) searchPage(c *gin.Context) {
 		d.Scope = "本考区（" + who.Area() + "）"
 	}
 	p := page{Form: form, Data: d}
-	if _, asked := c.GetQuery("id_number"); !asked {
+	if !lookupAsked(c) {
 		s.render(c, "search", p)
 		return
 	}
@@ -74,4 +74,14 @@ func (s *Server) searchPage(c *gin.Context) {
 	d.Asked = true
 	p.Data = d
 	s.render(c, "search", p)
+}
+
+// lookupAsked reports whether a look-up page was asked to find an ID number:
+// by the person at the page, not by a link on another site (a cross-site
+// navigation carries the cookie, and its misses would lock the person's
+// look-ups: limitProbes).
+func lookupAsked(c *gin.Context) bool {
+	_, asked := c.GetQuery("id_number")
+	site := c.GetHeader("Sec-Fetch-Site")
+	return asked && site != "cross-site" && site != "same-site"
 }
