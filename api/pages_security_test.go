@@ -24,7 +24,6 @@ func applicantLogin(t *testing.T) string {
 	return login
 }
 
-
 // The page after signing in is a path of this site, whatever ?next= says:
 // browsers drop a tab from a Location ("/\t/evil.example" is "//evil.example").
 func TestSignInStaysOnThisSite(t *testing.T) {
