@@ -29,7 +29,7 @@ func (s *Server) staffPages(in *gin.RouterGroup) {
 	rev.GET("/search", s.limitProbes, s.searchPage) // pages_office.go
 
 	on := in.Group("", allow(accounts.RoleOnsiteOperator))
-	on.GET("/onsite", s.limitProbes, s.lookupPage)
+	on.GET("/onsite", s.lookupPage)
 	on.GET("/onsite/:id", s.confirmPage)
 	on.POST("/onsite/:id", s.confirmPost)
 }
@@ -197,11 +197,7 @@ func (s *Server) lookupPage(c *gin.Context) {
 	form := url.Values{"id_number": {c.Query("id_number")}}
 	p := page{Form: form}
 	if lookupAsked(c) {
-		err := pageRefused(c)
-		var regs []registrations.Registration
-		if err == nil {
-			regs, err = s.Registering.AwaitingOnsite(c.Request.Context(), account(c), form.Get("id_number"))
-		}
+		regs, err := s.Registering.AwaitingOnsite(c.Request.Context(), account(c), form.Get("id_number"))
 		if err != nil {
 			s.render(c, "onsite", s.refused(c, err, p))
 			return
@@ -212,7 +208,6 @@ func (s *Server) lookupPage(c *gin.Context) {
 			return
 		}
 		if len(vs) == 0 {
-			probeMissed(c)
 			p.Error = "本考区没有该身份证号待现场确认的注册"
 		}
 		p.Data = vs
