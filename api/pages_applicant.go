@@ -90,12 +90,9 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 
 func (s *Server) withdrawPost(c *gin.Context) {
 	form, err := readForm(c)
-	var r *registrations.Registration
+	var r registrations.Registration
 	if err == nil {
-		r, err = s.myRegistration(c)
-	}
-	if err == nil && r == nil {
-		err = &registering.Refusal{Code: registering.CodeNotFound}
+		r, err = s.Registering.Mine(c.Request.Context(), account(c))
 	}
 	if err == nil {
 		_, err = s.Registering.Withdraw(c.Request.Context(), account(c), r.ID, formKey(form))
@@ -300,12 +297,9 @@ func (s *Server) renderReport(c *gin.Context, p page) {
 
 func (s *Server) reportPost(c *gin.Context) {
 	form, err := readMultipart(c)
-	var r *registrations.Registration
+	var r registrations.Registration
 	if err == nil {
-		r, err = s.myRegistration(c)
-	}
-	if err == nil && r == nil {
-		err = &registering.Refusal{Code: registering.CodeNotFound}
+		r, err = s.Registering.Mine(c.Request.Context(), account(c))
 	}
 	if err == nil {
 		file, ok := formFile(c, "file")
