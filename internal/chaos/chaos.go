@@ -26,7 +26,7 @@ import (
 
 // Options configure a run.
 type Options struct {
-	Registrations int    // how many registrations the clients drive
+	Registrations int    // how many registrations the clients drive (and a real person's after each annul-real-person one)
 	Concurrency   int    // clients at a time
 	Seed          uint64 // of every random choice; 0 picks one (printed)
 	Dir           string // run folder (logs, clusters); "" makes a temporary one
@@ -117,6 +117,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	runs, faults := driveWithFaults(ctx, o, s, d, plans, rng)
 	events.add("drive finished in %s", time.Since(driveStart).Round(time.Second))
 	saveRuns(filepath.Join(o.Dir, "clients.json"), runs, events)
+	runs = flatten(runs) // with the real people's registrations
 
 	invs, err := verify(ctx, o, s, runs, st, faults)
 	if err != nil {
@@ -177,7 +178,7 @@ func driveWithFaults(ctx context.Context, o Options, s *stack, d *driver, plans 
 	defer cancel()
 	total := 0
 	for _, p := range plans {
-		total += len(p.Path.Steps)
+		total += p.steps()
 	}
 	progress := func() float64 { return float64(d.stats.steps.Load()) / float64(total) }
 	faultRNG, clientSeed := rand.New(rand.NewPCG(rng.Uint64(), 0xfa17)), rng.Uint64()
@@ -213,11 +214,15 @@ func verify(ctx context.Context, o Options, s *stack, runs []*run, st *stats, fa
 	if err != nil {
 		return nil, err
 	}
-	mails, err := checkMail(ctx, s.db, s.mailpit, o.SettleTimeout)
+	mails, copies, err := checkMail(ctx, s.db, s.mailpit, o.SettleTimeout)
 	if err != nil {
 		return nil, err
 	}
-	return append(checks(snap, runs, st, faults, o.Faults), mails), nil
+	outbox, err := readOutbox(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	return append(checks(snap, runs, st, faults, o.Faults), mails, checkAnnulments(snap, runs, outbox, copies)), nil
 }
 
 // saveRuns writes the clients' logs (registration ids, keys and decisions;

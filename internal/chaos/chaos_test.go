@@ -15,8 +15,9 @@ import (
 	"zikao/internal/idcard"
 )
 
-// TestShortRun is the short fault-injection run of the test command: 24
-// registrations through every path, one fault of each kind, every
+// TestShortRun is the short fault-injection run of the test command: 26
+// registrations through every path (annulments included, and the real
+// person's registration after one), one fault of each kind, every
 // invariant checked. ZIKAO_CHAOS_SEED picks the seed (to reproduce a run).
 func TestShortRun(t *testing.T) {
 	ctx := context.Background()
@@ -27,7 +28,7 @@ func TestShortRun(t *testing.T) {
 	bin := buildZikao(t, dir)
 	year, sitting := config.DefaultSitting(time.Now())
 	o := Options{
-		Registrations: 24, Concurrency: 8, Seed: seed(t), Dir: filepath.Join(dir, "run"), Binary: bin,
+		Registrations: len(mix), Concurrency: 8, Seed: seed(t), Dir: filepath.Join(dir, "run"), Binary: bin,
 		Year: year, Sitting: sitting,
 		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1},
 		StepTimeout: 90 * time.Second, SettleTimeout: 150 * time.Second, Timeout: 10 * time.Minute,
@@ -93,43 +94,159 @@ func TestPeopleAreValidAndUnique(t *testing.T) {
 }
 
 func TestShortRunCoversEveryPath(t *testing.T) {
-	plans := makePlans(24, rand.New(rand.NewPCG(3, 4)), 2027, 1)
+	plans := makePlans(len(mix), rand.New(rand.NewPCG(3, 4)), 2027, 1)
 	got := map[string]bool{}
 	for _, p := range plans {
-		got[p.Path.Name] = true
+		for q := p; q != nil; q = q.Then {
+			got[q.Path.Name] = true
+		}
 	}
 	for _, p := range allPaths() {
 		if !got[p.Name] {
-			t.Errorf("24 registrations do not cover path %s", p.Name)
+			t.Errorf("%d registrations do not cover path %s", len(mix), p.Name)
 		}
+	}
+	if !got[pathRealPerson.Name] {
+		t.Errorf("no real person registers after an annulment")
 	}
 }
 
 func TestCompareHistory(t *testing.T) {
+	const applicant, reviewer = 7, 3
 	key := "k-1"
 	uid := "withdraw/7/" + key
-	withdraw := &run{Plan: &plan{Path: pathWithdrawCheck}, Decisions: []decision{{Update: "withdraw", Key: key, ByRole: "applicant", To: "withdrawn"}}}
-	entry := func(seq int, st, by string, update *string) historyRow {
-		return historyRow{Seq: seq, Status: st, ByRole: by, UpdateID: update}
+	withdraw := &run{Plan: &plan{Path: pathWithdrawCheck}, AccountID: applicant,
+		Decisions: []decision{{Update: "withdraw", Key: key, AccountID: applicant, ByRole: "applicant", To: "withdrawn"}}}
+	annulUID := "annul/3/" + key
+	annul := &run{Plan: &plan{Path: pathAnnulCheck}, AccountID: applicant,
+		Decisions: []decision{{Update: "annul", Key: key, AccountID: reviewer, ByRole: "county_reviewer", To: "annulled"}}}
+	entry := func(seq int, st, by string, account int64, update *string) historyRow {
+		h := historyRow{Seq: seq, Status: st, ByRole: by, UpdateID: update}
+		if account != 0 {
+			h.ByAccountID = &account
+		}
+		return h
 	}
-	first := entry(1, "diploma_check", "applicant", nil)
+	first := entry(1, "diploma_check", "applicant", applicant, nil)
+	checked := entry(2, "awaiting_report", "system", 0, nil)
 	cases := []struct {
 		name string
+		run  *run
 		hist []historyRow
 		ok   bool
 	}{
-		{"check stopped by the withdrawal", []historyRow{first, entry(2, "withdrawn", "applicant", &uid)}, true},
-		{"check recorded first", []historyRow{first, entry(2, "awaiting_report", "system", nil), entry(3, "withdrawn", "applicant", &uid)}, true},
-		{"withdrawal lost", []historyRow{first, entry(2, "awaiting_report", "system", nil)}, false},
-		{"check after the withdrawal", []historyRow{first, entry(2, "withdrawn", "applicant", &uid), entry(3, "awaiting_report", "system", nil)}, false},
-		{"withdrawal twice", []historyRow{first, entry(2, "withdrawn", "applicant", &uid), entry(3, "withdrawn", "applicant", nil)}, false},
-		{"gap", []historyRow{first, entry(3, "withdrawn", "applicant", &uid)}, false},
-		{"key on the wrong entry", []historyRow{first, entry(2, "awaiting_report", "system", &uid)}, false},
+		{"check stopped by the withdrawal", withdraw, []historyRow{first, entry(2, "withdrawn", "applicant", applicant, &uid)}, true},
+		{"check recorded first", withdraw, []historyRow{first, checked, entry(3, "withdrawn", "applicant", applicant, &uid)}, true},
+		{"withdrawal lost", withdraw, []historyRow{first, checked}, false},
+		{"check after the withdrawal", withdraw, []historyRow{first, entry(2, "withdrawn", "applicant", applicant, &uid), entry(3, "awaiting_report", "system", 0, nil)}, false},
+		{"withdrawal twice", withdraw, []historyRow{first, entry(2, "withdrawn", "applicant", applicant, &uid), entry(3, "withdrawn", "applicant", applicant, nil)}, false},
+		{"gap", withdraw, []historyRow{first, entry(3, "withdrawn", "applicant", applicant, &uid)}, false},
+		{"key on the wrong entry", withdraw, []historyRow{first, entry(2, "awaiting_report", "system", 0, &uid)}, false},
+		{"submission without its account", withdraw, []historyRow{entry(1, "diploma_check", "applicant", 0, nil), entry(2, "withdrawn", "applicant", applicant, &uid)}, false},
+		{"check with an account", withdraw, []historyRow{first, entry(2, "awaiting_report", "system", applicant, nil), entry(3, "withdrawn", "applicant", applicant, &uid)}, false},
+		{"check stopped by the annulment", annul, []historyRow{first, entry(2, "annulled", "county_reviewer", reviewer, &annulUID)}, true},
+		{"check recorded before the annulment", annul, []historyRow{first, checked, entry(3, "annulled", "county_reviewer", reviewer, &annulUID)}, true},
+		{"annulment by the applicant's account", annul, []historyRow{first, entry(2, "annulled", "county_reviewer", applicant, &annulUID)}, false},
+		{"annulment without an account", annul, []historyRow{first, entry(2, "annulled", "county_reviewer", 0, &annulUID)}, false},
+		{"annulment by the other office", annul, []historyRow{first, entry(2, "annulled", "provincial_reviewer", reviewer, &annulUID)}, false},
+		{"annulment twice", annul, []historyRow{first, entry(2, "annulled", "county_reviewer", reviewer, &annulUID), entry(3, "annulled", "county_reviewer", reviewer, &annulUID)}, false},
 	}
 	for _, c := range cases {
-		problem := compareHistory(expectedHistory(withdraw), c.hist)
+		problem := compareHistory(expectedHistory(c.run), c.hist)
 		if (problem == "") != c.ok {
 			t.Errorf("%s: problem %q, want ok=%v", c.name, problem, c.ok)
+		}
+	}
+}
+
+// TestCheckAnnulments runs the annulment invariant over made-up snapshots:
+// it holds for a proper annulment followed by the real person's completed
+// registration, and breaks on each way it can go wrong.
+func TestCheckAnnulments(t *testing.T) {
+	const impostor, realPerson, province = 11, 12, 2
+	reason, other, ticket := annulReason, "另一个原因", "010627100001"
+	uid := "annul/2/k-9"
+	good := func() (*snapshot, []*run, []outboxRow, map[string]int) {
+		p := &plan{Path: pathAnnulRealPerson}
+		p.Then = &plan{Path: pathRealPerson, Second: true}
+		r := &run{Plan: p, ID: "a", AccountID: impostor, Done: true,
+			Decisions: []decision{{Update: "annul", Key: "k-9", AccountID: province, ByRole: "provincial_reviewer", To: "annulled"}}}
+		r.Then = &run{Plan: p.Then, ID: "b", AccountID: realPerson, Done: true}
+		acc := func(n int64) *int64 { return &n }
+		s := &snapshot{
+			rows: map[string]row{
+				"a": {ID: "a", AccountID: impostor, Status: "annulled", LastSeq: 2, AnnulReason: &reason, IDKey: "x"},
+				"b": {ID: "b", AccountID: realPerson, Status: "completed", LastSeq: 2, Ticket: &ticket, IDKey: "x"},
+			},
+			history: map[string][]historyRow{
+				"a": {{Seq: 1, Status: "pre_registered", ByRole: "applicant", ByAccountID: acc(impostor)},
+					{Seq: 2, Status: "annulled", ByRole: "provincial_reviewer", ByAccountID: acc(province), UpdateID: &uid}},
+			},
+		}
+		outbox := []outboxRow{{ID: "m1", RegistrationID: "a", Kind: "pre_registered", Seq: 1, Accepted: true},
+			{ID: "m2", RegistrationID: "a", Kind: "annulled", Seq: 2, Accepted: true}}
+		return s, []*run{r, r.Then}, outbox, map[string]int{"m1": 1, "m2": 1}
+	}
+	if inv := checkAnnulments(good()); len(inv.Failed) > 0 {
+		t.Fatalf("a proper annulment breaks the invariant: %q", inv.Failed)
+	}
+	breaks := map[string]func(s *snapshot, runs []*run, outbox []outboxRow, copies map[string]int) []outboxRow{
+		"no reason": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			a := s.rows["a"]
+			a.AnnulReason = nil
+			s.rows["a"] = a
+			return o
+		},
+		"another reason": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			a := s.rows["a"]
+			a.AnnulReason = &other
+			s.rows["a"] = a
+			return o
+		},
+		"the county's role": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			s.history["a"][1].ByRole = "county_reviewer"
+			return o
+		},
+		"no account": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			s.history["a"][1].ByAccountID = nil
+			return o
+		},
+		"no e-mail": func(_ *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow { return o[:1] },
+		"e-mail not arrived": func(_ *snapshot, _ []*run, o []outboxRow, c map[string]int) []outboxRow {
+			delete(c, "m2")
+			return o
+		},
+		"two annulment entries": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			h := s.history["a"]
+			s.history["a"] = []historyRow{h[0], {Seq: 2, Status: "annulled", ByRole: "county_reviewer"}, h[1]}
+			s.history["a"][2].Seq = 3
+			return o
+		},
+		"real person not completed": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			b := s.rows["b"]
+			b.Status, b.Ticket = "pre_registered", nil
+			s.rows["b"] = b
+			return o
+		},
+		"real person with another ID number": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			b := s.rows["b"]
+			b.IDKey = "y"
+			s.rows["b"] = b
+			return o
+		},
+		"real person never registered": func(_ *snapshot, runs []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			runs[0].Then.ID = ""
+			return o
+		},
+		"an annulment of a registration not annulled": func(s *snapshot, _ []*run, o []outboxRow, _ map[string]int) []outboxRow {
+			return append(o, outboxRow{ID: "m3", RegistrationID: "b", Kind: "annulled", Seq: 2, Accepted: true})
+		},
+	}
+	for name, mutate := range breaks {
+		s, runs, outbox, copies := good()
+		outbox = mutate(s, runs, outbox, copies)
+		if inv := checkAnnulments(s, runs, outbox, copies); len(inv.Failed) == 0 {
+			t.Errorf("%s: the invariant held", name)
 		}
 	}
 }

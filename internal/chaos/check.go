@@ -31,6 +31,8 @@ type row struct {
 	Ticket         *string `db:"ticket_number"`
 	SelectedTicket *string `db:"selected_ticket_number"`
 	LastSeq        int     `db:"last_seq"`
+	AnnulReason    *string `db:"annulment_reason"`
+	IDKey          string  `db:"id_key"` // a digest of the ID number: compared, never shown
 }
 
 // historyRow is one entry of registration_history.
@@ -41,6 +43,7 @@ type historyRow struct {
 	ByRole         string  `db:"by_role"`
 	Note           string  `db:"note"`
 	UpdateID       *string `db:"update_id"`
+	ByAccountID    *int64  `db:"by_account_id"`
 }
 
 func (h historyRow) String() string {
@@ -48,7 +51,14 @@ func (h historyRow) String() string {
 	if h.UpdateID != nil {
 		u = *h.UpdateID
 	}
-	return fmt.Sprintf("seq %d %s by %s update %s", h.Seq, h.Status, h.ByRole, u)
+	return fmt.Sprintf("seq %d %s by %s (account %s) update %s", h.Seq, h.Status, h.ByRole, accountOf(h), u)
+}
+
+func accountOf(h historyRow) string {
+	if h.ByAccountID == nil {
+		return "none"
+	}
+	return fmt.Sprint(*h.ByAccountID)
 }
 
 // workflowState is what Temporal says of a registration's workflow.
@@ -105,7 +115,7 @@ func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*sn
 		return nil, err
 	}
 	var hist []historyRow
-	if err := database.SelectContext(ctx, &hist, `SELECT registration_id, seq, status, by_role, note, update_id
+	if err := database.SelectContext(ctx, &hist, `SELECT registration_id, seq, status, by_role, note, update_id, by_account_id
 		FROM registration_history ORDER BY registration_id, seq`); err != nil {
 		return nil, fmt.Errorf("read history: %w", err)
 	}
@@ -143,8 +153,8 @@ func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*sn
 
 func readRows(ctx context.Context, database *sqlx.DB) (map[string]row, error) {
 	var rows []row
-	if err := database.SelectContext(ctx, &rows, `SELECT id, account_id, kind, status, ticket_number, selected_ticket_number, last_seq
-		FROM registrations`); err != nil {
+	if err := database.SelectContext(ctx, &rows, `SELECT id, account_id, kind, status, ticket_number, selected_ticket_number, last_seq,
+		annulment_reason, md5(id_number) AS id_key FROM registrations`); err != nil {
 		return nil, fmt.Errorf("read registrations: %w", err)
 	}
 	out := make(map[string]row, len(rows))
@@ -337,6 +347,7 @@ func ticketOf(r row) string {
 // expectedEntry is a history entry a run must have made.
 type expectedEntry struct {
 	Status, ByRole string
+	AccountID      int64  // the acting account (by_account_id); 0 for the system
 	Key            string // the decision's Idempotency-Key; "" for entries no update made
 	Optional       bool
 }
@@ -345,22 +356,26 @@ type expectedEntry struct {
 // and its client's log of successful decisions.
 func expectedHistory(r *run) []expectedEntry {
 	p := r.Plan.Path
-	out := []expectedEntry{{Status: firstStatus(p), ByRole: workflows.ByApplicant}}
+	out := []expectedEntry{{Status: firstStatus(p), ByRole: workflows.ByApplicant, AccountID: r.AccountID}}
 	if p.CheckRow != "" {
-		// A withdrawal may overtake the check's outcome even after the client
-		// saw it: a worker killed after writing it, before Temporal committed
-		// its workflow task, leaves a step the committed withdrawal replaces.
-		overtaken := len(r.Decisions) > 0 && r.Decisions[0].To == status.Withdrawn
+		// A withdrawal (or annulment) may overtake the check's outcome even
+		// after the client saw it: a worker killed after writing it, before
+		// Temporal committed its workflow task, leaves a step the committed
+		// withdrawal replaces.
+		overtaken := len(r.Decisions) > 0 && (r.Decisions[0].To == status.Withdrawn || r.Decisions[0].To == status.Annulled)
 		out = append(out, expectedEntry{Status: p.CheckRow, ByRole: workflows.BySystem, Optional: p.CheckRowOptional || overtaken})
 	}
 	for _, d := range r.Decisions {
-		out = append(out, expectedEntry{Status: d.To, ByRole: d.ByRole, Key: d.Key})
+		out = append(out, expectedEntry{Status: d.To, ByRole: d.ByRole, AccountID: d.AccountID, Key: d.Key})
 	}
 	return out
 }
 
 func (e expectedEntry) matches(h historyRow) bool {
 	if h.Status != e.Status || h.ByRole != e.ByRole {
+		return false
+	}
+	if (h.ByAccountID == nil) != (e.AccountID == 0) || (h.ByAccountID != nil && *h.ByAccountID != e.AccountID) {
 		return false
 	}
 	if e.Key == "" {
@@ -373,7 +388,7 @@ func (e expectedEntry) matches(h historyRow) bool {
 // decisions its client got a success for, each once, in order, and the
 // diploma check's own entry; nothing else.
 func checkDecisions(s *snapshot, runs []*run) *Invariant {
-	inv := &Invariant{Name: "no decision applied twice or lost (history against the clients' logs)"}
+	inv := &Invariant{Name: "no decision applied twice or lost (history against the clients' logs, each entry by its acting account)"}
 	logged, inferred, rows := 0, 0, 0
 	for _, r := range runs {
 		if r.ID == "" {
@@ -429,10 +444,14 @@ func compareHistory(want []expectedEntry, hist []historyRow) string {
 }
 
 func keyNote(e expectedEntry) string {
-	if e.Key == "" {
-		return ""
+	note := fmt.Sprintf(" (account %d)", e.AccountID)
+	if e.AccountID == 0 {
+		note = " (no account)"
 	}
-	return " with key " + e.Key
+	if e.Key == "" {
+		return note
+	}
+	return note + " with key " + e.Key
 }
 
 func historyString(hist []historyRow) string {

@@ -44,13 +44,35 @@ type run struct {
 	Ticket    string     `json:"ticket_number,omitempty"` // from the on-site check's answer
 	Done      bool       `json:"done"`                    // every step succeeded
 	Error     string     `json:"error,omitempty"`         // why the client stopped
+	Then      *run       `json:"then,omitempty"`          // the path's Then: the real person's registration
+}
+
+// newRun is the run of a plan before it starts, with its Then's.
+func newRun(p *plan, why string) *run {
+	r := &run{Plan: p, Path: p.Path.Name, Error: why}
+	if p.Then != nil {
+		r.Then = newRun(p.Then, why)
+	}
+	return r
+}
+
+// flatten lists the runs and their Then runs.
+func flatten(runs []*run) []*run {
+	var out []*run
+	for _, r := range runs {
+		for ; r != nil; r = r.Then {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // view is the part of the registration view the clients read.
 type view struct {
-	ID           string  `json:"registration_id"`
-	Status       string  `json:"status"`
-	TicketNumber *string `json:"ticket_number"`
+	ID              string  `json:"registration_id"`
+	Status          string  `json:"status"`
+	TicketNumber    *string `json:"ticket_number"`
+	AnnulmentReason *string `json:"annulment_reason"`
 }
 
 // staffCallers are the staff accounts' sessions, by role and exam area.
@@ -166,31 +188,58 @@ func (d *driver) drive(ctx context.Context, plans []*plan, concurrency int, seed
 	wg.Wait()
 	for i, r := range runs {
 		if r == nil {
-			runs[i] = &run{Plan: plans[i], Path: plans[i].Path.Name, Error: fmt.Sprint("not started: ", ctx.Err())}
+			runs[i] = newRun(plans[i], fmt.Sprint("not started: ", ctx.Err()))
 		}
 	}
 	return runs
 }
 
+// driveOne drives a plan and then its Then, if it has one: the second
+// applicant signs up at the start, so that their submission follows the
+// step before it at once.
 func (d *driver) driveOne(ctx context.Context, p *plan, rng *rand.Rand) *run {
-	c := &agent{d: d, run: &run{Plan: p, Path: p.Path.Name}, staff: d.staff.withRNG(rng), rng: rng}
-	if err := c.signUp(ctx); err != nil {
-		c.run.Error = "sign-up: " + err.Error()
-		return c.run
+	r := newRun(p, "")
+	c := &agent{d: d, run: r, staff: d.staff.withRNG(rng), rng: rng}
+	var then *agent
+	if r.Then != nil {
+		then = &agent{d: d, run: r.Then, staff: c.staff, rng: rng}
+		then.run.Error = "not started: the path before it did not finish"
 	}
+	if err := c.signUp(ctx); err != nil {
+		r.Error = "sign-up: " + err.Error()
+		return r
+	}
+	if then != nil {
+		if err := then.signUp(ctx); err != nil {
+			then.run.Error = "sign-up: " + err.Error()
+			then = nil
+		}
+	}
+	if !c.follow(ctx) || then == nil {
+		return r
+	}
+	then.run.Error = ""
+	then.follow(ctx)
+	return r
+}
+
+// follow runs the steps of the agent's path; it reports whether every one
+// succeeded.
+func (c *agent) follow(ctx context.Context) bool {
+	p := c.run.Plan
 	for i, st := range p.Path.Steps {
 		if err := c.think(ctx, st); err != nil {
 			c.run.Error = err.Error()
-			return c.run
+			return false
 		}
 		if err := c.do(ctx, st); err != nil {
 			c.run.Error = fmt.Sprintf("step %d of %s: %v", i+1, p.Path.Name, err)
-			return c.run
+			return false
 		}
-		d.stats.steps.Add(1)
+		c.d.stats.steps.Add(1)
 	}
 	c.run.Done = true
-	return c.run
+	return true
 }
 
 // think pauses before a step, up to a quarter of a second, as people (and
@@ -206,6 +255,9 @@ func (c *agent) think(ctx context.Context, st step) error {
 // after no answer may find its own account made: 409 login_name_taken.
 func (c *agent) signUp(ctx context.Context) error {
 	login := fmt.Sprintf("applicant%d.%s@example.com", c.run.Plan.Index, c.d.run)
+	if c.run.Plan.Second {
+		login = fmt.Sprintf("applicant%db.%s@example.com", c.run.Plan.Index, c.d.run)
+	}
 	password := "secret-" + uuid.NewString()[:8]
 	body := map[string]any{"login_name": login, "password": password, "security_question_id": 1, "security_answer": "王小花"}
 	sign := caller{api: c.d.api, rng: c.rng}
@@ -239,6 +291,8 @@ func (c *agent) do(ctx context.Context, st step) error {
 	case actWithdraw:
 		return c.decide(ctx, c.applicant, st, workflows.UpdateWithdraw, workflows.ByApplicant,
 			request{method: http.MethodPost, path: c.regPath("/withdraw")}, http.StatusAccepted)
+	case actAnnul:
+		return c.annul(ctx, st)
 	}
 	return fmt.Errorf("unknown step %d", st.Act)
 }
@@ -252,7 +306,10 @@ func (c *agent) submit(ctx context.Context) error {
 	p := c.run.Plan
 	out, err := c.applicant.send(ctx, jsonRequest(http.MethodPost, "/registrations", submission(p), uuid.NewString()),
 		func(a answer, ambiguous bool) verdict {
-			if ambiguous && a.code() == "registration_in_progress" {
+			// The ID number's registration of another account is never this
+			// one's own attempt (the real person's, while the annulled one
+			// would still hold the ID number).
+			if ambiguous && a.code() == "registration_in_progress" && !bytes.Contains(a.body, []byte("another account")) {
 				return wasApplied
 			}
 			return notApplying
@@ -350,6 +407,17 @@ func (c *agent) review(ctx context.Context, st step) error {
 	return c.decide(ctx, reviewer, st, update, by, jsonRequest(http.MethodPost, c.regPath(route), body, ""), http.StatusOK)
 }
 
+// annul is the office's annulment (作废), by the county reviewer of the
+// registration's exam area or the provincial reviewer, with a reason.
+func (c *agent) annul(ctx context.Context, st step) error {
+	reviewer, by := c.staff.county[c.run.Plan.Area], workflows.ByCountyReviewer
+	if st.Provincial {
+		reviewer, by = c.staff.provincial, workflows.ByProvincialReviewer
+	}
+	r := jsonRequest(http.MethodPost, c.regPath("/annul"), map[string]string{"reason": annulReason}, "")
+	return c.decide(ctx, reviewer, st, workflows.UpdateAnnul, by, r, http.StatusOK)
+}
+
 // onsite is the on-site confirmation: the operator finds the registration
 // by the ID number read from the card, then confirms it with a photo.
 func (c *agent) onsite(ctx context.Context, st step) error {
@@ -414,6 +482,9 @@ func (c *agent) decide(ctx context.Context, by caller, st step, update, byRole s
 	}
 	if out.answer.status != okStatus || v.Status != st.To {
 		c.d.stats.anomaly("registration %s: %s answered %d with status %s, want %d with %s", c.run.ID, update, out.answer.status, v.Status, okStatus, st.To)
+	}
+	if st.Act == actAnnul && (v.AnnulmentReason == nil || *v.AnnulmentReason != annulReason) {
+		c.d.stats.anomaly("registration %s: the annulment answered without its reason", c.run.ID)
 	}
 	if st.Act == actOnsite {
 		return c.checkTicket(v)

@@ -19,6 +19,7 @@ const (
 	actProvincial               // POST …/provincial-review
 	actOnsite                   // GET /onsite/registrations, then POST …/onsite-check
 	actWithdraw                 // POST …/withdraw
+	actAnnul                    // POST …/annul, by the county reviewer of the area or a provincial reviewer
 )
 
 // step is one action with the statuses it starts from and leads to.
@@ -28,6 +29,9 @@ type step struct {
 	From    []string // statuses the registration may be in before (decisions)
 	To      string   // the status the step leads to
 	AtOnce  bool     // sent right after the step before, without a pause
+	// Provincial: an annulment by the provincial reviewer, else by the
+	// county reviewer of the registration's exam area.
+	Provincial bool
 }
 
 // path is a way through the registration process, as a client drives it.
@@ -40,9 +44,13 @@ type path struct {
 	Steps    []step
 	Target   string // the status the client drives the registration to
 	CheckRow string // the diploma check's own history entry: "" none, else its status
-	// CheckRowOptional: a withdrawal during the diploma check may stop the
-	// check before it records anything.
+	// CheckRowOptional: a withdrawal or annulment during the diploma check
+	// may stop the check before it records anything.
 	CheckRowOptional bool
+	// Then: after this path, ANOTHER applicant account registers with the
+	// same ID number and drives this path (the real person, once the office
+	// has annulled the registration made with their ID number).
+	Then *path
 }
 
 func decide(a action, from, to string) step { return step{Act: a, From: []string{from}, To: to} }
@@ -69,6 +77,14 @@ var (
 
 func withdrawFrom(from ...string) step {
 	return step{Act: actWithdraw, From: from, To: status.Withdrawn}
+}
+
+// annulReason is the reason the office gives for every annulment.
+const annulReason = "经核实，本次注册使用了他人的身份证号，予以作废"
+
+// annulFrom is an annulment by the county office (or the provincial one).
+func annulFrom(provincial bool, from ...string) step {
+	return step{Act: actAnnul, From: from, To: status.Annulled, Provincial: provincial}
 }
 
 func zhuanshengben(name, label string, found bool, steps ...step) path {
@@ -114,26 +130,47 @@ var (
 		Level: "zhuanke", Steps: []step{submit, withdrawFrom(status.PreRegistered)}, Target: status.Withdrawn}
 	pathWithdrawEnrolled = path{Name: "withdraw-enrolled", Label: "在籍, withdrawn pre-registered", Kind: workflows.KindEnrolled,
 		Steps: []step{submit, withdrawFrom(status.PreRegistered)}, Target: status.Withdrawn}
+
+	// Annulments (作废) by the county office of the area or the provincial one.
+	pathAnnulCheck = func() path {
+		a := annulFrom(false, status.DiplomaCheck, status.AwaitingReport)
+		a.AtOnce = true
+		p := zhuanshengben("annul-check", "annulled by the county office during the diploma check", false, a)
+		p.CheckRowOptional = true
+		return p
+	}()
+	pathAnnulReport = zhuanshengben("annul-report", "annulled awaiting a report, by the provincial office", false,
+		awaitReport, annulFrom(true, status.AwaitingReport))
+	pathAnnulCounty = zhuanshengben("annul-county", "annulled in county review, by the county office", false,
+		awaitReport, upload, annulFrom(false, status.CountyReview))
+	// The real person registers right after the annulment, from another account.
+	pathRealPerson = path{Name: "real-person", Label: "then the real person, another account: 专科 → on-site → done",
+		Kind: workflows.KindNew, Level: "zhuanke", Steps: []step{{Act: actSubmit, AtOnce: true}, onsite}, Target: status.Completed}
+	pathAnnulRealPerson = path{Name: "annul-real-person", Label: "专科 on another's ID number, annulled pre-registered, province",
+		Kind: workflows.KindNew, Level: "zhuanke", Steps: []step{submit, annulFrom(true, status.PreRegistered)}, Target: status.Annulled,
+		Then: &pathRealPerson}
 )
 
 // mix is the share of each path: registration i follows mix[i % len(mix)]
-// (before shuffling), so that any 22 consecutive ones cover every path.
+// (before shuffling), so that any len(mix) (26) consecutive ones cover
+// every path.
 var mix = []path{
 	pathZhuanke, pathFound, pathLongest, pathCountyReject, pathProvincialReject, pathEnrolled,
 	pathWithdrawCheck, pathWithdrawReport, pathWithdrawCounty, pathWithdrawProvincial,
 	pathZhuanke, pathFound, pathLongest, pathEnrolled, pathCountyReject, pathProvincialReject,
 	pathWithdrawFound, pathWithdrawZhuanke, pathWithdrawEnrolled,
 	pathZhuanke, pathLongest, pathEnrolled,
+	pathAnnulCheck, pathAnnulReport, pathAnnulCounty, pathAnnulRealPerson,
 }
 
-// allPaths lists each path once, in report order.
+// allPaths lists each path once, in report order, a path's Then after it.
 func allPaths() []path {
 	var out []path
 	seen := map[string]bool{}
 	for _, p := range mix {
-		if !seen[p.Name] {
-			seen[p.Name] = true
-			out = append(out, p)
+		for q := &p; q != nil && !seen[q.Name]; q = q.Then {
+			seen[q.Name] = true
+			out = append(out, *q)
 		}
 	}
 	return out
@@ -154,6 +191,8 @@ type plan struct {
 	Enrolments    []enrolment
 	Verify        string // 在籍: the ticket number the applicant proves enrolment with
 	Selected      string // 在籍: the ticket number selected to be re-activated
+	Then          *plan  // the path's Then: the same person and application, another account
+	Second        bool   // this is a plan's Then
 }
 
 // makePlans assigns n registrations to paths and makes up their applicants.
@@ -185,8 +224,26 @@ func makePlans(n int, rng *rand.Rand, year, sitting int) []*plan {
 	rng.Shuffle(len(plans), func(i, j int) { plans[i], plans[j] = plans[j], plans[i] })
 	for i, p := range plans {
 		p.Index = i
+		if p.Path.Then != nil {
+			then := *p
+			then.Path, then.Then, then.Second = *p.Path.Then, nil, true
+			p.Then = &then
+		}
 	}
 	return plans
 }
 
-func (p *plan) String() string { return fmt.Sprintf("#%d (%s)", p.Index, p.Path.Name) }
+// steps counts the steps of a plan and of its Then.
+func (p *plan) steps() int {
+	if p.Then != nil {
+		return len(p.Path.Steps) + p.Then.steps()
+	}
+	return len(p.Path.Steps)
+}
+
+func (p *plan) String() string {
+	if p.Second {
+		return fmt.Sprintf("#%d' (%s)", p.Index, p.Path.Name)
+	}
+	return fmt.Sprintf("#%d (%s)", p.Index, p.Path.Name)
+}
