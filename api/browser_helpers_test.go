@@ -345,7 +345,7 @@ func (b *browser) screenshot() {
 	if path == "/" {
 		path = "home"
 	}
-	name := fmt.Sprintf("%02d-%s-%s-%s.png", shots.Add(1), strings.TrimPrefix(b.t.Name(), "TestBrowser"), b.who,
+	name := fmt.Sprintf("%03d-%s-%s-%s.png", shots.Add(1), strings.TrimPrefix(b.t.Name(), "TestBrowser"), b.who,
 		strings.Trim(unsafeName.ReplaceAllString(path, "_"), "_"))
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		b.t.Fatal(err)
