@@ -378,6 +378,9 @@ func confirmOnSite(t *testing.T, id, name string) string {
 	if !strings.HasPrefix(desk.last, "/onsite/") || desk.count(`//button[normalize-space(.)='确认通过']`) != 1 {
 		t.Fatalf("a PDF photo left the page: %s", desk.last)
 	}
+	if desk.count(`//img[@id='photo-preview' and not(@hidden)]`) != 0 {
+		t.Error("a PDF photo is previewed as an image")
+	}
 	desk.attach("现场照片", photoJPEG)
 	if st := desk.press("确认通过"); st != 200 {
 		t.Fatalf("the on-site check answered %d: %s", st, desk.text())

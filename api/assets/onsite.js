@@ -15,10 +15,22 @@
   var error = document.getElementById("photo-error");
   var checked = false;
 
+  // isJPEG resolves to whether a file starts as a JPEG does (FF D8 FF).
+  function isJPEG(file) {
+    return file.slice(0, 3).arrayBuffer().then(function (buf) {
+      var b = new Uint8Array(buf);
+      return b.length === 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+    });
+  }
+
+  // show previews a chosen photo, or says it is not a JPEG.
   function show(file) {
-    if (!preview || !file) return;
-    preview.src = URL.createObjectURL(file);
-    preview.hidden = false;
+    if (!preview || !file || !file.slice) return;
+    isJPEG(file).then(function (ok) {
+      preview.hidden = !ok;
+      error.hidden = ok;
+      if (ok) preview.src = URL.createObjectURL(file);
+    });
   }
 
   if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.DataTransfer) {
@@ -58,9 +70,8 @@
     var file = input.files && input.files[0];
     if (checked || !file || !file.slice) return; // no photo: the server says so
     e.preventDefault();
-    file.slice(0, 3).arrayBuffer().then(function (buf) {
-      var b = new Uint8Array(buf);
-      if (b.length === 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) {
+    isJPEG(file).then(function (ok) {
+      if (ok) {
         checked = true;
         form.submit();
       } else {
