@@ -72,12 +72,12 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 	}
 	d := mineData{CanStart: true}
 	if r != nil {
-		vs, err := s.views(c, []registrations.Registration{*r})
+		v, err := s.oneView(c, *r)
 		if err != nil {
 			failErr(c, err)
 			return
 		}
-		d = mineData{View: &vs[0], Open: !status.Terminal(r.Status), Upload: r.Status == status.AwaitingReport,
+		d = mineData{View: &v, Open: !status.Terminal(r.Status), Upload: r.Status == status.AwaitingReport,
 			CanStart: status.Terminal(r.Status) && r.Status != status.Completed, Completed: r.Status == status.Completed}
 		if d.Area, err = s.Catalog.ExamArea(c, r.ExamAreaCode, r.Year, r.Sitting); err != nil {
 			failErr(c, err)
@@ -286,12 +286,12 @@ func (s *Server) renderReport(c *gin.Context, p page) {
 		s.renderMine(c, p)
 		return
 	}
-	vs, err := s.views(c, []registrations.Registration{*r})
+	v, err := s.oneView(c, *r)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	p.Data = vs[0]
+	p.Data = v
 	s.render(c, "report", p)
 }
 

@@ -12,7 +12,6 @@ import (
 	"zikao/internal/catalog"
 	"zikao/internal/files"
 	"zikao/internal/registering"
-	"zikao/internal/registrations"
 	"zikao/internal/status"
 )
 
@@ -131,12 +130,12 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 		failErr(c, err)
 		return
 	}
-	vs, err := s.views(c, []registrations.Registration{r})
+	v, err := s.oneView(c, r)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	d := reviewData{View: vs[0], PriorSchool: r.PriorSchool, PriorNumber: r.PriorDiplomaNumber,
+	d := reviewData{View: v, PriorSchool: r.PriorSchool, PriorNumber: r.PriorDiplomaNumber,
 		CanDecide: (who.Role == accounts.RoleCountyReviewer && r.Status == status.CountyReview) ||
 			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview),
 		CanAnnul: !status.Terminal(r.Status)}
@@ -236,12 +235,12 @@ func (s *Server) renderConfirm(c *gin.Context, p page) {
 		failErr(c, err)
 		return
 	}
-	vs, err := s.views(c, []registrations.Registration{r})
+	v, err := s.oneView(c, r)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	p.Data = confirmData{View: vs[0], CanSubmit: r.Status == status.PreRegistered, Completed: r.Status == status.Completed}
+	p.Data = confirmData{View: v, CanSubmit: r.Status == status.PreRegistered, Completed: r.Status == status.Completed}
 	s.render(c, "confirm", p)
 }
 

@@ -169,18 +169,27 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 	return ""
 }
 
+// oneView is the view of one registration.
+func (s *Server) oneView(c *gin.Context, r registrations.Registration) (view, error) {
+	vs, err := s.views(c, []registrations.Registration{r})
+	if err != nil {
+		return view{}, err
+	}
+	return vs[0], nil
+}
+
 // answer answers with the view of a registration, or with err.
 func (s *Server) answer(c *gin.Context, code int, r registrations.Registration, err error) {
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	vs, err := s.views(c, []registrations.Registration{r})
+	v, err := s.oneView(c, r)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	c.JSON(code, vs[0])
+	c.JSON(code, v)
 }
 
 // answerList answers with the views of registrations under key, or with err.
