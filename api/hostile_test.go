@@ -78,15 +78,16 @@ func TestHostileInput(t *testing.T) {
 // requests of one account would otherwise be answered 429 before they reach
 // the code under test.
 func relaxThrottles(t *testing.T) {
-	lookup, logins, resets := server.LookupLimits, server.Accounts.LoginLimits, server.Accounts.ResetLimits
+	lookup, staff, logins, resets := server.LookupLimits, server.StaffLookupLimits, server.Accounts.LoginLimits, server.Accounts.ResetLimits
 	relax := func(l *accounts.Limits) {
 		l.PerPair.Max, l.PerLogin.Max, l.PerAddress.Max = 1<<20, 1<<20, 1<<20
 	}
 	relax(&server.LookupLimits)
+	relax(&server.StaffLookupLimits)
 	relax(&server.Accounts.LoginLimits)
 	relax(&server.Accounts.ResetLimits)
 	t.Cleanup(func() {
-		server.LookupLimits, server.Accounts.LoginLimits, server.Accounts.ResetLimits = lookup, logins, resets
+		server.LookupLimits, server.StaffLookupLimits, server.Accounts.LoginLimits, server.Accounts.ResetLimits = lookup, staff, logins, resets
 	})
 }
 

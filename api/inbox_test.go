@@ -381,7 +381,7 @@ func TestFindByIDNumber(t *testing.T) {
 	}
 
 	prober := newStaff(t, accounts.RoleOnsiteOperator, area)
-	limit := server.LookupLimits.PerLogin.Max
+	limit := server.StaffLookupLimits.PerLogin.Max
 	for range limit + 1 {
 		if got := find(prober, idNumber); len(got) != 2 { // hits do not count
 			t.Fatalf("found %v", got)

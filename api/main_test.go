@@ -78,6 +78,7 @@ func TestMain(m *testing.M) {
 		// same code as the per-login ones, tested in internal/throttle) would
 		// add up across tests.
 		server.LookupLimits.PerAddress.Max = 10000
+		server.StaffLookupLimits.PerAddress.Max = 10000
 		server.Accounts.LoginLimits.PerAddress.Max = 10000
 		server.Accounts.ResetLimits.PerAddress.Max = 10000
 		h, err := server.Handler(nil)

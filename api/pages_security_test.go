@@ -84,7 +84,7 @@ func TestCrossSiteLinksDoNotLookUp(t *testing.T) {
 		{accounts.RoleOnsiteOperator, "0106", "/onsite"},
 	} {
 		w, _ := webSignIn(t, staffLogin(t, c.role, c.area), staffPassword)
-		for range server.LookupLimits.PerLogin.Max + 1 {
+		for range server.StaffLookupLimits.PerLogin.Max + 1 {
 			req, _ := http.NewRequest("GET", pageURL(c.path+"?id_number="+testenv.IDNumber()), nil)
 			req.Header.Set("Sec-Fetch-Site", "cross-site")
 			if p := w.do(req); p.status != http.StatusOK {
@@ -96,11 +96,11 @@ func TestCrossSiteLinksDoNotLookUp(t *testing.T) {
 		}
 		// The person's own look-ups are counted: misses lock after the limit.
 		var p webPage
-		for range server.LookupLimits.PerLogin.Max + 1 {
+		for range server.StaffLookupLimits.PerLogin.Max + 1 {
 			p = w.get(c.path + "?id_number=" + testenv.IDNumber())
 		}
 		if p.status != http.StatusTooManyRequests {
-			t.Errorf("%s: look-up %d finding nothing answered %d, want 429", c.path, server.LookupLimits.PerLogin.Max+1, p.status)
+			t.Errorf("%s: look-up %d finding nothing answered %d, want 429", c.path, server.StaffLookupLimits.PerLogin.Max+1, p.status)
 		}
 	}
 }

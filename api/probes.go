@@ -28,9 +28,21 @@ func probeLimits() accounts.Limits {
 	}
 }
 
+// staffProbeLimits: the same for staff searching by ID number, whose work
+// is looking people up (a desk asked about someone who never registered):
+// 30 misses to one account, or 300 to one address (an office behind one
+// address), within 15 minutes.
+func staffProbeLimits() accounts.Limits {
+	const window = 15 * time.Minute
+	return accounts.Limits{
+		PerLogin:   throttle.Rule{Scope: "lookup:staff", Max: 30, Window: window},
+		PerAddress: throttle.Rule{Scope: "lookup:staff-address", Max: 300, Window: window},
+	}
+}
+
 // limitProbes counts enrolment look-ups, registration submissions and
 // staff searches by ID number per account and client address
-// (Server.LookupLimits). An answer that reveals something about a person
+// (Server.LookupLimits, StaffLookupLimits). An answer that reveals something about a person
 // (reveals, or revealedKey set by the handler: a page's revealing refusal,
 // a search that found nothing) counts as a failure; any other answer is not
 // counted. The body is read before the attempt is counted, so that a slow
@@ -40,7 +52,11 @@ func (s *Server) limitProbes(c *gin.Context) {
 	if !readBody(c) {
 		return
 	}
-	attempt, err := s.Limiter.Begin(c, s.LookupLimits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())...)
+	limits := s.LookupLimits
+	if account(c).Role != accounts.RoleApplicant {
+		limits = s.StaffLookupLimits
+	}
+	attempt, err := s.Limiter.Begin(c, limits.Keys(strconv.FormatInt(account(c).ID, 10), c.ClientIP())...)
 	if err != nil && isPage(c) {
 		c.Set(refusedKey, err) // the page shows the refusal with its form (pageRefused)
 		c.Next()

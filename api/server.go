@@ -38,7 +38,9 @@ type Server struct {
 	Catalog       *catalog.Catalog
 	Registering   *registering.Service
 	Limiter       *throttle.Limiter
-	LookupLimits  accounts.Limits
+	LookupLimits  accounts.Limits // applicants' look-ups and submissions
+	// StaffLookupLimits: staff searches by ID number.
+	StaffLookupLimits accounts.Limits
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
 }
@@ -47,12 +49,13 @@ type Server struct {
 func NewServer(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Server {
 	return &Server{
 		DB: db, Temporal: tc, Year: year, Sitting: sitting,
-		Accounts:       accounts.NewStore(db),
-		Catalog:        catalog.New(db),
-		Registering:    registering.New(db, tc, taskQueue, year, sitting),
-		Limiter:        throttle.New(db),
-		RequestTimeout: 45 * time.Second,
-		LookupLimits:   probeLimits(),
+		Accounts:          accounts.NewStore(db),
+		Catalog:           catalog.New(db),
+		Registering:       registering.New(db, tc, taskQueue, year, sitting),
+		Limiter:           throttle.New(db),
+		RequestTimeout:    45 * time.Second,
+		LookupLimits:      probeLimits(),
+		StaffLookupLimits: staffProbeLimits(),
 	}
 }
 
