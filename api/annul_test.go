@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -31,11 +30,7 @@ func TestAnnulmentThroughAPI(t *testing.T) {
 	login := signUp(t)
 	impostor, realPerson := logIn(t, login, "secret1"), newApplicant(t)
 	county, onsite := staff(t, "county0106@example.com"), staff(t, "onsite0106@example.com")
-	otherLogin := "county0102-" + uuid.NewString()[:8] + "@example.com"
-	if _, err := accounts.NewStore(database).CreateStaff(context.Background(), otherLogin, "password", accounts.RoleCountyReviewer, "0102"); err != nil {
-		t.Fatal(err)
-	}
-	otherCounty := logIn(t, otherLogin, "password")
+	otherCounty := newStaff(t, accounts.RoleCountyReviewer, "0102")
 
 	body := newRegistration("zhuanshengben", "", "赵敏")
 	r := impostor.json("POST", "/registrations", body)

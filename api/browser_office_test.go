@@ -1,14 +1,12 @@
 package api_test
 
 import (
-	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/google/uuid"
 
 	"zikao/internal/accounts"
 	"zikao/internal/demo"
@@ -27,11 +25,7 @@ func TestBrowserAnnulment(t *testing.T) {
 	idB, nameB := testenv.IDNumber(), randomName()
 	a := newBrowser(t, "impostor", deskWidth, deskHeight)
 	a.signUp()
-	a.click("新生注册")
-	a.fillNew(nameB, idB, "专科")
-	a.tick("我已阅读并同意")
-	a.press("提交注册")
-	a.until("/me", "预注册")
+	a.registerZhuanke(nameB, idB)
 
 	county := newBrowser(t, "county", deskWidth, deskHeight)
 	county.signIn("county0106@example.com", demo.Password)
@@ -105,18 +99,10 @@ func TestBrowserAnnulmentByProvince(t *testing.T) {
 	id, name := testenv.IDNumber(), randomName()
 	me := newBrowser(t, "applicant", deskWidth, deskHeight)
 	me.signUp()
-	me.click("新生注册")
-	me.fillNew(name, id, "专科")
-	me.tick("我已阅读并同意")
-	me.press("提交注册")
-	me.until("/me", "预注册")
+	me.registerZhuanke(name, id)
 
 	other := newBrowser(t, "county0102", deskWidth, deskHeight)
-	login := "county0102-" + uuid.NewString()[:8] + "@example.com"
-	if _, err := server.Accounts.CreateStaff(context.Background(), login, "secret12", accounts.RoleCountyReviewer, "0102"); err != nil {
-		t.Fatal(err)
-	}
-	other.signIn(login, "secret12")
+	other.signIn(staffLogin(t, accounts.RoleCountyReviewer, "0102"), staffPassword)
 	other.search(id)
 	other.see("本考区（0102）没有该身份证号的注册")
 
@@ -163,12 +149,8 @@ func TestBrowserAnnulmentByProvince(t *testing.T) {
 // JSON search: a search that finds nothing is a miss, and after the limit
 // the page refuses, keeping what was typed.
 func TestBrowserSearchThrottled(t *testing.T) {
-	login := "county0106-" + uuid.NewString()[:8] + "@example.com"
-	if _, err := server.Accounts.CreateStaff(context.Background(), login, "secret12", accounts.RoleCountyReviewer, "0106"); err != nil {
-		t.Fatal(err)
-	}
 	county := newBrowser(t, "county", deskWidth, deskHeight)
-	county.signIn(login, "secret12")
+	county.signIn(staffLogin(t, accounts.RoleCountyReviewer, "0106"), staffPassword)
 	limit := server.StaffLookupLimits.PerLogin.Max
 	county.search(testenv.IDNumber()) // through the header's link
 	county.see("没有该身份证号的注册")

@@ -76,11 +76,7 @@ func TestBrowserLongestPath(t *testing.T) {
 
 	// A county reviewer of another exam area sees neither the page nor the report.
 	other := newBrowser(t, "county0102", deskWidth, deskHeight)
-	login := "county0102-" + uuid.NewString()[:8] + "@example.com"
-	if _, err := server.Accounts.CreateStaff(context.Background(), login, "secret12", accounts.RoleCountyReviewer, "0102"); err != nil {
-		t.Fatal(err)
-	}
-	other.signIn(login, "secret12")
+	other.signIn(staffLogin(t, accounts.RoleCountyReviewer, "0102"), staffPassword)
 	if st := other.open(reviewPath); st != http.StatusForbidden {
 		t.Fatalf("another area's reviewer opened %s: %d", reviewPath, st)
 	}
@@ -158,11 +154,7 @@ func TestBrowserZhuankePath(t *testing.T) {
 	me := newBrowser(t, "applicant", deskWidth, deskHeight)
 	me.signUp()
 	id, name := testenv.IDNumber(), randomName()
-	me.click("新生注册")
-	me.fillNew(name, id, "专科")
-	me.tick("我已阅读并同意")
-	me.press("提交注册")
-	me.until("/me", "预注册")
+	me.registerZhuanke(name, id)
 	me.see("请于", "现场确认")
 	ticket := confirmOnSite(t, id, name)
 	me.open("/me")
@@ -210,11 +202,7 @@ func TestBrowserCrossSiteAndWithdrawal(t *testing.T) {
 	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
 	me := newBrowser(t, "applicant", deskWidth, deskHeight)
 	me.signUp()
-	me.click("新生注册")
-	me.fillNew(randomName(), testenv.IDNumber(), "专科")
-	me.tick("我已阅读并同意")
-	me.press("提交注册")
-	me.until("/me", "预注册")
+	me.registerZhuanke(randomName(), testenv.IDNumber())
 
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -295,6 +283,17 @@ func (b *browser) signUp() string {
 	}
 	b.see(login, "退出登录")
 	return login
+}
+
+// registerZhuanke registers a person for 专科 in exam area 0106 from the
+// applicant's page, and waits for 预注册.
+func (b *browser) registerZhuanke(name, id string) {
+	b.t.Helper()
+	b.click("新生注册")
+	b.fillNew(name, id, "专科")
+	b.tick("我已阅读并同意")
+	b.press("提交注册")
+	b.until("/me", "预注册")
 }
 
 // fillNew fills the form 新生注册 for a person, at a level, in exam area 0106.

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/base64"
 	"net/url"
 	"sort"
@@ -17,25 +16,6 @@ import (
 // Each test here uses exam areas of its own and staff accounts of its own
 // (the look-up limit counts per account), so that no other test's
 // registrations or attempts change what it sees.
-
-// newStaff creates a staff account of a role (and exam area) and logs it in.
-func newStaff(t *testing.T, role, area string) caller {
-	t.Helper()
-	return logIn(t, staffLogin(t, role, area), staffPassword)
-}
-
-// staffLogin creates a staff account (password staffPassword) and returns
-// its login name.
-func staffLogin(t *testing.T, role, area string) string {
-	t.Helper()
-	login := "s-" + uuid.NewString()[:8] + "@example.com"
-	if _, err := accounts.NewStore(database).CreateStaff(context.Background(), login, staffPassword, role, area); err != nil {
-		t.Fatal(err)
-	}
-	return login
-}
-
-const staffPassword = "password"
 
 // toCountyReview takes a new 专升本 registration in an exam area (its
 // diploma unknown to the registry) to county review, through the API.

@@ -25,6 +25,7 @@ import (
 
 	"zikao/activities"
 	"zikao/api"
+	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/chsi"
 	"zikao/internal/demo"
@@ -216,6 +217,25 @@ func logIn(t testing.TB, login, password string) caller {
 }
 
 func staff(t testing.TB, login string) caller { return logIn(t, login, demo.Password) }
+
+// newStaff creates a staff account of a role (and exam area) and logs it in.
+func newStaff(t *testing.T, role, area string) caller {
+	t.Helper()
+	return logIn(t, staffLogin(t, role, area), staffPassword)
+}
+
+// staffLogin creates a staff account (password staffPassword) and returns
+// its login name.
+func staffLogin(t *testing.T, role, area string) string {
+	t.Helper()
+	login := "s-" + uuid.NewString()[:8] + "@example.com"
+	if _, err := accounts.NewStore(database).CreateStaff(context.Background(), login, staffPassword, role, area); err != nil {
+		t.Fatal(err)
+	}
+	return login
+}
+
+const staffPassword = "password"
 
 // openWindows opens every exam area's window for the test sitting.
 func openWindows(t testing.TB, from, to time.Time) {
