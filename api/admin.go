@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/csv"
 	"errors"
 	"log/slog"
@@ -227,7 +228,9 @@ func (s *Server) moveWindow(c *gin.Context) {
 // nil once the window is set, even when some registrations keep their old
 // window: those are notMoved (sorted, each logged with why).
 func (s *Server) moveAreaWindow(c *gin.Context, area string, w catalog.Window) (moved int, notMoved []string, err error) {
-	m, err := s.Registering.MoveWindow(c, area, s.Year, s.Sitting, w)
+	// A move once started goes on to the end, even past the request's
+	// deadline: what it could not move is reported (and logged), not undone.
+	m, err := s.Registering.MoveWindow(context.WithoutCancel(c.Request.Context()), area, s.Year, s.Sitting, w)
 	if err != nil && len(m.NotMoved) == 0 {
 		return 0, nil, err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"zikao/internal/config"
 	"zikao/internal/metrics"
 )
 
@@ -63,12 +62,7 @@ func newHTTPMetrics(s *Server) *httpMetrics {
 			Help: "Attempts refused with 429 too_many_attempts (failed logins, password resets, enrolment look-ups, submissions), by route template.",
 		}, []string{"route"}),
 	}
-	overdue, err := config.ReviewOverdueAfter()
-	if err != nil {
-		slog.Warn("metrics: default overdue time used", "error", err)
-		overdue = config.DefaultReviewOverdueAfter
-	}
-	m.registry.MustRegister(m.requests, m.latency, m.throttled, metrics.NewBacklog(s.DB, overdue),
+	m.registry.MustRegister(m.requests, m.latency, m.throttled, metrics.NewBacklog(s.DB, s.Registering.OverdueAfter),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slogPrinter{}, ErrorHandling: promhttp.ContinueOnError})
 	return m

@@ -481,17 +481,17 @@ func (s *Server) loginPage(c *gin.Context) {
 
 func (s *Server) loginPost(c *gin.Context) {
 	form, err := readForm(c)
+	var role string
 	if err == nil {
-		err = s.signIn(c, form.Get("login_name"), form.Get("password"))
+		role, err = s.signIn(c, form.Get("login_name"), form.Get("password"))
 	}
 	if err != nil {
 		s.render(c, "login", s.refused(c, err, page{Form: form}))
 		return
 	}
-	a := c.MustGet(accountKey).(accounts.Account)
 	to := localPath(form.Get("next"))
 	if to == "" {
-		to = homeOf(a.Role)
+		to = homeOf(role)
 	}
 	seeOther(c, to)
 }
@@ -499,14 +499,10 @@ func (s *Server) loginPost(c *gin.Context) {
 // signIn starts a session (accounts.Store.Login, throttled per login name
 // and address as for the JSON API) and sets its cookie, ending the session
 // the browser had.
-func (s *Server) signIn(c *gin.Context, login, password string) error {
+func (s *Server) signIn(c *gin.Context, login, password string) (role string, err error) {
 	sess, err := s.Accounts.Login(c, login, password, c.ClientIP())
 	if err != nil {
-		return err
-	}
-	a, err := s.Accounts.Authenticate(c, sess.Token)
-	if err != nil {
-		return err
+		return "", err
 	}
 	if old, ok := c.Get(tokenKey); ok {
 		if err := s.Accounts.Logout(c, old.(string)); err != nil {
@@ -514,8 +510,7 @@ func (s *Server) signIn(c *gin.Context, login, password string) error {
 		}
 	}
 	setSessionCookie(c, sess.Token, sess.ExpiresAt)
-	c.Set(accountKey, a)
-	return nil
+	return sess.Role, nil
 }
 
 func (s *Server) logoutPost(c *gin.Context) {
@@ -558,7 +553,7 @@ func (s *Server) signUpPost(c *gin.Context) {
 			form.Get("security_answer"))
 	}
 	if err == nil {
-		err = s.signIn(c, form.Get("login_name"), form.Get("password"))
+		_, err = s.signIn(c, form.Get("login_name"), form.Get("password"))
 	}
 	if err != nil {
 		s.render(c, "signup", s.refused(c, err, page{Form: form, Data: qs}))

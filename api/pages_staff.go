@@ -140,13 +140,11 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview),
 		CanAnnul: !status.Terminal(r.Status)}
 	d.StageLabel = map[string]string{accounts.RoleCountyReviewer: "区考办审核", accounts.RoleProvincialReviewer: "省考办审核"}[who.Role]
-	if r.ReportFileID != nil {
-		_, f, err := s.Registering.ReportFile(c.Request.Context(), who, r.ID)
-		if err != nil {
+	if r.ReportFileID != nil { // its type only: the page's frame or image fetches the file (reportInline)
+		if d.ReportType, err = s.Registering.Files.ContentType(c.Request.Context(), *r.ReportFileID); err != nil {
 			failErr(c, err)
 			return
 		}
-		d.ReportType = f.ContentType
 	}
 	p.Data = d
 	s.render(c, "review", p)

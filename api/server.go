@@ -76,6 +76,9 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 		return nil, err
 	}
 	r.HandleMethodNotAllowed = true
+	// Handlers pass the gin context as a context.Context: let it carry the
+	// request's (limitTime's deadline, the client's cancellation).
+	r.ContextWithFallback = true
 	r.RedirectTrailingSlash = false // a path that names nothing is 404 with the contract's body
 	r.NoRoute(func(c *gin.Context) { fail(c, errNotFound) })
 	r.NoMethod(func(c *gin.Context) {

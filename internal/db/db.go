@@ -62,16 +62,6 @@ func Migrate(ctx context.Context, db *sqlx.DB) (int, error) {
 	return len(results), nil
 }
 
-// IsUniqueViolation reports whether err is PostgreSQL's unique_violation on
-// the named constraint or index (any, when constraint is empty).
-func IsUniqueViolation(err error, constraint string) bool {
-	var pqErr *pq.Error
-	if !errors.As(err, &pqErr) || pqErr.Code != "23505" {
-		return false
-	}
-	return constraint == "" || pqErr.Constraint == constraint
-}
-
 // InTx runs fn in a transaction, committing when fn returns nil.
 func InTx(ctx context.Context, db *sqlx.DB, fn func(tx *sqlx.Tx) error) error {
 	tx, err := db.BeginTxx(ctx, nil)

@@ -105,6 +105,22 @@ func (s *Store) Get(ctx context.Context, id string) (File, error) {
 	return f, nil
 }
 
+// ContentType returns the content type of a stored file, without its data.
+func (s *Store) ContentType(ctx context.Context, id string) (string, error) {
+	var ct string
+	if uuid.Validate(id) != nil {
+		return ct, ErrNotFound
+	}
+	err := s.db.GetContext(ctx, &ct, `SELECT content_type FROM files WHERE id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ct, ErrNotFound
+	}
+	if err != nil {
+		return ct, fmt.Errorf("read the type of file %s: %w", id, err)
+	}
+	return ct, nil
+}
+
 // Discard removes a file that nothing refers to (a refused upload's); one
 // that a report or a registration uses stays.
 func (s *Store) Discard(ctx context.Context, id string) error {
