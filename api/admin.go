@@ -170,14 +170,14 @@ type windowView struct {
 }
 
 func (s *Server) listWindows(c *gin.Context) {
-	ws, err := s.Registering.Windows(c)
+	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
-	out := make([]windowView, 0, len(ws))
-	for _, w := range ws {
-		out = append(out, windowView{ExamAreaCode: w.ExamAreaCode, StartsAt: w.StartsAt, EndsAt: w.EndsAt})
+	out := make([]windowView, 0, len(areas))
+	for _, a := range areas {
+		out = append(out, windowView{ExamAreaCode: a.Code, StartsAt: a.StartsAt, EndsAt: a.EndsAt})
 	}
 	c.JSON(http.StatusOK, gin.H{"windows": out})
 }

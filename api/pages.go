@@ -262,11 +262,10 @@ func newKey() string {
 
 // formKey is the idempotency key a form carries ("key"), when well formed.
 func formKey(form url.Values) string {
-	key := form.Get("key")
-	if len(key) > 100 || strings.ContainsFunc(key, func(r rune) bool { return r < '!' || r > '~' }) {
-		return ""
+	if key := form.Get("key"); validKey(key) {
+		return key
 	}
-	return key
+	return ""
 }
 
 // readForm reads a posted form: its values must be text (else an

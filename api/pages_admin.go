@@ -462,26 +462,17 @@ func localTime(t *time.Time) string {
 }
 
 func (s *Server) windowData(c *gin.Context) (windowData, bool) {
-	ws, err := s.Registering.Windows(c)
-	if err != nil {
-		failErr(c, err)
-		return windowData{}, false
-	}
 	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
 	if err != nil {
 		failErr(c, err)
 		return windowData{}, false
 	}
-	labels := areaLabels(areas)
 	d := windowData{Year: s.Year, Sitting: s.Sitting}
-	for _, w := range ws {
-		r := windowRow{Code: w.ExamAreaCode, Label: labels[w.ExamAreaCode]}
-		if r.Label == "" {
-			r.Label = w.ExamAreaCode
-		}
-		if w.StartsAt != nil && w.EndsAt != nil {
-			r.Starts, r.Ends = day(*w.StartsAt), day(*w.EndsAt)
-			r.startsAt, r.endsAt = localTime(w.StartsAt), localTime(w.EndsAt)
+	for _, a := range areas {
+		r := windowRow{Code: a.Code, Label: areaLabel(a.Name, a.Code)}
+		if a.StartsAt != nil && a.EndsAt != nil {
+			r.Starts, r.Ends = day(*a.StartsAt), day(*a.EndsAt)
+			r.startsAt, r.endsAt = localTime(a.StartsAt), localTime(a.EndsAt)
 		}
 		d.Windows = append(d.Windows, r)
 	}

@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"net/http"
 	"net/url"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
-	"zikao/internal/files"
 	"zikao/internal/registering"
 	"zikao/internal/status"
 )
@@ -34,6 +32,7 @@ func (s *Server) staffPages(in *gin.RouterGroup) {
 }
 
 // A row of the inbox: the registration and how long it has waited.
+// (WaitingSince and Overdue are the view's, as values for the template.)
 type inboxRow struct {
 	view
 	WaitingSince time.Time
@@ -64,16 +63,15 @@ func (s *Server) inboxPage(c *gin.Context) {
 		failErr(c, err)
 		return
 	}
-	vs, err := s.views(c, pg.Items)
+	vs, err := s.inboxViews(c, pg)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
 	d := inboxData{Total: pg.Total, Next: pg.Next, Paged: q.After != "", Area: q.Area}
 	now := time.Now()
-	for i, v := range vs {
-		since := pg.Items[i].StageSince
-		d.Rows = append(d.Rows, inboxRow{view: v, WaitingSince: since, Waited: waited(now.Sub(since)), Overdue: pg.Items[i].Overdue})
+	for _, v := range vs {
+		d.Rows = append(d.Rows, inboxRow{view: v, WaitingSince: *v.WaitingSince, Waited: waited(now.Sub(*v.WaitingSince)), Overdue: *v.Overdue})
 	}
 	d.Stage = "区考办审核"
 	if who.Role == accounts.RoleProvincialReviewer {
@@ -151,20 +149,8 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 }
 
 // reportInline serves the report on file to be shown in the review page,
-// after the same check as the JSON download (ReportFile).
-func (s *Server) reportInline(c *gin.Context) {
-	r, file, err := s.Registering.ReportFile(c.Request.Context(), account(c), c.Param("id"))
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	ext := map[string]string{files.PDF: "pdf", files.JPEG: "jpg", files.PNG: "png"}[file.ContentType]
-	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="diploma-report-%s.%s"`, r.ID, ext))
-	c.Header("X-Content-Type-Options", "nosniff")
-	c.Header("Cache-Control", "private, no-store")
-	c.Header("X-Frame-Options", "SAMEORIGIN")
-	c.Data(http.StatusOK, file.ContentType, file.Data)
-}
+// after the same check as the JSON download.
+func (s *Server) reportInline(c *gin.Context) { s.serveReport(c, "inline") }
 
 // reviewPost applies the reviewer's decision (Review): approved, or
 // rejected with a reason.

@@ -76,15 +76,23 @@ func (s *Server) withdraw(c *gin.Context) {
 	s.answer(c, http.StatusAccepted, r, err)
 }
 
-func (s *Server) downloadReport(c *gin.Context) {
+func (s *Server) downloadReport(c *gin.Context) { s.serveReport(c, "attachment") }
+
+// serveReport answers with the report on file, to those ReportFile lets see
+// it: as a download (attachment) or to be shown in a page (inline).
+func (s *Server) serveReport(c *gin.Context, disposition string) {
 	r, file, err := s.Registering.ReportFile(c.Request.Context(), account(c), c.Param("id"))
 	if err != nil {
 		failErr(c, err)
 		return
 	}
 	ext := map[string]string{files.PDF: "pdf", files.JPEG: "jpg", files.PNG: "png"}[file.ContentType]
-	c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="diploma-report-%s.%s"`, r.ID, ext))
+	c.Header("Content-Disposition", fmt.Sprintf(`%s; filename="diploma-report-%s.%s"`, disposition, r.ID, ext))
 	c.Header("X-Content-Type-Options", "nosniff")
+	if disposition == "inline" {
+		c.Header("Cache-Control", "private, no-store")
+		c.Header("X-Frame-Options", "SAMEORIGIN")
+	}
 	c.Data(http.StatusOK, file.ContentType, file.Data)
 }
 

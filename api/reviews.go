@@ -18,19 +18,29 @@ func (s *Server) reviews(c *gin.Context) {
 		failErr(c, err)
 		return
 	}
-	vs, err := s.views(c, page.Items)
+	vs, err := s.inboxViews(c, page)
 	if err != nil {
 		failErr(c, err)
 		return
-	}
-	for i := range vs {
-		vs[i].WaitingSince, vs[i].Overdue = &page.Items[i].StageSince, &page.Items[i].Overdue
 	}
 	var next *string
 	if page.Next != "" {
 		next = &page.Next
 	}
 	c.JSON(http.StatusOK, gin.H{"reviews": vs, "total": page.Total, "next": next})
+}
+
+// inboxViews are the views of an inbox page's registrations, each with the
+// time it entered the stage and whether it is overdue.
+func (s *Server) inboxViews(c *gin.Context, page registering.InboxPage) ([]view, error) {
+	vs, err := s.views(c, page.Items)
+	if err != nil {
+		return nil, err
+	}
+	for i := range vs {
+		vs[i].WaitingSince, vs[i].Overdue = &page.Items[i].StageSince, &page.Items[i].Overdue
+	}
+	return vs, nil
 }
 
 // queryLimit reads the limit parameter: 0 when absent (the default), -1

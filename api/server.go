@@ -170,15 +170,18 @@ func (s *Server) limitTime(c *gin.Context) {
 // checkIdempotencyKey refuses an Idempotency-Key header that is not 1 to
 // 100 visible ASCII characters (400).
 func checkIdempotencyKey(c *gin.Context) {
-	key := c.GetHeader("Idempotency-Key")
-	ok := len(key) <= 100 && !strings.ContainsFunc(key, func(r rune) bool { return r < '!' || r > '~' })
-	if _, sent := c.Request.Header["Idempotency-Key"]; sent && (!ok || key == "") {
+	if _, sent := c.Request.Header["Idempotency-Key"]; sent && !validKey(c.GetHeader("Idempotency-Key")) {
 		p := errMalformed
 		p.Message, p.MessageEN = "Idempotency-Key 须为1至100个可见ASCII字符", "Idempotency-Key must be 1 to 100 visible ASCII characters"
 		fail(c, p)
 		return
 	}
 	c.Next()
+}
+
+// validKey: an idempotency key is 1 to 100 visible ASCII characters.
+func validKey(key string) bool {
+	return key != "" && len(key) <= 100 && !strings.ContainsFunc(key, func(r rune) bool { return r < '!' || r > '~' })
 }
 
 // idempotencyKey is the request's Idempotency-Key (checked by
