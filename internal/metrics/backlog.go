@@ -8,6 +8,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"zikao/internal/status"
 )
 
 // Backlog is a prometheus.Collector that counts, at each scrape, the open
@@ -85,7 +87,7 @@ func (b *Backlog) openRegistrations(ctx context.Context) ([]openGroup, error) {
 	var rows []openGroup
 	err := b.db.SelectContext(ctx, &rows, `
 		SELECT status, exam_area_code, count(*) AS count FROM registrations
-		WHERE status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')
+		WHERE `+status.OpenSQL+`
 		GROUP BY status, exam_area_code`)
 	if err != nil {
 		return nil, fmt.Errorf("count open registrations: %w", err)

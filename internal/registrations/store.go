@@ -176,7 +176,7 @@ func conflict(ctx context.Context, tx *sqlx.Tx, r *Registration) error {
 		SELECT id, account_id, status, COALESCE(idempotency_key = $3 AND account_id = $1, false) AS same_key
 		FROM registrations
 		WHERE (account_id = $1 AND idempotency_key = $3)
-		   OR (account_id = $1 AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled'))
+		   OR (account_id = $1 AND `+status.OpenSQL+`)
 		   OR (id_number = $2 AND status NOT IN ('expired', 'withdrawn', 'annulled'))
 		ORDER BY same_key DESC`, r.AccountID, r.IDNumber, r.IdempotencyKey)
 	if err != nil {
@@ -216,7 +216,7 @@ func (s *Store) Unchecked(ctx context.Context, cutoff time.Time, limit int) ([]R
 	regs := []Registration{}
 	err := s.db.SelectContext(ctx, &regs, `
 		SELECT * FROM registrations
-		WHERE (status NOT IN ('completed', 'expired', 'withdrawn', 'annulled') OR checked_at < updated_at)
+		WHERE (`+status.OpenSQL+` OR checked_at < updated_at)
 		  AND updated_at < $1 AND checked_at < $1
 		ORDER BY checked_at LIMIT $2`, cutoff, limit)
 	if err != nil {
@@ -556,7 +556,7 @@ func (s *Store) OffWindow(ctx context.Context, area string, year, sitting int, s
 	var ids []string
 	err := s.db.SelectContext(ctx, &ids, `
 		SELECT id FROM registrations WHERE exam_area_code = $1 AND year = $2 AND sitting = $3
-		  AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')
+		  AND `+status.OpenSQL+`
 		  AND (window_starts_at, window_ends_at) IS DISTINCT FROM ($4::timestamptz, $5::timestamptz)
 		ORDER BY created_at`, area, year, sitting, startsAt, endsAt)
 	if err != nil {
@@ -725,7 +725,7 @@ func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note 
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4, stage_since = $4
-			WHERE id = $1 AND last_seq < $2 AND status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')`, id, seq, st, at)
+			WHERE id = $1 AND last_seq < $2 AND `+status.OpenSQL, id, seq, st, at)
 		if err != nil {
 			return fmt.Errorf("close registration %s: %w", id, err)
 		}

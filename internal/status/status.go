@@ -30,6 +30,10 @@ var labels = map[string]string{
 // Label is the Chinese label shown to the applicant.
 func Label(s string) string { return labels[s] }
 
+// OpenSQL is the SQL condition of a registration that has not ended (not
+// Terminal), spelled as the partial indexes of the migrations spell it.
+const OpenSQL = "status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')"
+
 // Terminal reports whether s ends a registration.
 func Terminal(s string) bool {
 	return s == Completed || s == Expired || s == Withdrawn || s == Annulled

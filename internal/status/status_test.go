@@ -1,6 +1,9 @@
 package status
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLabelsAndFinalStates(t *testing.T) {
 	final := map[string]bool{Completed: true, Expired: true, Withdrawn: true, Annulled: true}
@@ -11,6 +14,13 @@ func TestLabelsAndFinalStates(t *testing.T) {
 		if Terminal(s) != final[s] {
 			t.Errorf("Terminal(%s) = %v", s, Terminal(s))
 		}
+	}
+	var ended []string
+	for _, s := range []string{Completed, Expired, Withdrawn, Annulled} {
+		ended = append(ended, "'"+s+"'")
+	}
+	if want := "status NOT IN (" + strings.Join(ended, ", ") + ")"; OpenSQL != want {
+		t.Errorf("OpenSQL = %q, want %q", OpenSQL, want)
 	}
 	if Label(Annulled) != "已作废" {
 		t.Errorf("annulled is labelled %q", Label(Annulled))
