@@ -67,6 +67,10 @@ var (
 	_               = define(http.StatusConflict, "not_pre_registered", "该注册不是预注册状态", "the registration is not pre-registered")
 	_               = define(http.StatusConflict, "outside_confirmation_window", "不在本考区现场确认时间内", "outside the exam area's confirmation window")
 	_               = define(http.StatusConflict, "registration_closed", "本次注册已结束", "the registration is already closed")
+	_               = define(http.StatusConflict, "online_verification_closed", "网上验证已关闭，请到考区现场确认", "online verification is closed: confirm on site")
+	_               = define(http.StatusConflict, "challenge_expired", "朗读数字已失效（超过10分钟、已使用或已重新获取），请重新获取后再录制视频", "the challenge has expired, was used or was replaced: ask for new digits and record again")
+	_               = define(http.StatusConflict, "identity_review_not_available", "三次网上验证未通过后才能申请人工核验，且只能申请一次", "a manual check can be asked for once, after three failed tries")
+	_               = unavailableFor(define(http.StatusServiceUnavailable, "verification_unavailable", "身份核验服务暂时不可用，本次不计入验证次数，请稍后重试", "the identity verification service is unavailable; no try was used, try again later"), "10")
 	errTooLarge     = define(http.StatusRequestEntityTooLarge, "file_too_large", "文件过大（最大 5 MB）", "the file is too large (5 MB at most)")
 	_               = define(http.StatusUnsupportedMediaType, "unsupported_file_type", "不支持的文件类型", "this file type is not accepted")
 	errValidation   = define(http.StatusUnprocessableEntity, "validation_failed", "提交的信息有误", "validation failed")
@@ -74,6 +78,13 @@ var (
 	errUnavailable  = define(http.StatusServiceUnavailable, "temporarily_unavailable", "服务暂时不可用，请稍后重试", "the service is temporarily unavailable, try again")
 	errInternal     = define(http.StatusInternalServerError, "internal_error", "系统错误", "internal error")
 )
+
+// unavailableFor gives a defined problem a Retry-After.
+func unavailableFor(p problem, seconds string) problem {
+	p.retryAfter = seconds
+	problems[p.Code] = p
+	return p
+}
 
 // fail answers with p and stops the handler chain: with the contract's
 // JSON body, or with an error page on the web pages' paths (isPage).

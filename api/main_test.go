@@ -29,6 +29,7 @@ import (
 	"zikao/internal/catalog"
 	"zikao/internal/chsi"
 	"zikao/internal/demo"
+	"zikao/internal/identity"
 	"zikao/internal/registrations"
 	"zikao/internal/testenv"
 	"zikao/worker"
@@ -42,6 +43,8 @@ var (
 	server   *api.Server
 	base     string
 	spec     routers.Router // every response is checked against openapi.json
+	// identityService is the identity verification service's stand-in.
+	identityService *httptest.Server
 )
 
 const (
@@ -75,6 +78,9 @@ func TestMain(m *testing.M) {
 		}
 		defer stopMail()
 		server = api.NewServer(db, temporal, taskQueue, year, sitting)
+		identityService = httptest.NewServer(identity.StandIn("u", "k")) // the real stand-in, on a free port
+		defer identityService.Close()
+		server.Registering.Identity = identity.NewClient(identityService.URL, "u", "k", 5*time.Second)
 		// Every test client comes from 127.0.0.1: the per-address limits (the
 		// same code as the per-login ones, tested in internal/throttle) would
 		// add up across tests.

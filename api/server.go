@@ -110,6 +110,9 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	applicant.GET("/registrations/mine", s.mine)
 	applicant.POST("/registrations/:id/diploma-report", s.uploadReport)
 	applicant.POST("/registrations/:id/withdraw", s.withdraw)
+	applicant.POST("/registrations/:id/online-verification/challenge", s.onlineChallenge)
+	applicant.POST("/registrations/:id/online-verification", s.verifyOnline)
+	applicant.POST("/registrations/:id/identity-review-request", s.requestIdentityReview)
 
 	authed.GET("/registrations/:id", s.getRegistration)
 	authed.GET("/registrations/:id/diploma-report", s.downloadReport)
@@ -122,6 +125,8 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	authed.POST("/registrations/:id/county-review", allow(accounts.RoleCountyReviewer), s.countyReview)
 	authed.POST("/registrations/:id/provincial-review", allow(accounts.RoleProvincialReviewer), s.provincialReview)
 	authed.POST("/registrations/:id/annul", s.annul) // the service decides who may
+	authed.POST("/registrations/:id/identity-review", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer), s.identityReview)
+	authed.GET("/registrations/:id/online-verification/:file", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer), s.onlineFile)
 
 	onsite := authed.Group("", allow(accounts.RoleOnsiteOperator))
 	onsite.GET("/onsite/registrations", s.onsiteLookup)
@@ -149,9 +154,19 @@ func logRequests(c *gin.Context) {
 		"duration_ms", time.Since(start).Milliseconds())
 }
 
+// onlineTryRoutes take a try of online verification, with its video.
+var onlineTryRoutes = map[string]bool{
+	"/api/v1/registrations/:id/online-verification": true,
+	onlinePagePath: true,
+}
+
 func limitBody(c *gin.Context) {
 	limit := int64(jsonLimit)
-	if strings.HasPrefix(c.ContentType(), "multipart/") {
+	switch {
+	case !strings.HasPrefix(c.ContentType(), "multipart/"):
+	case onlineTryRoutes[c.FullPath()]:
+		limit = onlineVerificationLimit
+	default:
 		limit = multipartLimit
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)

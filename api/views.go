@@ -38,6 +38,7 @@ type view struct {
 	History         []registrations.HistoryEntry `json:"history"`
 	Applicant       applicantView                `json:"applicant"`
 	Report          *reportView                  `json:"report"`
+	Online          onlineView                   `json:"online_verification"`
 	// In the reviewers' inbox only: when it entered the review stage, and
 	// whether it has waited longer than the overdue time.
 	WaitingSince *time.Time `json:"waiting_since,omitempty"`
@@ -115,6 +116,7 @@ func makeView(r registrations.Registration, m catalog.Major, area catalog.ExamAr
 			Ethnicity: r.Ethnicity, Address: r.Address, Education: r.Education},
 	}
 	v.AnnulmentReason = r.AnnulmentReason
+	v.Online = makeOnlineView(r, time.Now())
 	v.History = make([]registrations.HistoryEntry, 0, len(r.History))
 	for _, h := range r.History {
 		if !staff {
@@ -149,7 +151,18 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 	case status.ProvincialReview:
 		return "省考办正在审核您的学历认证报告，请耐心等待；审核通过后请于 " + day(r.WindowEndsAt) + " 前完成现场确认"
 	case status.PreRegistered:
-		return fmt.Sprintf("请于 %s 携带居民身份证到 %s（%s%s）现场确认", window, area.OfficeAddress, area.City, area.Name)
+		s := fmt.Sprintf("请于 %s 携带居民身份证到 %s（%s%s）现场确认", window, area.OfficeAddress, area.City, area.Name)
+		switch {
+		case r.IdentityReviewReason != nil:
+			s = "人工核验未通过（" + *r.IdentityReviewReason + "）。" + s
+		case makeOnlineView(r, time.Now()).Available:
+			s += fmt.Sprintf("；也可以在 %s 前网上验证，无需前往（剩余 %d 次）", day(r.WindowEndsAt), r.OnlineTriesLeft)
+		case r.OnlineTriesLeft == 0 && !r.IdentityReviewAsked:
+			s += "；三次网上验证均未通过，也可以申请人工核验"
+		}
+		return s
+	case status.IdentityReview:
+		return "考区办公室正在人工核验您网上验证的材料，请耐心等待，核验通过即注册完成"
 	case status.Completed:
 		if r.TicketNumber != nil {
 			return "注册完成，您的准考证号为 " + *r.TicketNumber

@@ -29,6 +29,9 @@ type registration struct {
 	busy         bool                // a transition is being recorded
 	updateID     string              // the update whose transition it is
 	cancelCheck  workflow.CancelFunc // stops the diploma check (a withdrawal)
+	online       registrations.Online
+	challenges   []string // the challenges tries have used (at most MaxOnlineTries)
+	portraitID   string   // the last try's portrait, the photo of a manual check's approval
 }
 
 // Registration runs one registration (新生注册 or 在籍注册):
@@ -38,14 +41,18 @@ type registration struct {
 //	                             (a rejection at either review returns to awaiting report)
 //	新生 专科, 在籍: pre-registered
 //	pre-registered → on-site check within the window → completed, with an admission ticket number
+//	               → online verification (网上验证) before the window ends: a match → completed;
+//	                 three failed tries → manual check asked for → identity review (人工核验)
+//	                   → approved: completed; refused: pre-registered, on site only
 //
 // Waiting for a report or for the on-site check when the exam area's
-// confirmation window closes ends it as expired; the applicant may withdraw,
+// confirmation window closes ends it as expired (a manual check in progress
+// does not expire: the office decides it); the applicant may withdraw,
 // and the county or provincial office annul it (作废), at any time before
 // completion. Decisions arrive as Workflow Updates whose
 // validators refuse what is not allowed in the current state.
 func Registration(ctx workflow.Context, in Input) (State, error) {
-	r := &registration{in: in, status: in.FirstStatus(), seq: 1}
+	r := &registration{in: in, status: in.FirstStatus(), seq: 1, online: registrations.Online{TriesLeft: MaxOnlineTries}}
 	// The diploma check holds the registration from the very start, so that
 	// a decision that arrives with the first workflow task waits for its
 	// outcome (a withdrawal stops it instead).
@@ -208,7 +215,12 @@ func (r *registration) details() string {
 // byAccount is the account that made the step (0 for the system). Not even
 // a cancellation interrupts the write.
 func (r *registration) record(ctx workflow.Context, next, byRole string, byAccount int64, note string) error {
-	t := registrations.Transition{
+	return r.recordStep(ctx, r.step(ctx, next, byRole, byAccount, note))
+}
+
+// step is the transition to next, as record writes it.
+func (r *registration) step(ctx workflow.Context, next, byRole string, byAccount int64, note string) registrations.Transition {
+	return registrations.Transition{
 		RegistrationID: r.in.RegistrationID,
 		Seq:            r.seq + 1,
 		Status:         next,
@@ -221,19 +233,47 @@ func (r *registration) record(ctx workflow.Context, next, byRole string, byAccou
 		UpdateID:       r.updateID,
 		HistoryLength:  workflow.GetInfo(ctx).GetCurrentHistoryLength(),
 	}
+}
+
+// recordStep writes a transition (record) and moves the workflow there.
+func (r *registration) recordStep(ctx workflow.Context, t registrations.Transition) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+next, untilDone), a.Record, t).Get(ctx, nil); err != nil {
-		return fmt.Errorf("record %s: %w", next, err)
+	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+t.Status, untilDone), a.Record, t).Get(ctx, nil); err != nil {
+		return fmt.Errorf("record %s: %w", t.Status, err)
 	}
-	r.moveTo(ctx, next)
+	if t.Online != nil {
+		r.online = *t.Online
+	}
+	r.moveTo(ctx, t.Status)
+	return nil
+}
+
+// complete records the completion (the identity confirmed on site, online
+// or by the office's manual check) and issues the admission ticket number.
+// The number stays in PostgreSQL: the activity's result is not kept (old
+// histories hold it; new ones need not).
+func (r *registration) complete(ctx workflow.Context, c registrations.Completion) error {
+	c.RegistrationID, c.Seq, c.At = r.in.RegistrationID, r.seq+1, workflow.Now(ctx)
+	c.UpdateID, c.HistoryLength = r.updateID, workflow.GetInfo(ctx).GetCurrentHistoryLength()
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", untilDone), a.Complete, c).Get(ctx, nil); err != nil {
+		return fmt.Errorf("complete registration: %w", err)
+	}
+	if c.Online != nil {
+		r.online = *c.Online
+	}
+	r.moveTo(ctx, status.Completed)
 	return nil
 }
 
 func (r *registration) moveTo(ctx workflow.Context, next string) {
 	r.seq++
+	changed := r.status != next // a failed online try stays pre-registered
 	r.status = next
-	if err := workflow.UpsertTypedSearchAttributes(ctx, StatusKey.ValueSet(next)); err != nil {
-		workflow.GetLogger(ctx).Error("Upsert of RegistrationStatus failed", "Error", err)
+	if changed {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, StatusKey.ValueSet(next)); err != nil {
+			workflow.GetLogger(ctx).Error("Upsert of RegistrationStatus failed", "Error", err)
+		}
 	}
 	workflow.SetCurrentDetails(ctx, r.details())
 }
@@ -274,10 +314,13 @@ func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
 		{UpdateWithdraw, r.withdraw, r.validateWithdraw, "The applicant withdrew the registration."},
 		{UpdateChangeWindow, r.changeWindow, r.validateWindowChange, "An administrator moved the confirmation window."},
 		{UpdateAnnul, r.annul, r.validateAnnul, "The county or provincial office annulled the registration (作废)."},
+		{UpdateOnlineTry, r.onlineTry, r.validateOnlineTry, "A try of online identity verification (网上验证), with the identity service's result."},
+		{UpdateRequestIdentityReview, r.requestIdentityReview, r.validateIdentityReviewRequest, "The applicant asked for the office's manual check (人工核验) after three failed tries."},
+		{UpdateIdentityReview, r.identityReview, r.validateIdentityReview, "The office's manual check of the online verification's materials."},
 	}
 	err := workflow.SetQueryHandlerWithOptions(ctx, QuerySnapshot, func() (Snapshot, error) {
-		return Snapshot{Status: r.status, Seq: r.seq, ReasonID: r.reasonID, ReportID: r.reportID}, nil
-	}, workflow.QueryHandlerOptions{Description: "What the read model should show: status, last step, reason and report ids."})
+		return Snapshot{Status: r.status, Seq: r.seq, ReasonID: r.reasonID, ReportID: r.reportID, Online: r.online}, nil
+	}, workflow.QueryHandlerOptions{Description: "What the read model should show: status, last step, reason and report ids, online verification."})
 	if err != nil {
 		return fmt.Errorf("set query handler: %w", err)
 	}
@@ -407,25 +450,8 @@ func (r *registration) validateOnsiteCheck(ctx workflow.Context, c OnsiteCheck) 
 
 func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, error) {
 	return r.transition(ctx, func() error { return r.canConfirm(ctx) }, func() error {
-		done := registrations.Completion{
-			RegistrationID: r.in.RegistrationID,
-			Seq:            r.seq + 1,
-			At:             workflow.Now(ctx),
-			Note:           "现场确认通过，注册完成",
-			PhotoFileID:    c.PhotoFileID,
-			ByRole:         ByOnsiteOperator,
-			AccountID:      c.AccountID,
-			UpdateID:       r.updateID,
-			HistoryLength:  workflow.GetInfo(ctx).GetCurrentHistoryLength(),
-		}
-		// The ticket number stays in PostgreSQL: the activity's result is
-		// not kept (old histories hold it; new ones need not).
-		ctx, _ := workflow.NewDisconnectedContext(ctx)
-		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", untilDone), a.Complete, done).Get(ctx, nil); err != nil {
-			return fmt.Errorf("complete registration: %w", err)
-		}
-		r.moveTo(ctx, status.Completed)
-		return nil
+		return r.complete(ctx, registrations.Completion{Note: "现场确认通过，注册完成", PhotoFileID: c.PhotoFileID,
+			ByRole: ByOnsiteOperator, AccountID: c.AccountID})
 	})
 }
 
@@ -518,7 +544,8 @@ func IsRefusal(err error) (string, bool) {
 		return "", false
 	}
 	switch code := appErr.Type(); code {
-	case ErrNotAwaitingReport, ErrNotAwaitingReview, ErrNotPreRegistered, ErrOutsideWindow, ErrClosed, ErrInvalidDecision:
+	case ErrNotAwaitingReport, ErrNotAwaitingReview, ErrNotPreRegistered, ErrOutsideWindow, ErrClosed, ErrInvalidDecision,
+		ErrOnlineClosed, ErrChallengeExpired, ErrNoIdentityReview:
 		return code, true
 	}
 	return "", false

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"zikao/internal/catalog"
+	"zikao/internal/registrations"
 	"zikao/internal/status"
 )
 
@@ -28,6 +29,10 @@ const (
 	UpdateWithdraw         = "withdraw"
 	UpdateChangeWindow     = "change-window"
 	UpdateAnnul            = "annul"
+	// Online identity verification (网上验证) and the office's manual check (人工核验).
+	UpdateOnlineTry             = "online-verification"
+	UpdateRequestIdentityReview = "identity-review-request"
+	UpdateIdentityReview        = "identity-review"
 )
 
 // Types of the application errors an update answers with; the API passes
@@ -39,7 +44,14 @@ const (
 	ErrOutsideWindow     = "outside_confirmation_window"
 	ErrClosed            = "registration_closed"
 	ErrInvalidDecision   = "validation_failed"
+	ErrOnlineClosed      = "online_verification_closed"
+	ErrChallengeExpired  = "challenge_expired"
+	ErrNoIdentityReview  = "identity_review_not_available" // asked before three failed tries, or a second time
 )
+
+// MaxOnlineTries is how many failed tries of online verification a
+// registration has before it closes.
+const MaxOnlineTries = 3
 
 // Roles recorded in the history of a registration.
 const (
@@ -134,6 +146,44 @@ type Annulment struct {
 	AccountID int64  // the reviewer's account
 }
 
+// OnlineTry is a try of online identity verification (网上验证): the
+// challenge the applicant read aloud, the three files (stored by the API;
+// only their ids travel) and the identity service's result, which the API
+// obtained before sending the try (a service that did not answer is no try).
+type OnlineTry struct {
+	ChallengeID   string
+	IDCardPhotoID string
+	VideoID       string
+	PortraitID    string
+	Result        string // identity.Match, FaceMismatch, LivenessFailed or NotInRecords
+	AccountID     int64  // the applicant's account
+}
+
+// Online verification results, as the identity service answers.
+const (
+	ResultMatch          = "match"
+	ResultFaceMismatch   = "face_mismatch"
+	ResultLivenessFailed = "liveness_failed"
+	ResultNotInRecords   = "not_in_records"
+)
+
+// IdentityReviewRequest is the applicant's request for the office's manual
+// check after three failed tries.
+type IdentityReviewRequest struct {
+	AccountID int64
+}
+
+// IdentityReview is the office's manual check of the last try's materials:
+// approved completes the registration (the portrait becomes its photo);
+// refused closes online verification with a reason (decision_reasons: only
+// its id travels) and sends the applicant on site.
+type IdentityReview struct {
+	Approved  bool
+	ReasonID  string
+	ByRole    string // ByCountyReviewer or ByProvincialReviewer
+	AccountID int64
+}
+
 // State is what a registration looks like after an update, and its
 // result: its status and how many history entries it has recorded. The
 // ticket number and reasons stay in PostgreSQL.
@@ -152,6 +202,7 @@ type Snapshot struct {
 	Seq      int
 	ReasonID string
 	ReportID string
+	Online   registrations.Online
 }
 
 // WorkflowName is the registered name of the registration workflow type.

@@ -18,14 +18,16 @@ import (
 	"zikao/internal/db"
 	"zikao/internal/demo"
 	"zikao/internal/devstack"
+	"zikao/internal/identity"
 	"zikao/internal/temporalsetup"
 	"zikao/workflows"
 )
 
 // runDev starts the whole system on this machine: PostgreSQL and the
 // Temporal dev server (persisting under the data folder), migrations, demo
-// data, the diploma registry stand-in, and the worker and API as processes
-// of their own. It stops everything on Ctrl-C, or when a process fails.
+// data, the stand-ins of the diploma registry and of the citizen identity
+// verification service, and the worker and API as processes of their own.
+// It stops everything on Ctrl-C, or when a process fails.
 func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	dataDir := fs.String("data", ".data", "folder for PostgreSQL's cluster and Temporal's database")
@@ -33,6 +35,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	temporalPort := fs.Int("temporal-port", 7233, "Temporal frontend port on 127.0.0.1")
 	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port on 127.0.0.1")
 	registryAddr := fs.String("registry", "127.0.0.1:8090", "diploma registry stand-in address")
+	identityAddr := fs.String("identity", "127.0.0.1:8092", "citizen identity verification service stand-in address")
 	mailPort := fs.Int("mail-port", 8025, "Mailpit web UI and API port on 127.0.0.1 (where to read the e-mails)")
 	smtpPort := fs.Int("smtp-port", 1025, "Mailpit SMTP port on 127.0.0.1")
 	if err := fs.Parse(args); err != nil {
@@ -92,19 +95,26 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("Mailpit stopped")
 	}()
 
-	registryCtx, stopRegistry := context.WithCancel(ctx)
-	defer stopRegistry()
+	standInsCtx, stopStandIns := context.WithCancel(ctx)
+	defer stopStandIns()
 	registryDone := make(chan error, 1)
 	go func() {
-		registryDone <- serve(registryCtx, *registryAddr, chsi.StandIn(cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, demo.Diplomas), "diploma registry stand-in")
+		registryDone <- serve(standInsCtx, *registryAddr, chsi.StandIn(cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, demo.Diplomas), "diploma registry stand-in")
 	}()
 	cfg.DiplomaRegistryURL = "http://" + *registryAddr
+
+	identityDone := make(chan error, 1)
+	go func() {
+		identityDone <- serve(standInsCtx, *identityAddr, identity.StandIn(cfg.IdentityServiceUser, cfg.IdentityServiceKey), "identity service stand-in")
+	}()
+	cfg.IdentityServiceURL = "http://" + *identityAddr
 
 	env := append(os.Environ(),
 		"ZIKAO_DATABASE_URL="+cfg.DatabaseURL,
 		"TEMPORAL_ADDRESS="+cfg.TemporalAddress,
 		"TEMPORAL_NAMESPACE="+cfg.TemporalNamespace,
 		"ZIKAO_DIPLOMA_REGISTRY_URL="+cfg.DiplomaRegistryURL,
+		"ZIKAO_IDENTITY_SERVICE_URL="+cfg.IdentityServiceURL,
 		"ZIKAO_YEAR="+strconv.Itoa(cfg.Year),
 		"ZIKAO_SITTING="+strconv.Itoa(cfg.Sitting),
 		// The worker's e-mails go to Mailpit, without TLS or authentication.
@@ -151,6 +161,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		case err := <-done:
 			return err
 		case err := <-registryDone:
+			return err
+		case err := <-identityDone:
 			return err
 		}
 	}
@@ -243,18 +255,20 @@ zikao is running (sitting %d-%d). Ctrl-C stops everything.
   Temporal     %s, namespace %s, task queue %s
   PostgreSQL   %s%s
   Registry     %s (stand-in of 学信网)
+  Identity     %s (stand-in of the citizen identity verification service)
   Mail         %s   (Mailpit: every e-mail to applicants; SMTP %s)%s
 
 Demo accounts (password %q):
 `, cfg.Year, cfg.Sitting, cfg.ListenAddress, cfg.ListenAddress, uiPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue,
-		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), demo.Password)
+		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, cfg.IdentityServiceURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), demo.Password)
 	for _, s := range demo.StaffAccounts {
 		fmt.Printf("  %-26s %s %s\n", s.LoginName, s.Role, s.Area)
 	}
 	fmt.Printf(`
 Demo data: every exam area's confirmation window is open from yesterday to 30 days on;
   the registry knows 李明 420106199503151234 (diploma 104871201806000123);
-  王芳 420106199604202344 holds enrolment records 010620100001 and 010621200007.
+  王芳 420106199604202344 holds enrolment records 010620100001 and 010621200007;
+  the identity service has no record of an ID number whose digits 15–17 are 999 ('not in records').
 
 `)
 }

@@ -9,6 +9,7 @@
 //	zikao window set …             set an exam area's confirmation window
 //	zikao enrolled import FILE     load enrolment records from a CSV file
 //	zikao diploma-registry         the diploma registry (学信网) stand-in
+//	zikao identity-service         the citizen identity verification service (公民身份核验) stand-in
 //
 // Settings come from environment variables (see internal/config and the README).
 package main
@@ -38,6 +39,7 @@ import (
 	"zikao/internal/db"
 	"zikao/internal/demo"
 	"zikao/internal/enrolled"
+	"zikao/internal/identity"
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/worker"
@@ -46,8 +48,9 @@ import (
 const usage = `usage: zikao COMMAND [flags]
 
 commands:
-  dev                 start PostgreSQL, Temporal (with its UI), the diploma registry
-                      stand-in, the worker and the API, with demo data; Ctrl-C stops all
+  dev                 start PostgreSQL, Temporal (with its UI), the diploma registry and
+                      identity service stand-ins, the worker and the API, with demo data;
+                      Ctrl-C stops all
   api                 run the HTTP API server
   worker              run the Temporal worker
   migrate             apply pending database migrations
@@ -55,6 +58,7 @@ commands:
   window set          set a confirmation window (-area -start -end [-year -sitting])
   enrolled import F   load enrolment records from CSV file F
   diploma-registry    run the diploma registry stand-in (-listen)
+  identity-service    run the citizen identity verification service stand-in (-listen)
   chaos               fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
   temporal setup      create the namespace if missing, register search attributes, check updates (-retention)
 `
@@ -89,6 +93,8 @@ func main() {
 		err = importEnrolled(ctx, cfg, args)
 	case "diploma-registry":
 		err = runRegistry(ctx, cfg, args)
+	case "identity-service":
+		err = runIdentityService(ctx, cfg, args)
 	case "chaos":
 		err = runChaos(ctx, cfg, args)
 	case "temporal":
@@ -138,6 +144,7 @@ func runAPI(ctx context.Context, cfg config.Config) error {
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
 	s.Accounts.SessionTTL = cfg.SessionTTL
 	s.Registering.OverdueAfter = cfg.ReviewOverdueAfter
+	s.Registering.Identity = identity.NewClient(cfg.IdentityServiceURL, cfg.IdentityServiceUser, cfg.IdentityServiceKey, cfg.IdentityServiceTimeout)
 	h, err := s.Handler(cfg.TrustedProxies)
 	if err != nil {
 		return err
@@ -314,4 +321,13 @@ func runRegistry(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	return serve(ctx, *listen, chsi.StandIn(cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, demo.Diplomas), "diploma registry stand-in")
+}
+
+func runIdentityService(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("identity-service", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8092", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return serve(ctx, *listen, identity.StandIn(cfg.IdentityServiceUser, cfg.IdentityServiceKey), "identity service stand-in")
 }

@@ -39,6 +39,11 @@ type Config struct {
 	DiplomaRegistryKey     string        // ZIKAO_DIPLOMA_REGISTRY_KEY
 	DiplomaRegistryTimeout time.Duration // ZIKAO_DIPLOMA_REGISTRY_TIMEOUT
 
+	IdentityServiceURL     string        // ZIKAO_IDENTITY_SERVICE_URL: the citizen identity verification service
+	IdentityServiceUser    string        // ZIKAO_IDENTITY_SERVICE_USER
+	IdentityServiceKey     string        // ZIKAO_IDENTITY_SERVICE_KEY
+	IdentityServiceTimeout time.Duration // ZIKAO_IDENTITY_SERVICE_TIMEOUT: of each attempt
+
 	SMTPAddress  string // ZIKAO_SMTP_ADDRESS: host:port of the SMTP server
 	SMTPUser     string // ZIKAO_SMTP_USER: empty sends without authentication
 	SMTPPassword string // ZIKAO_SMTP_PASSWORD
@@ -66,6 +71,10 @@ func FromEnv() (Config, error) {
 		DiplomaRegistryUser:    env("ZIKAO_DIPLOMA_REGISTRY_USER", "zikao"),
 		DiplomaRegistryKey:     env("ZIKAO_DIPLOMA_REGISTRY_KEY", "dev-key"),
 		DiplomaRegistryTimeout: 10 * time.Second,
+		IdentityServiceURL:     env("ZIKAO_IDENTITY_SERVICE_URL", "http://127.0.0.1:8092"),
+		IdentityServiceUser:    env("ZIKAO_IDENTITY_SERVICE_USER", "zikao"),
+		IdentityServiceKey:     env("ZIKAO_IDENTITY_SERVICE_KEY", "dev-key"),
+		IdentityServiceTimeout: 10 * time.Second,
 		SMTPAddress:            env("ZIKAO_SMTP_ADDRESS", "127.0.0.1:1025"),
 		SMTPUser:               os.Getenv("ZIKAO_SMTP_USER"),
 		SMTPPassword:           os.Getenv("ZIKAO_SMTP_PASSWORD"),
@@ -96,6 +105,9 @@ func FromEnv() (Config, error) {
 		return c, err
 	}
 	if c.DiplomaRegistryTimeout, err = durationEnv("ZIKAO_DIPLOMA_REGISTRY_TIMEOUT", c.DiplomaRegistryTimeout); err != nil {
+		return c, err
+	}
+	if c.IdentityServiceTimeout, err = durationEnv("ZIKAO_IDENTITY_SERVICE_TIMEOUT", c.IdentityServiceTimeout); err != nil {
 		return c, err
 	}
 	if c.ReviewOverdueAfter, err = ReviewOverdueAfter(); err != nil {

@@ -4,6 +4,7 @@
 package files
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -49,23 +50,7 @@ type File struct {
 // Read reads at most MaxSize bytes of r and checks by content (not by name
 // or declared type) that it is one of the accepted types.
 func Read(r io.Reader, accepted ...string) ([]byte, string, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("read upload: %w", err)
-	}
-	if len(data) > MaxSize {
-		return nil, "", ErrTooLarge
-	}
-	if len(data) == 0 {
-		return nil, "", ErrEmpty
-	}
-	ct := http.DetectContentType(data)
-	for _, a := range accepted {
-		if ct == a {
-			return data, ct, nil
-		}
-	}
-	return nil, "", ErrType
+	return ReadMax(r, MaxSize, accepted...)
 }
 
 // Store keeps files in PostgreSQL.
@@ -127,7 +112,8 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 	_, err := s.db.ExecContext(ctx, `
 		DELETE FROM files f WHERE f.id = $1
 		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
-		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)`, id)
+		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
+		  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, id)
 	if err != nil {
 		return fmt.Errorf("discard file %s: %w", id, err)
 	}
@@ -140,9 +126,50 @@ func (s *Store) DiscardOrphans(ctx context.Context, age time.Duration) (int64, e
 	res, err := s.db.ExecContext(ctx, `
 		DELETE FROM files f WHERE f.created_at < now() - make_interval(secs => $1)
 		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
-		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)`, age.Seconds())
+		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
+		  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, age.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("discard orphaned files: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// Video types accepted for online verification's video.
+const (
+	MP4  = "video/mp4"
+	WebM = "video/webm"
+)
+
+// ReadMax reads at most max bytes of r and checks by content that it is
+// one of the accepted types (Read, with another limit). Videos are told by
+// their first box or header: MP4 (ISO base media, any brand) has ftyp at
+// bytes 4–7, WebM (Matroska) starts with the EBML magic 1A 45 DF A3.
+func ReadMax(r io.Reader, max int, accepted ...string) ([]byte, string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read upload: %w", err)
+	}
+	if len(data) > max {
+		return nil, "", ErrTooLarge
+	}
+	if len(data) == 0 {
+		return nil, "", ErrEmpty
+	}
+	ct := sniff(data)
+	for _, a := range accepted {
+		if ct == a {
+			return data, ct, nil
+		}
+	}
+	return nil, "", ErrType
+}
+
+func sniff(data []byte) string {
+	switch {
+	case len(data) >= 12 && string(data[4:8]) == "ftyp":
+		return MP4
+	case bytes.HasPrefix(data, []byte{0x1A, 0x45, 0xDF, 0xA3}):
+		return WebM
+	}
+	return http.DetectContentType(data)
 }

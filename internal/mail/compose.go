@@ -30,6 +30,9 @@ const (
 	Expired       Kind = "expired"        // the window ended before the on-site check
 	Withdrawn     Kind = "withdrawn"      // withdrawn (by the applicant, an operator or the reconciler)
 	Annulled      Kind = "annulled"       // annulled by a reviewer: the reason
+	// IdentityRefused: the office's manual check of the online verification
+	// refused it: the reason, and where and when to go on site.
+	IdentityRefused Kind = "identity_refused"
 )
 
 // Facts are what a message may say: the registration's own data, nothing
@@ -73,7 +76,7 @@ var templates = map[Kind][2]string{
 `},
 	Completed: {"【湖北自考】注册完成，准考证号已生成", `考生您好：
 
-您已通过现场确认，注册完成。
+您已完成身份确认（现场确认或网上验证），注册完成。
 准考证号：{{.TicketNumber}}
 
 请妥善保管准考证号，报考和参加考试时都要使用。
@@ -86,6 +89,18 @@ var templates = map[Kind][2]string{
 
 您的本次注册已撤销。如需参加考试，可在注册期内重新注册。
 如果您没有撤销注册，请尽快登录考生注册系统修改密码，并联系{{.City}}{{.AreaName}}自考办（{{.OfficeAddress}}）。
+`},
+	IdentityRefused: {"【湖北自考】人工核验未通过，请到考区现场确认", `考生您好：
+
+考区办公室人工核验了您网上验证的材料，未予通过。
+原因：{{.Reason}}
+
+请于 {{day .WindowStartsAt}} 至 {{day .WindowEndsAt}} 携带本人居民身份证到以下地点现场确认（核验身份、采集照片）：
+
+考区：{{.City}}{{.AreaName}}
+地址：{{.OfficeAddress}}
+
+逾期未现场确认，本次注册将失效。
 `},
 	Annulled: {"【湖北自考】本次注册已作废", `考生您好：
 

@@ -71,13 +71,16 @@ func (s *Service) updateFailed(r registrations.Registration, update string, err 
 	if code == workflows.ErrClosed {
 		// A closed registration answers with the code of the step asked for.
 		code = map[string]string{
-			workflows.UpdateUploadReport:     workflows.ErrNotAwaitingReport,
-			workflows.UpdateCountyReview:     workflows.ErrNotAwaitingReview,
-			workflows.UpdateProvincialReview: workflows.ErrNotAwaitingReview,
-			workflows.UpdateOnsiteCheck:      workflows.ErrNotPreRegistered,
-			workflows.UpdateWithdraw:         workflows.ErrClosed,
-			workflows.UpdateChangeWindow:     workflows.ErrClosed,
-			workflows.UpdateAnnul:            workflows.ErrClosed,
+			workflows.UpdateUploadReport:          workflows.ErrNotAwaitingReport,
+			workflows.UpdateCountyReview:          workflows.ErrNotAwaitingReview,
+			workflows.UpdateProvincialReview:      workflows.ErrNotAwaitingReview,
+			workflows.UpdateOnsiteCheck:           workflows.ErrNotPreRegistered,
+			workflows.UpdateWithdraw:              workflows.ErrClosed,
+			workflows.UpdateChangeWindow:          workflows.ErrClosed,
+			workflows.UpdateAnnul:                 workflows.ErrClosed,
+			workflows.UpdateOnlineTry:             workflows.ErrNotPreRegistered,
+			workflows.UpdateRequestIdentityReview: workflows.ErrNotPreRegistered,
+			workflows.UpdateIdentityReview:        workflows.ErrNotAwaitingReview,
 		}[update]
 	}
 	return &Refusal{Code: code, Window: catalog.Window{StartsAt: r.WindowStartsAt, EndsAt: r.WindowEndsAt}}
@@ -196,6 +199,7 @@ func (s *Service) discard(ctx context.Context, first func(context.Context) error
 const (
 	StageCounty     = "county"
 	StageProvincial = "provincial"
+	StageIdentity   = "identity" // the manual check of an online verification (人工核验)
 )
 
 // Decision is a reviewer's decision on a report.
@@ -215,16 +219,7 @@ func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, sta
 	if err != nil {
 		return r, err
 	}
-	f := Fields{}
-	d.Reason = strings.TrimSpace(d.Reason)
-	if d.Approved == nil {
-		f.Add("approved", "请填写审核结论", "approved is required")
-	} else if !*d.Approved {
-		f.Required("reason", d.Reason, "不通过的原因", "a reason for the rejection")
-	}
-	f.MaxLen("reason", d.Reason, 500)
-	f.Text("reason", d.Reason)
-	if err := f.Err(); err != nil {
+	if err := decisionFields(&d); err != nil {
 		return r, err
 	}
 	uid := updateID(update, who, key)
@@ -239,6 +234,20 @@ func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, sta
 		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, review.ReasonID) }, "")
 	}
 	return now, err
+}
+
+// decisionFields checks a reviewer's decision (its reason trimmed).
+func decisionFields(d *Decision) error {
+	f := Fields{}
+	d.Reason = strings.TrimSpace(d.Reason)
+	if d.Approved == nil {
+		f.Add("approved", "请填写审核结论", "approved is required")
+	} else if !*d.Approved {
+		f.Required("reason", d.Reason, "不通过的原因", "a reason for the rejection")
+	}
+	f.MaxLen("reason", d.Reason, 500)
+	f.Text("reason", d.Reason)
+	return f.Err()
 }
 
 // Onsite is the on-site check (现场确认) as the operator sends it: the ID
@@ -300,10 +309,7 @@ func (s *Service) Withdraw(ctx context.Context, who accounts.Account, id, key st
 // the applicant is shown. The ID number is free again at once. The reason
 // is stored in PostgreSQL; only its id travels.
 func (s *Service) Annul(ctx context.Context, who accounts.Account, id, key, reason string) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, func(r registrations.Registration) bool {
-		return who.Role == accounts.RoleProvincialReviewer ||
-			(who.Role == accounts.RoleCountyReviewer && r.ExamAreaCode == who.Area())
-	})
+	r, err := s.decision(ctx, who, id, inScope(who))
 	if err != nil {
 		return r, err
 	}
@@ -315,10 +321,7 @@ func (s *Service) Annul(ctx context.Context, who accounts.Account, id, key, reas
 	if err := f.Err(); err != nil {
 		return r, err
 	}
-	role := workflows.ByCountyReviewer
-	if who.Role == accounts.RoleProvincialReviewer {
-		role = workflows.ByProvincialReviewer
-	}
+	role := reviewerRole(who)
 	uid := updateID(workflows.UpdateAnnul, who, key)
 	reasonID, err := s.Registrations.AddReason(ctx, r.ID, uid, reason)
 	if err != nil {

@@ -22,7 +22,7 @@ const (
 
 // InboxQuery asks for a page of a reviewer's inbox.
 type InboxQuery struct {
-	Stage string // county or provincial; "" is the reviewer's own
+	Stage string // county, provincial or identity; "" is the reviewer's own report review
 	Area  string // one exam area; "" is every one in the reviewer's scope
 	Limit int    // 1 to MaxInboxLimit; 0 is DefaultInboxLimit
 	After string // the Next of the page before; "" for the first page
@@ -40,10 +40,18 @@ type InboxPage struct {
 
 var areaCode = regexp.MustCompile(`^[0-9]{4}$`)
 
+// stageStatus is the status a registration waits in at each stage of review.
+var stageStatus = map[string]string{
+	StageCounty:     status.CountyReview,
+	StageProvincial: status.ProvincialReview,
+	StageIdentity:   status.IdentityReview,
+}
+
 // Inbox lists a page of the registrations waiting at a review stage within
 // the reviewer's scope, oldest first by the time they entered the stage: a
-// county reviewer sees the county stage of the own exam area, a provincial
-// reviewer either stage of every area, or of one (Area). Pages follow each
+// county reviewer sees the county stage and the manual identity checks of
+// the own exam area, a provincial reviewer the provincial stage and the
+// manual checks of every area, or of one (Area), and the county stage too. Pages follow each
 // other by position (InboxPage.Next), so a decision between two pages
 // neither repeats nor skips a registration.
 func (s *Service) Inbox(ctx context.Context, who accounts.Account, q InboxQuery) (InboxPage, error) {
@@ -55,10 +63,10 @@ func (s *Service) Inbox(ctx context.Context, who accounts.Account, q InboxQuery)
 	if q.Stage == "" {
 		q.Stage = map[bool]string{true: StageCounty, false: StageProvincial}[county]
 	}
-	st := map[string]string{StageCounty: status.CountyReview, StageProvincial: status.ProvincialReview}[q.Stage]
+	st := stageStatus[q.Stage]
 	f := Fields{}
 	if st == "" {
-		f.Add("stage", "审核环节须为区考办（county）或省考办（provincial）", "stage must be county or provincial")
+		f.Add("stage", "审核环节须为区考办（county）、省考办（provincial）或人工核验（identity）", "stage must be county, provincial or identity")
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultInboxLimit
@@ -76,7 +84,7 @@ func (s *Service) Inbox(ctx context.Context, who accounts.Account, q InboxQuery)
 	if err := f.Err(); err != nil {
 		return page, err
 	}
-	if county && (q.Stage != StageCounty || (q.Area != "" && q.Area != who.Area())) {
+	if county && (q.Stage == StageProvincial || (q.Area != "" && q.Area != who.Area())) {
 		return page, refuse(CodeForbidden)
 	}
 	if county {

@@ -43,6 +43,10 @@ type Service struct {
 	// OverdueAfter is how long a review waits before it is overdue
 	// (ZIKAO_REVIEW_OVERDUE_AFTER).
 	OverdueAfter time.Duration
+	// Identity is the citizen identity verification service of online
+	// verification; VerifyTimeout bounds a try's call to it, retries included.
+	Identity      Verifier
+	VerifyTimeout time.Duration
 }
 
 // New returns a Service over a database and a Temporal client.
@@ -56,6 +60,7 @@ func New(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Se
 		UpdateTimeout: 20 * time.Second,
 		StartTimeout:  10 * time.Second,
 		OverdueAfter:  config.DefaultReviewOverdueAfter,
+		VerifyTimeout: 25 * time.Second,
 	}
 }
 

@@ -34,41 +34,47 @@ var (
 
 // Registration is one row of the read model.
 type Registration struct {
-	ID                   string         `db:"id"`
-	AccountID            int64          `db:"account_id"`
-	Kind                 string         `db:"kind"`
-	Status               string         `db:"status"`
-	Name                 string         `db:"name"`
-	IDNumber             string         `db:"id_number"`
-	Gender               string         `db:"gender"`
-	BirthDate            time.Time      `db:"birth_date"`
-	Ethnicity            string         `db:"ethnicity"`
-	Phone                string         `db:"phone"`
-	Address              string         `db:"address"`
-	Education            string         `db:"education"`
-	MajorType            string         `db:"major_type"`
-	Level                string         `db:"level"`
-	MajorCode            string         `db:"major_code"`
-	ExamAreaCode         string         `db:"exam_area_code"`
-	PriorSchool          string         `db:"prior_school"`
-	PriorDiplomaNumber   string         `db:"prior_diploma_number"`
-	Year                 int            `db:"year"`
-	Sitting              int            `db:"sitting"`
-	TermsAgreedAt        time.Time      `db:"terms_agreed_at"`
-	SelectedTicketNumber *string        `db:"selected_ticket_number"`
-	IdempotencyKey       *string        `db:"idempotency_key"`
-	TicketNumber         *string        `db:"ticket_number"`
-	WindowStartsAt       time.Time      `db:"window_starts_at"`
-	WindowEndsAt         time.Time      `db:"window_ends_at"`
-	RejectionReason      *string        `db:"rejection_reason"`
-	AnnulmentReason      *string        `db:"annulment_reason"` // the office's reason, once annulled
-	ReportID             *string        `db:"report_id"`
-	PhotoFileID          *string        `db:"photo_file_id"`
-	LastSeq              int            `db:"last_seq"`
-	CheckedAt            time.Time      `db:"checked_at"` // by the reconciler
-	CreatedAt            time.Time      `db:"created_at"`
-	UpdatedAt            time.Time      `db:"updated_at"`
-	StageSince           time.Time      `db:"stage_since"` // when it entered its status (that step's time)
+	ID                   string    `db:"id"`
+	AccountID            int64     `db:"account_id"`
+	Kind                 string    `db:"kind"`
+	Status               string    `db:"status"`
+	Name                 string    `db:"name"`
+	IDNumber             string    `db:"id_number"`
+	Gender               string    `db:"gender"`
+	BirthDate            time.Time `db:"birth_date"`
+	Ethnicity            string    `db:"ethnicity"`
+	Phone                string    `db:"phone"`
+	Address              string    `db:"address"`
+	Education            string    `db:"education"`
+	MajorType            string    `db:"major_type"`
+	Level                string    `db:"level"`
+	MajorCode            string    `db:"major_code"`
+	ExamAreaCode         string    `db:"exam_area_code"`
+	PriorSchool          string    `db:"prior_school"`
+	PriorDiplomaNumber   string    `db:"prior_diploma_number"`
+	Year                 int       `db:"year"`
+	Sitting              int       `db:"sitting"`
+	TermsAgreedAt        time.Time `db:"terms_agreed_at"`
+	SelectedTicketNumber *string   `db:"selected_ticket_number"`
+	IdempotencyKey       *string   `db:"idempotency_key"`
+	TicketNumber         *string   `db:"ticket_number"`
+	WindowStartsAt       time.Time `db:"window_starts_at"`
+	WindowEndsAt         time.Time `db:"window_ends_at"`
+	RejectionReason      *string   `db:"rejection_reason"`
+	AnnulmentReason      *string   `db:"annulment_reason"` // the office's reason, once annulled
+	ReportID             *string   `db:"report_id"`
+	PhotoFileID          *string   `db:"photo_file_id"`
+	LastSeq              int       `db:"last_seq"`
+	CheckedAt            time.Time `db:"checked_at"` // by the reconciler
+	CreatedAt            time.Time `db:"created_at"`
+	UpdatedAt            time.Time `db:"updated_at"`
+	StageSince           time.Time `db:"stage_since"` // when it entered its status (that step's time)
+	// Online identity verification (网上验证), as its workflow holds it.
+	OnlineTriesLeft      int            `db:"online_tries_left"`
+	OnlineClosed         bool           `db:"online_closed"`
+	OnlineLastResult     *string        `db:"online_last_result"`
+	IdentityReviewAsked  bool           `db:"identity_review_asked"`
+	IdentityReviewReason *string        `db:"identity_review_reason"` // the office's reason, when the manual check refused
 	History              []HistoryEntry `db:"-"`
 	// Overdue: waiting for a review longer than the overdue time (set by
 	// the registration service's inbox only).
@@ -322,6 +328,11 @@ type Transition struct {
 	ReportID       string // the diploma report on file
 	UpdateID       string
 	HistoryLength  int
+	// Online is the online verification's state after this step, for the
+	// steps that change it (nil: unchanged); Try is the try this step
+	// records, if it is one.
+	Online *Online
+	Try    *Try
 }
 
 // AddReport stores the particulars of a diploma report uploaded by the
@@ -402,6 +413,9 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err != nil {
 			return fmt.Errorf("record status %s of %s: %w", t.Status, t.RegistrationID, err)
 		}
+		if err := writeOnline(ctx, tx, t.RegistrationID, t.Seq, t.At, t.Online, t.Try); err != nil {
+			return err
+		}
 		if kind, ok := noticeOf(t); ok {
 			if err := notify(ctx, tx, res, mail.Notice{RegistrationID: t.RegistrationID, Seq: t.Seq, Kind: kind, ReasonID: t.ReasonID}); err != nil {
 				return err
@@ -418,14 +432,20 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 }
 
 // reasons sets the rejection or annulment reason of a registration from a
-// reason id ($5) and a status ($3).
+// reason id ($5) and a status ($3). (A refused manual check's reason, on
+// the way back to pre_registered, is the online verification's:
+// writeOnline.)
 const reasons = `
-				rejection_reason = CASE WHEN $3 <> 'annulled' THEN (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid) END,
+				rejection_reason = CASE WHEN $3 NOT IN ('annulled', 'pre_registered') THEN (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid) END,
 				annulment_reason = CASE WHEN $3 = 'annulled' THEN (SELECT text FROM decision_reasons WHERE id = NULLIF($5, '')::uuid) END`
 
 // noticeOf tells which e-mail a transition sends the applicant, if any.
 func noticeOf(t Transition) (mail.Kind, bool) {
 	switch {
+	case t.Try != nil || t.Status == status.IdentityReview:
+		return "", false // a try (failed: still pre-registered), or the manual check asked for
+	case t.Status == status.PreRegistered && t.Online != nil && t.ReasonID != "":
+		return mail.IdentityRefused, true // the manual check refused: the reason is t.ReasonID's
 	case t.Status == status.AwaitingReport && t.ReasonID != "":
 		return mail.Rejected, true // a review rejected the report: the reason is t.ReasonID's
 	case t.Status == status.PreRegistered:
@@ -576,6 +596,8 @@ type Completion struct {
 	AccountID      int64 // the on-site operator
 	UpdateID       string
 	HistoryLength  int
+	Online         *Online // the online verification's state, when it completes it
+	Try            *Try    // the try that completes it (a match), if one does
 }
 
 // ErrTicketsExhausted: the 5-digit sequence of an exam area, year and sitting is used up.
@@ -624,6 +646,9 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 			WHERE id = $1 AND last_seq <= $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
 		if err != nil {
 			return fmt.Errorf("complete registration %s: %w", r.ID, err)
+		}
+		if err := writeOnline(ctx, tx, r.ID, c.Seq, c.At, c.Online, c.Try); err != nil {
+			return err
 		}
 		return notify(ctx, tx, res, mail.Notice{RegistrationID: r.ID, Seq: c.Seq, Kind: mail.Completed})
 	})
@@ -685,6 +710,7 @@ type Snapshot struct {
 	Seq      int
 	ReasonID string
 	ReportID string
+	Online   Online
 }
 
 // Restore sets a registration back to its workflow's snapshot, removing the
@@ -708,7 +734,7 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 		if err != nil {
 			return fmt.Errorf("restore registration %s: %w", id, err)
 		}
-		return nil
+		return writeOnline(ctx, tx, id, snap.Seq, time.Time{}, &snap.Online, nil)
 	})
 }
 

@@ -9,6 +9,7 @@ const (
 	CountyReview     = "county_review"
 	ProvincialReview = "provincial_review"
 	PreRegistered    = "pre_registered"
+	IdentityReview   = "identity_review" // the office checks the online verification's materials by eye (人工核验)
 	Completed        = "completed"
 	Expired          = "expired"
 	Withdrawn        = "withdrawn"
@@ -21,6 +22,7 @@ var labels = map[string]string{
 	CountyReview:     "区考办审核中",
 	ProvincialReview: "省考办审核中",
 	PreRegistered:    "预注册",
+	IdentityReview:   "人工核验中",
 	Completed:        "注册完成",
 	Expired:          "已过期",
 	Withdrawn:        "已撤销",

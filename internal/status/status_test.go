@@ -7,7 +7,7 @@ import (
 
 func TestLabelsAndFinalStates(t *testing.T) {
 	final := map[string]bool{Completed: true, Expired: true, Withdrawn: true, Annulled: true}
-	for _, s := range []string{DiplomaCheck, AwaitingReport, CountyReview, ProvincialReview, PreRegistered, Completed, Expired, Withdrawn, Annulled} {
+	for _, s := range []string{DiplomaCheck, AwaitingReport, CountyReview, ProvincialReview, PreRegistered, IdentityReview, Completed, Expired, Withdrawn, Annulled} {
 		if Label(s) == "" {
 			t.Errorf("%s has no label", s)
 		}

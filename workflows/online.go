@@ -1,0 +1,155 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+
+	"go.temporal.io/sdk/workflow"
+
+	"zikao/internal/registrations"
+	"zikao/internal/status"
+)
+
+// Online identity verification (网上验证): a pre-registered applicant may
+// confirm the identity online before the window ends instead of going on
+// site. A match completes the registration as the on-site check does (the
+// portrait becomes its photo); a face mismatch or failed liveness uses one
+// of three tries; not_in_records closes online verification at once (the
+// records do not know the person: on site). After three failed tries the
+// applicant may ask the office for a manual check once (identity_review,
+// which does not expire with the window): approved completes, refused sends
+// the applicant on site.
+
+func (r *registration) canTryOnline(ctx workflow.Context) error {
+	switch {
+	case r.status != status.PreRegistered:
+		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
+	case r.online.Closed || r.online.TriesLeft <= 0:
+		return refuse(ErrOnlineClosed, "online verification is closed")
+	case r.windowClosed || !workflow.Now(ctx).Before(r.in.Window.EndsAt):
+		return refuse(ErrOutsideWindow, "the confirmation window has ended")
+	}
+	return nil
+}
+
+func (r *registration) validateOnlineTry(ctx workflow.Context, t OnlineTry) error {
+	if err := r.canTryOnline(ctx); err != nil {
+		return err
+	}
+	switch {
+	case t.ChallengeID == "" || t.IDCardPhotoID == "" || t.VideoID == "" || t.PortraitID == "":
+		return refuse(ErrInvalidDecision, "a try needs its challenge and three files")
+	case !slices.Contains([]string{ResultMatch, ResultFaceMismatch, ResultLivenessFailed, ResultNotInRecords}, t.Result):
+		return refuse(ErrInvalidDecision, "unknown result "+t.Result)
+	case slices.Contains(r.challenges, t.ChallengeID):
+		return refuse(ErrChallengeExpired, "the challenge was used by another try")
+	}
+	return nil
+}
+
+// tryNotes are the history notes of failed tries, by result.
+var tryNotes = map[string]string{
+	ResultFaceMismatch:   "网上验证未通过：人脸比对不一致",
+	ResultLivenessFailed: "网上验证未通过：朗读视频未通过活体检测",
+	ResultNotInRecords:   "网上验证未通过：公民身份信息库中无您的记录（如新办证件、户口迁移或军人证件），请到考区现场确认",
+}
+
+func (r *registration) onlineTry(ctx workflow.Context, t OnlineTry) (State, error) {
+	check := func() error {
+		if slices.Contains(r.challenges, t.ChallengeID) {
+			return refuse(ErrChallengeExpired, "the challenge was used by another try")
+		}
+		return r.canTryOnline(ctx)
+	}
+	return r.transition(ctx, check, func() error {
+		try := registrations.Try{ChallengeID: t.ChallengeID, Result: t.Result,
+			IDCardPhotoID: t.IDCardPhotoID, VideoID: t.VideoID, PortraitID: t.PortraitID}
+		next := r.online
+		next.LastResult = t.Result
+		var err error
+		switch t.Result {
+		case ResultMatch:
+			err = r.complete(ctx, registrations.Completion{Note: "网上验证通过，注册完成", PhotoFileID: t.PortraitID,
+				ByRole: ByApplicant, AccountID: t.AccountID, Online: &next, Try: &try})
+		case ResultNotInRecords:
+			next.Closed = true
+			err = r.recordTry(ctx, t, next, try, tryNotes[t.Result])
+		default:
+			next.TriesLeft--
+			note := fmt.Sprintf("%s，剩余 %d 次", tryNotes[t.Result], next.TriesLeft)
+			if next.TriesLeft == 0 {
+				next.Closed = true
+				note = tryNotes[t.Result] + "。三次网上验证均未通过，可申请人工核验或到考区现场确认"
+			}
+			err = r.recordTry(ctx, t, next, try, note)
+		}
+		if err != nil {
+			return err
+		}
+		r.challenges = append(r.challenges, t.ChallengeID)
+		r.portraitID = t.PortraitID
+		return nil
+	})
+}
+
+// recordTry records a failed try: the registration stays pre-registered.
+func (r *registration) recordTry(ctx workflow.Context, t OnlineTry, next registrations.Online, try registrations.Try, note string) error {
+	step := r.step(ctx, status.PreRegistered, ByApplicant, t.AccountID, note)
+	step.Online, step.Try = &next, &try
+	return r.recordStep(ctx, step)
+}
+
+// The manual check (人工核验), asked for by the applicant.
+
+func (r *registration) canAskIdentityReview() error {
+	switch {
+	case r.status != status.PreRegistered:
+		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
+	case r.online.TriesLeft > 0 || r.online.ReviewAsked || r.online.LastResult == ResultNotInRecords:
+		return refuse(ErrNoIdentityReview, "a manual check follows three failed tries, once")
+	case r.windowClosed:
+		return refuse(ErrOutsideWindow, "the confirmation window has ended")
+	}
+	return nil
+}
+
+func (r *registration) validateIdentityReviewRequest(ctx workflow.Context, q IdentityReviewRequest) error {
+	return r.canAskIdentityReview()
+}
+
+func (r *registration) requestIdentityReview(ctx workflow.Context, q IdentityReviewRequest) (State, error) {
+	return r.transition(ctx, r.canAskIdentityReview, func() error {
+		step := r.step(ctx, status.IdentityReview, ByApplicant, q.AccountID, "已申请人工核验，等待考区办公室核验网上验证材料")
+		next := r.online
+		next.ReviewAsked = true
+		step.Online = &next
+		return r.recordStep(ctx, step)
+	})
+}
+
+// The office's decision.
+
+func (r *registration) validateIdentityReview(ctx workflow.Context, d IdentityReview) error {
+	switch {
+	case !d.Approved && d.ReasonID == "":
+		return refuse(ErrInvalidDecision, "a refusal needs a reason")
+	case d.ByRole != ByCountyReviewer && d.ByRole != ByProvincialReviewer:
+		return refuse(ErrInvalidDecision, "only the county or provincial office checks by eye")
+	}
+	return r.awaitingReview(status.IdentityReview)()
+}
+
+func (r *registration) identityReview(ctx workflow.Context, d IdentityReview) (State, error) {
+	return r.transition(ctx, r.awaitingReview(status.IdentityReview), func() error {
+		if d.Approved {
+			return r.complete(ctx, registrations.Completion{Note: "人工核验通过，注册完成", PhotoFileID: r.portraitID,
+				ByRole: d.ByRole, AccountID: d.AccountID})
+		}
+		step := r.step(ctx, status.PreRegistered, d.ByRole, d.AccountID, "人工核验未通过，请到考区现场确认：")
+		step.ReasonID = d.ReasonID
+		next := r.online
+		next.Closed, next.ReviewReasonID = true, d.ReasonID
+		step.Online = &next
+		return r.recordStep(ctx, step)
+	})
+}
