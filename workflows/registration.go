@@ -207,6 +207,10 @@ func (r *registration) details() string {
 	case r.reasonID != "":
 		s += "\n\nThe last report was rejected (reason " + r.reasonID + " in PostgreSQL)."
 	}
+	if o := r.online; o.LastResult != "" || o.ReviewAsked {
+		s += fmt.Sprintf("\n\nOnline verification: %d tries left, closed %v, last result %q, manual check asked %v.",
+			o.TriesLeft, o.Closed, o.LastResult, o.ReviewAsked)
+	}
 	return s
 }
 

@@ -35,7 +35,7 @@ var (
 	openRegistrations = prometheus.NewDesc("zikao_open_registrations",
 		"Registrations not yet completed, expired or withdrawn, by status and exam area.", []string{"status", "exam_area"}, nil)
 	waitingReviews = prometheus.NewDesc("zikao_reviews_waiting",
-		"Registrations waiting for a review, by stage (county, provincial) and exam area.", []string{"stage", "exam_area"}, nil)
+		"Registrations waiting for a review, by stage (county, provincial, identity) and exam area.", []string{"stage", "exam_area"}, nil)
 	overdueReviews = prometheus.NewDesc("zikao_reviews_overdue",
 		"Reviews waiting longer than ZIKAO_REVIEW_OVERDUE_AFTER, by stage and exam area.", []string{"stage", "exam_area"}, nil)
 	oldestReview = prometheus.NewDesc("zikao_reviews_oldest_waiting_seconds",
@@ -103,7 +103,8 @@ type reviewGroup struct {
 	OldestSeconds float64 `db:"oldest_seconds"`
 }
 
-// waitingReviews groups the registrations in county or provincial review;
+// waitingReviews groups the registrations in county, provincial or identity
+// (manual check) review;
 // a review waits since the step that moved the registration into its stage
 // (stage_since, as the reviewers' inbox shows it).
 func (b *Backlog) waitingReviews(ctx context.Context) ([]reviewGroup, error) {
@@ -112,7 +113,7 @@ func (b *Backlog) waitingReviews(ctx context.Context) ([]reviewGroup, error) {
 		SELECT replace(status, '_review', '') AS stage, exam_area_code, count(*) AS waiting,
 			count(*) FILTER (WHERE stage_since < now() - make_interval(secs => $1)) AS overdue,
 			GREATEST(EXTRACT(EPOCH FROM now() - min(stage_since)), 0)::float8 AS oldest_seconds
-		FROM registrations WHERE status IN ('county_review', 'provincial_review')
+		FROM registrations WHERE status IN ('county_review', 'provincial_review', 'identity_review')
 		GROUP BY status, exam_area_code`, b.OverdueAfter.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("count waiting reviews: %w", err)
