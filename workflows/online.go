@@ -105,7 +105,7 @@ func (r *registration) canAskIdentityReview() error {
 	switch {
 	case r.status != status.PreRegistered:
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
-	case r.online.TriesLeft > 0 || r.online.ReviewAsked || r.online.LastResult == ResultNotInRecords:
+	case r.online.TriesLeft > 0 || r.online.ReviewAsked: // not_in_records leaves tries: it closes without using one
 		return refuse(ErrNoIdentityReview, "a manual check follows three failed tries, once")
 	case r.windowClosed:
 		return refuse(ErrOutsideWindow, "the confirmation window has ended")

@@ -46,7 +46,9 @@ const (
 	ErrInvalidDecision   = "validation_failed"
 	ErrOnlineClosed      = "online_verification_closed"
 	ErrChallengeExpired  = "challenge_expired"
-	ErrNoIdentityReview  = "identity_review_not_available" // asked before three failed tries, or a second time
+	// ErrNoIdentityReview: the manual check was asked for before three failed
+	// tries (or after not_in_records), or again after the office decided one.
+	ErrNoIdentityReview = "identity_review_not_available"
 )
 
 // MaxOnlineTries is how many failed tries of online verification a

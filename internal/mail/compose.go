@@ -44,6 +44,7 @@ type Facts struct {
 	OfficeAddress  string
 	WindowStartsAt time.Time
 	WindowEndsAt   time.Time
+	WindowEnded    bool   // the step that sends the message came at or after the window's end
 	Reason         string // a reviewer's reason (rejected, annulled)
 	TicketNumber   string // completed
 }
@@ -94,14 +95,16 @@ var templates = map[Kind][2]string{
 
 考区办公室人工核验了您网上验证的材料，未予通过。
 原因：{{.Reason}}
-
+{{if .WindowEnded}}
+现场确认时间已于 {{day .WindowEndsAt}} 结束，本次注册随之失效，请在以后的注册期重新注册。如有疑问，请联系{{.City}}{{.AreaName}}自考办（{{.OfficeAddress}}）。
+{{else}}
 请于 {{day .WindowStartsAt}} 至 {{day .WindowEndsAt}} 携带本人居民身份证到以下地点现场确认（核验身份、采集照片）：
 
 考区：{{.City}}{{.AreaName}}
 地址：{{.OfficeAddress}}
 
 逾期未现场确认，本次注册将失效。
-`},
+{{end}}`},
 	Annulled: {"【湖北自考】本次注册已作废", `考生您好：
 
 您的本次注册已由考试机构作废。

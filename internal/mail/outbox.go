@@ -54,15 +54,18 @@ func factsOf(ctx context.Context, tx *sqlx.Tx, n Notice) (string, Facts, error) 
 		OfficeAddress  string       `db:"office_address"`
 		WindowStartsAt sql.NullTime `db:"window_starts_at"`
 		WindowEndsAt   sql.NullTime `db:"window_ends_at"`
+		WindowEnded    bool         `db:"window_ended"`
 	}
 	err := tx.GetContext(ctx, &row, `
 		SELECT a.login_name AS recipient, COALESCE(r.ticket_number, '') AS ticket_number,
 			COALESCE((SELECT text FROM decision_reasons WHERE id = NULLIF($2, '')::uuid), '') AS reason,
-			e.name AS area_name, e.city, e.office_address, r.window_starts_at, r.window_ends_at
+			e.name AS area_name, e.city, e.office_address, r.window_starts_at, r.window_ends_at,
+			COALESCE((SELECT h.at >= r.window_ends_at FROM registration_history h
+				WHERE h.registration_id = r.id AND h.seq = $3), false) AS window_ended
 		FROM registrations r
 		JOIN accounts a ON a.id = r.account_id
 		JOIN exam_areas e ON e.code = r.exam_area_code
-		WHERE r.id = $1`, n.RegistrationID, n.ReasonID)
+		WHERE r.id = $1`, n.RegistrationID, n.ReasonID, n.Seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", Facts{}, fmt.Errorf("e-mail of %s: registration not found", n.RegistrationID)
 	}
@@ -71,7 +74,7 @@ func factsOf(ctx context.Context, tx *sqlx.Tx, n Notice) (string, Facts, error) 
 	}
 	return row.Recipient, Facts{
 		RegistrationID: n.RegistrationID, AreaName: row.AreaName, City: row.City, OfficeAddress: row.OfficeAddress,
-		WindowStartsAt: row.WindowStartsAt.Time, WindowEndsAt: row.WindowEndsAt.Time,
+		WindowStartsAt: row.WindowStartsAt.Time, WindowEndsAt: row.WindowEndsAt.Time, WindowEnded: row.WindowEnded,
 		Reason: row.Reason, TicketNumber: row.TicketNumber,
 	}, nil
 }

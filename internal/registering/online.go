@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/jpeg"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -136,6 +137,7 @@ func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, ke
 	cancel()
 	if err != nil {
 		release()
+		slog.WarnContext(ctx, "identity verification service unavailable: no try made", "registration_id", r.ID, "error", err)
 		return r, fmt.Errorf("%w: %w", &Refusal{Code: CodeVerificationUnavailable}, err)
 	}
 	now, err := s.decide(ctx, r, workflows.UpdateOnlineTry, uid, t)
