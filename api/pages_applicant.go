@@ -16,8 +16,9 @@ import (
 )
 
 // applicantPages registers the applicant's pages: my registration, 新生注册,
-// 在籍注册, the report upload and the withdrawal. Submissions and enrolment
-// look-ups pass limitProbes, as in the JSON API.
+// 在籍注册, the report upload, the withdrawal, and online verification
+// (网上验证) with the request for the manual check (pages_online.go).
+// Submissions and enrolment look-ups pass limitProbes, as in the JSON API.
 func (s *Server) applicantPages(g *gin.RouterGroup) {
 	g.GET("/me", s.minePage)
 	g.POST("/me/withdraw", s.withdrawPost)
@@ -28,6 +29,9 @@ func (s *Server) applicantPages(g *gin.RouterGroup) {
 	g.POST("/me/enrolled", s.limitProbes, s.enrolledPost)
 	g.GET("/me/report", s.reportPage)
 	g.POST("/me/report", s.reportPost)
+	g.GET(onlinePagePath, s.onlinePage)  // pages_online.go
+	g.POST(onlinePagePath, s.onlinePost) // onlinePagePath: the body limit of a try (limitBody)
+	g.POST("/me/identity-review-request", s.identityRequestPost)
 }
 
 // mineData is what the page "my registration" shows.
@@ -38,6 +42,10 @@ type mineData struct {
 	CanStart  bool  // no registration is open: 新生注册 and 在籍注册 are offered
 	Completed bool
 	Area      catalog.ExamArea // the registration's exam area
+	// Online verification (网上验证), while pre-registered.
+	OnlineResult string   // the last failed try's result, in Chinese ("" for none)
+	CanAskReview bool     // three tries failed: 申请人工核验
+	Tickets      []string // the ticket numbers held (我的准考证号)
 }
 
 // myRegistration loads the applicant's newest registration (nil when there is none).
@@ -57,6 +65,8 @@ var mineNotices = map[string]string{
 	"submitted": "注册信息已提交",
 	"report":    "学历认证报告已上传，请等待审核",
 	"withdrawn": "本次注册已撤销",
+	"online":    "网上验证通过，注册完成",
+	"identity":  "已申请人工核验，请等待考区办公室核验您网上验证的材料",
 }
 
 func (s *Server) minePage(c *gin.Context) {
@@ -82,6 +92,15 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 		if d.Area, err = s.Catalog.ExamArea(c, r.ExamAreaCode, r.Year, r.Sitting); err != nil {
 			failErr(c, err)
 			return
+		}
+		if r.Status == status.PreRegistered {
+			if r.IdentityReviewReason == nil { // after the manual check, its reason says more
+				d.OnlineResult = onlineResult(v.Online.LastResult)
+			}
+			d.CanAskReview = canAskIdentityReview(*r)
+		}
+		if d.Completed && r.TicketNumber != nil {
+			d.Tickets = []string{*r.TicketNumber}
 		}
 	}
 	p.Data = d

@@ -14,7 +14,8 @@ import (
 )
 
 // staffPages registers the reviewers' pages (inbox, one review, the report
-// shown in the page) and the on-site operators' (look-up, confirmation).
+// shown in the page, the manual identity check) and the on-site operators'
+// (look-up, confirmation).
 func (s *Server) staffPages(in *gin.RouterGroup) {
 	rev := in.Group("", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer))
 	rev.GET("/reviews", s.inboxPage)
@@ -22,7 +23,11 @@ func (s *Server) staffPages(in *gin.RouterGroup) {
 	rev.GET("/reviews/:id/report", s.reportInline)
 	rev.POST("/reviews/:id/approve", s.reviewPost(true))
 	rev.POST("/reviews/:id/reject", s.reviewPost(false))
-	rev.POST("/reviews/:id/annul", s.annulPost)     // pages_office.go
+	rev.POST("/reviews/:id/annul", s.annulPost)      // pages_office.go
+	rev.GET("/reviews/:id/identity", s.identityPage) // the manual check (人工核验): pages_online.go
+	rev.GET("/reviews/:id/identity/:file", s.identityFileInline)
+	rev.POST("/reviews/:id/identity/approve", s.identityPost(true))
+	rev.POST("/reviews/:id/identity/reject", s.identityPost(false))
 	rev.GET("/search", s.limitProbes, s.searchPage) // pages_office.go
 
 	on := in.Group("", allow(accounts.RoleOnsiteOperator))
@@ -45,19 +50,24 @@ type inboxData struct {
 	Total int
 	Next  string // the cursor of the next page ("" on the last)
 	Paged bool   // this is not the first page
-	Stage string
-	Area  string             // the exam area filter (provincial reviewers)
-	Areas []catalog.ExamArea // the areas to filter by (provincial reviewers)
+	Stage string // the stage's name, in Chinese
+	// StageCode is the stage asked for (?stage=: "identity" for the manual
+	// identity checks), "" for the reviewer's own report review.
+	StageCode string
+	Area      string             // the exam area filter (provincial reviewers)
+	Areas     []catalog.ExamArea // the areas to filter by (provincial reviewers)
 }
 
 // inboxPageSize is the number of rows on one page of the inbox.
 const inboxPageSize = 20
 
 // inboxPage lists the registrations waiting for the reviewer, oldest first,
-// a page at a time: the service's cursor travels as ?after=.
+// a page at a time: the service's cursor travels as ?after=. ?stage= picks
+// the stage as in the JSON API (stage=identity: the manual identity checks,
+// 人工核验); without it, the reviewer's own report review.
 func (s *Server) inboxPage(c *gin.Context) {
 	who := account(c)
-	q := registering.InboxQuery{Area: c.Query("exam_area"), Limit: inboxPageSize, After: c.Query("after")}
+	q := registering.InboxQuery{Stage: c.Query("stage"), Area: c.Query("exam_area"), Limit: inboxPageSize, After: c.Query("after")}
 	pg, err := s.Registering.Inbox(c.Request.Context(), who, q)
 	if err != nil {
 		failErr(c, err)
@@ -68,21 +78,31 @@ func (s *Server) inboxPage(c *gin.Context) {
 		failErr(c, err)
 		return
 	}
-	d := inboxData{Total: pg.Total, Next: pg.Next, Paged: q.After != "", Area: q.Area}
+	d := inboxData{Total: pg.Total, Next: pg.Next, Paged: q.After != "", Area: q.Area, StageCode: q.Stage}
 	now := time.Now()
 	for _, v := range vs {
 		d.Rows = append(d.Rows, inboxRow{view: v, WaitingSince: *v.WaitingSince, Waited: waited(now.Sub(*v.WaitingSince)), Overdue: *v.Overdue})
 	}
-	d.Stage = "区考办审核"
-	if who.Role == accounts.RoleProvincialReviewer {
+	switch {
+	case q.Stage == registering.StageIdentity:
+		d.Stage = "人工核验"
+	case q.Stage == registering.StageProvincial || (q.Stage == "" && who.Role == accounts.RoleProvincialReviewer):
 		d.Stage = "省考办审核"
+	default:
+		d.Stage = "区考办审核"
+	}
+	if who.Role == accounts.RoleProvincialReviewer {
 		if d.Areas, err = s.Catalog.ExamAreas(c, s.Year, s.Sitting); err != nil {
 			failErr(c, err)
 			return
 		}
 	}
 	p := page{Data: d}
-	if c.Query("done") != "" {
+	switch c.Query("done") {
+	case "":
+	case "identity":
+		p.Notice = "人工核验结果已提交"
+	default:
 		p.Notice = "审核结果已提交"
 	}
 	s.render(c, "inbox", p)
