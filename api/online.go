@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -66,17 +67,22 @@ func (s *Server) verifyOnline(c *gin.Context) {
 
 // onlineFiles reads the multipart form of a try; closeAll closes its files.
 func onlineFiles(c *gin.Context) (registering.OnlineFiles, func(), bool) {
-	in := registering.OnlineFiles{ChallengeID: c.PostForm("challenge_id")}
+	if !parseMultipart(c) {
+		return registering.OnlineFiles{}, func() {}, false
+	}
+	return openTryFiles(c, c.PostForm("challenge_id"))
+}
+
+// openTryFiles opens the three files of a try from a parsed multipart form
+// (the JSON API's and the page's); closeAll closes them.
+func openTryFiles(c *gin.Context, challengeID string) (in registering.OnlineFiles, closeAll func(), ok bool) {
+	in.ChallengeID = challengeID
 	var opened []multipart.File
-	closeAll := func() {
+	closeAll = func() {
 		for _, f := range opened {
 			f.Close()
 		}
 	}
-	if !parseMultipart(c) {
-		return in, closeAll, false
-	}
-	in.ChallengeID = c.PostForm("challenge_id")
 	for _, f := range []struct {
 		field string
 		into  *io.Reader
@@ -84,7 +90,7 @@ func onlineFiles(c *gin.Context) (registering.OnlineFiles, func(), bool) {
 		file, ok := formFile(c, f.field)
 		if !ok {
 			closeAll()
-			return in, closeAll, false
+			return in, func() {}, false
 		}
 		if file != nil {
 			opened = append(opened, file)
@@ -110,8 +116,10 @@ func (s *Server) identityReview(c *gin.Context) {
 	s.answer(c, http.StatusOK, r, err)
 }
 
-// onlineFile serves a file of the last try to reviewers in scope while the
-// manual check waits: never cached, never framed by another site.
+// onlineFile serves a file of the last try (OnlineFile: reviewers in
+// scope, while the manual check waits), to the JSON API and to the identity
+// review page alike: inline, never cached, never framed by another site;
+// ranges are answered, for the video.
 func (s *Server) onlineFile(c *gin.Context) {
 	kind := c.Param("file")
 	f, err := s.Registering.OnlineFile(c, account(c), c.Param("id"), kind)
@@ -120,11 +128,13 @@ func (s *Server) onlineFile(c *gin.Context) {
 		return
 	}
 	ext := map[string]string{files.JPEG: "jpg", files.PNG: "png", files.MP4: "mp4", files.WebM: "webm"}[f.ContentType]
-	c.Header("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, kind, ext))
-	c.Header("X-Content-Type-Options", "nosniff")
-	c.Header("Cache-Control", "private, no-store")
-	c.Header("X-Frame-Options", "SAMEORIGIN")
-	c.Data(http.StatusOK, f.ContentType, f.Data)
+	h := c.Writer.Header()
+	h.Set("Content-Type", f.ContentType)
+	h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, kind, ext))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("X-Frame-Options", "SAMEORIGIN")
+	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(f.Data))
 }
 
 const onlinePagePath = "/me/online"

@@ -1,11 +1,8 @@
 package api
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"zikao/internal/catalog"
-	"zikao/internal/files"
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
@@ -139,26 +135,11 @@ func (s *Server) onlinePost(c *gin.Context) {
 		r, err = s.Registering.Mine(c.Request.Context(), account(c))
 	}
 	if err == nil {
-		in := registering.OnlineFiles{ChallengeID: form.Get("challenge_id")}
-		var opened []multipart.File
-		defer func() {
-			for _, f := range opened {
-				f.Close()
-			}
-		}()
-		for _, f := range []struct {
-			field string
-			into  *io.Reader
-		}{{registering.FileIDCardPhoto, &in.IDCardPhoto}, {registering.FileVideo, &in.Video}, {registering.FilePortrait, &in.Portrait}} {
-			file, ok := formFile(c, f.field)
-			if !ok {
-				return
-			}
-			if file != nil {
-				opened = append(opened, file)
-				*f.into = file
-			}
+		in, closeAll, ok := openTryFiles(c, form.Get("challenge_id"))
+		if !ok {
+			return
 		}
+		defer closeAll()
 		r, err = s.Registering.VerifyOnline(c.Request.Context(), account(c), r.ID, formKey(form), in)
 	}
 	if err != nil {
@@ -266,24 +247,4 @@ func (s *Server) identityPost(approved bool) gin.HandlerFunc {
 		}
 		seeOther(c, "/reviews?stage="+registering.StageIdentity+"&done=identity")
 	}
-}
-
-// identityFileInline serves a file of the last try (OnlineFile: reviewers
-// in scope, while the manual check waits) to be shown in the identity
-// review page, never cached; ranges are answered, for the video.
-func (s *Server) identityFileInline(c *gin.Context) {
-	kind := c.Param("file")
-	f, err := s.Registering.OnlineFile(c.Request.Context(), account(c), c.Param("id"), kind)
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	ext := map[string]string{files.JPEG: "jpg", files.PNG: "png", files.MP4: "mp4", files.WebM: "webm"}[f.ContentType]
-	h := c.Writer.Header()
-	h.Set("Content-Type", f.ContentType)
-	h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, kind, ext))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("X-Frame-Options", "SAMEORIGIN")
-	http.ServeContent(c.Writer, c.Request, "", time.Time{}, bytes.NewReader(f.Data))
 }

@@ -25,7 +25,7 @@ func (s *Server) staffPages(in *gin.RouterGroup) {
 	rev.POST("/reviews/:id/reject", s.reviewPost(false))
 	rev.POST("/reviews/:id/annul", s.annulPost)      // pages_office.go
 	rev.GET("/reviews/:id/identity", s.identityPage) // the manual check (人工核验): pages_online.go
-	rev.GET("/reviews/:id/identity/:file", s.identityFileInline)
+	rev.GET("/reviews/:id/identity/:file", s.onlineFile)
 	rev.POST("/reviews/:id/identity/approve", s.identityPost(true))
 	rev.POST("/reviews/:id/identity/reject", s.identityPost(false))
 	rev.GET("/search", s.limitProbes, s.searchPage) // pages_office.go
