@@ -60,5 +60,14 @@ ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
 ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('rejected', 'pre_registered', 'completed', 'expired',
     'withdrawn', 'annulled', 'identity_refused'));
 
+-- Files are stored once per content: two uploads of the same bytes share a
+-- row and an id. pending counts the uploads of a row whose request may
+-- still refer to it (stored, not yet discarded); Discard removes the row
+-- only once no upload is pending and nothing refers to it, so that a
+-- request discarding its refused upload never deletes the file another
+-- request (a retry with the same key, or the same photo sent twice) is about
+-- to record: its workflow would retry that write for ever.
+ALTER TABLE files ADD COLUMN pending integer NOT NULL DEFAULT 0 CHECK (pending >= 0);
+
 -- +goose Down
 -- Forward-only: no down migration.

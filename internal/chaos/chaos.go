@@ -1,7 +1,7 @@
 // Package chaos is a fault-injection run of the whole system on this
 // machine (`zikao chaos`): it starts its own PostgreSQL, Temporal dev
-// server (file persistence), diploma registry stand-in, API and two
-// workers, drives registrations over HTTP through every path with clients
+// server (file persistence), diploma registry stand-in, identity
+// verification service stand-in, API and two workers, drives registrations over HTTP through every path with clients
 // that retry as real ones do, kills and restarts the parts meanwhile, and
 // then checks that nothing was lost, applied twice or left inconsistent.
 // Everything listens on 127.0.0.1; every run is bounded in count and time.
@@ -34,6 +34,8 @@ type Options struct {
 	Year, Sitting int    // the current sitting
 	RegistryUser  string // the diploma registry's credentials
 	RegistryKey   string
+	IdentityUser  string // the identity verification service's credentials
+	IdentityKey   string
 	Faults        FaultCounts
 	StepTimeout   time.Duration // how long a client keeps retrying one step
 	SettleTimeout time.Duration // how long to wait, after the drive, for rows and workflows to agree
@@ -42,12 +44,14 @@ type Options struct {
 }
 
 // DefaultOptions are the full run's: 200 registrations by 12 clients,
-// 6 worker kills, 2 API kills, one Temporal and one PostgreSQL restart.
+// 6 worker kills, 2 API kills, one Temporal and one PostgreSQL restart,
+// two restarts of the identity service.
 func DefaultOptions() Options {
 	return Options{
 		Registrations: 200, Concurrency: 12,
 		RegistryUser: "zikao", RegistryKey: "dev-key",
-		Faults:      FaultCounts{WorkerKills: 6, APIKills: 2, TemporalRestarts: 1, PostgresRestarts: 1},
+		IdentityUser: "zikao", IdentityKey: "dev-key",
+		Faults:      FaultCounts{WorkerKills: 6, APIKills: 2, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 2},
 		StepTimeout: 2 * time.Minute, SettleTimeout: 3 * time.Minute, Timeout: 30 * time.Minute,
 	}
 }
@@ -114,8 +118,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	driveStart := time.Now()
-	runs, faults := driveWithFaults(ctx, o, s, d, plans, rng)
-	events.add("drive finished in %s", time.Since(driveStart).Round(time.Second))
+	runs, faults := driveWithFaults(ctx, o, s, d, plans, rng, driveStart)
 	saveRuns(filepath.Join(o.Dir, "clients.json"), runs, events)
 	runs = flatten(runs) // with the real people's registrations
 
@@ -125,7 +128,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Seed: o.Seed, Dir: o.Dir, Duration: time.Since(start), Invariants: invs}
 	s.keepPG = len(res.Failed()) > 0
-	printReport(events.writer(), reportData{opts: o, res: res, plans: plans, runs: runs, faults: faults, stats: st, procs: append(s.workers, s.api),
+	printReport(events.writer(), reportData{opts: o, res: res, plans: plans, runs: runs, faults: faults, stats: st, procs: append(append([]*proc(nil), s.workers...), s.api, s.identity),
 		driveStart: driveStart})
 	return res, nil
 }
@@ -141,6 +144,9 @@ func (o *Options) complete() error {
 	}
 	if o.RegistryUser == "" {
 		o.RegistryUser, o.RegistryKey = def.RegistryUser, def.RegistryKey
+	}
+	if o.IdentityUser == "" {
+		o.IdentityUser, o.IdentityKey = def.IdentityUser, def.IdentityKey
 	}
 	if o.StepTimeout <= 0 {
 		o.StepTimeout = def.StepTimeout
@@ -173,7 +179,7 @@ func (o *Options) complete() error {
 // driveWithFaults runs the clients and, meanwhile, the fault injector; it
 // returns when both are done. The drive stops checkReserve before the
 // timeout, so that the checks have time.
-func driveWithFaults(ctx context.Context, o Options, s *stack, d *driver, plans []*plan, rng *rand.Rand) ([]*run, []*fault) {
+func driveWithFaults(ctx context.Context, o Options, s *stack, d *driver, plans []*plan, rng *rand.Rand, driveStart time.Time) ([]*run, []*fault) {
 	driveCtx, cancel := context.WithTimeout(ctx, max(o.Timeout-o.SettleTimeout-checkReserve, o.Timeout/3))
 	defer cancel()
 	total := 0
@@ -192,6 +198,7 @@ func driveWithFaults(ctx context.Context, o Options, s *stack, d *driver, plans 
 	}()
 	runs := d.drive(driveCtx, plans, o.Concurrency, clientSeed)
 	close(driveDone)
+	s.events.add("drive finished in %s", time.Since(driveStart).Round(time.Second))
 	wg.Wait()
 	return runs, faults
 }
@@ -222,7 +229,8 @@ func verify(ctx context.Context, o Options, s *stack, runs []*run, st *stats, fa
 	if err != nil {
 		return nil, err
 	}
-	return append(checks(snap, runs, st, faults, o.Faults), mails, checkAnnulments(snap, runs, outbox, copies)), nil
+	invs := append(checks(snap, runs, st, faults, o.Faults), mails, checkAnnulments(snap, runs, outbox, copies))
+	return append(invs, checkOnline(snap, runs, outbox, copies, st)...), nil
 }
 
 // saveRuns writes the clients' logs (registration ids, keys and decisions;

@@ -15,11 +15,12 @@ import (
 	"zikao/internal/idcard"
 )
 
-// TestShortRun is the short fault-injection run of the test command: 26
-// registrations through every path (annulments included, and the real
-// person's registration after one), one fault of each kind, every
-// invariant checked. ZIKAO_CHAOS_SEED picks the seed (to reproduce a run).
-func TestShortRun(t *testing.T) {
+// TestChaosShortRun is the short fault-injection run of the test command:
+// 33 registrations through every path (annulments included, and the real
+// person's registration after one; online verification and the manual
+// check), one fault of each kind, every invariant checked.
+// ZIKAO_CHAOS_SEED picks the seed (to reproduce a run).
+func TestChaosShortRun(t *testing.T) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "zikao-chaos-test-")
 	if err != nil {
@@ -30,7 +31,7 @@ func TestShortRun(t *testing.T) {
 	o := Options{
 		Registrations: len(mix), Concurrency: 8, Seed: seed(t), Dir: filepath.Join(dir, "run"), Binary: bin,
 		Year: year, Sitting: sitting,
-		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1},
+		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 1},
 		StepTimeout: 90 * time.Second, SettleTimeout: 150 * time.Second, Timeout: 10 * time.Minute,
 		Out: os.Stdout,
 	}

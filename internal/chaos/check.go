@@ -33,6 +33,22 @@ type row struct {
 	LastSeq        int     `db:"last_seq"`
 	AnnulReason    *string `db:"annulment_reason"`
 	IDKey          string  `db:"id_key"` // a digest of the ID number: compared, never shown
+	PhotoFileID    *string `db:"photo_file_id"`
+	// Online verification (网上验证) and the manual check (人工核验).
+	TriesLeft    int     `db:"online_tries_left"`
+	OnlineClosed bool    `db:"online_closed"`
+	LastResult   *string `db:"online_last_result"`
+	ReviewAsked  bool    `db:"identity_review_asked"`
+	ReviewReason *string `db:"identity_review_reason"`
+}
+
+// tryRow is one recorded try of online verification (online_tries).
+type tryRow struct {
+	RegistrationID string `db:"registration_id"`
+	Seq            int    `db:"seq"`
+	ChallengeID    string `db:"challenge_id"`
+	Result         string `db:"result"`
+	PortraitFileID string `db:"portrait_file_id"`
 }
 
 // historyRow is one entry of registration_history.
@@ -77,8 +93,10 @@ type snapshot struct {
 	tickets   map[string]string // ticket number → registration id
 	enrolled  map[string]bool   // ticket numbers of enrolment records
 	workflows map[string]workflowState
-	running   []string // registration ids of running workflows (visibility)
-	all       []string // registration ids of every workflow (visibility)
+	running   []string            // registration ids of running workflows (visibility)
+	all       []string            // registration ids of every workflow (visibility)
+	tries     map[string][]tryRow // registration id → its recorded online tries, by seq
+	fileSums  map[string]string   // file id → SHA-256 (hex): the registrations' photos and the tries' portraits
 }
 
 // settle waits (at most limit) until every registration's row and
@@ -109,7 +127,8 @@ func settle(ctx context.Context, database *sqlx.DB, tc client.Client, limit time
 
 // takeSnapshot reads the read model, the tickets and every workflow.
 func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*snapshot, error) {
-	s := &snapshot{history: map[string][]historyRow{}, tickets: map[string]string{}, enrolled: map[string]bool{}, workflows: map[string]workflowState{}}
+	s := &snapshot{history: map[string][]historyRow{}, tickets: map[string]string{}, enrolled: map[string]bool{}, workflows: map[string]workflowState{},
+		tries: map[string][]tryRow{}, fileSums: map[string]string{}}
 	var err error
 	if s.rows, err = readRows(ctx, database); err != nil {
 		return nil, err
@@ -139,6 +158,9 @@ func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*sn
 	for _, t := range legacy {
 		s.enrolled[t] = true
 	}
+	if err := readOnline(ctx, database, s); err != nil {
+		return nil, err
+	}
 	for id := range s.rows {
 		s.workflows[id] = describe(ctx, tc, id, true)
 	}
@@ -154,7 +176,8 @@ func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*sn
 func readRows(ctx context.Context, database *sqlx.DB) (map[string]row, error) {
 	var rows []row
 	if err := database.SelectContext(ctx, &rows, `SELECT id, account_id, kind, status, ticket_number, selected_ticket_number, last_seq,
-		annulment_reason, md5(id_number) AS id_key FROM registrations`); err != nil {
+		annulment_reason, md5(id_number) AS id_key, photo_file_id::text, online_tries_left, online_closed, online_last_result,
+		identity_review_asked, identity_review_reason FROM registrations`); err != nil {
 		return nil, fmt.Errorf("read registrations: %w", err)
 	}
 	out := make(map[string]row, len(rows))
@@ -162,6 +185,31 @@ func readRows(ctx context.Context, database *sqlx.DB) (map[string]row, error) {
 		out[r.ID] = r
 	}
 	return out, nil
+}
+
+// readOnline reads the recorded online tries, and the digests of the
+// registrations' photos and of the tries' portraits.
+func readOnline(ctx context.Context, database *sqlx.DB, s *snapshot) error {
+	var tries []tryRow
+	if err := database.SelectContext(ctx, &tries, `SELECT registration_id::text, seq, challenge_id::text, result, portrait_file_id::text
+		FROM online_tries ORDER BY registration_id, seq`); err != nil {
+		return fmt.Errorf("read online tries: %w", err)
+	}
+	for _, t := range tries {
+		s.tries[t.RegistrationID] = append(s.tries[t.RegistrationID], t)
+	}
+	var sums []struct {
+		ID  string `db:"id"`
+		Sum string `db:"sum"`
+	}
+	if err := database.SelectContext(ctx, &sums, `SELECT id::text, encode(sha256, 'hex') AS sum FROM files
+		WHERE id IN (SELECT photo_file_id FROM registrations UNION SELECT portrait_file_id FROM online_tries)`); err != nil {
+		return fmt.Errorf("read file digests: %w", err)
+	}
+	for _, f := range sums {
+		s.fileSums[f.ID] = f.Sum
+	}
+	return nil
 }
 
 // describe asks Temporal about a registration's workflow (and its result,

@@ -27,18 +27,23 @@ type stats struct {
 }
 
 // okAttempt is one state-changing request that succeeded.
-type okAttempt struct{ sent, done time.Time }
+type okAttempt struct {
+	sent, done time.Time
+	path       string
+}
 
 func newStats() *stats { return &stats{retries: map[string]int{}} }
 
 // request counts one request; a submission or decision answered 2xx (they
-// need every part: PostgreSQL, Temporal, a worker) marks a recovery.
+// need every part: PostgreSQL, Temporal, a worker; a try also the identity
+// service) marks a recovery. (An online challenge needs PostgreSQL only.)
 func (s *stats) request(r request, sent time.Time, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests++
-	if r.method == http.MethodPost && strings.HasPrefix(r.path, "/registrations") && status >= 200 && status < 300 {
-		s.oks = append(s.oks, okAttempt{sent: sent, done: time.Now()})
+	if r.method == http.MethodPost && strings.HasPrefix(r.path, "/registrations") && !strings.HasSuffix(r.path, "/challenge") &&
+		status >= 200 && status < 300 {
+		s.oks = append(s.oks, okAttempt{sent: sent, done: time.Now(), path: r.path})
 	}
 }
 
@@ -57,8 +62,12 @@ func (s *stats) anomaly(format string, args ...any) {
 
 // Retry reasons.
 const (
-	retryNetwork  = "network error"
-	retry5xx      = "5xx"
+	retryNetwork = "network error"
+	retry5xx     = "5xx"
+	// retryIdentity: 503 verification_unavailable to an online try (the
+	// identity service did not answer; no try used): sent again with the
+	// same challenge and key.
+	retryIdentity = "503 verification_unavailable"
 	retry429      = "429"
 	retryConflict = "409 (status not moved yet)"
 	retryPoll     = "poll error"
@@ -209,6 +218,9 @@ func (c *caller) send(ctx context.Context, r request, onConflict func(answer, bo
 			reason, out.ambiguous = retryNetwork, true
 		case a.status >= 500:
 			reason, wait, out.ambiguous = retry5xx, a.retryAfter, true
+			if a.code() == "verification_unavailable" {
+				reason = retryIdentity
+			}
 		case a.status == http.StatusTooManyRequests:
 			reason, wait = retry429, a.retryAfter
 		case a.status >= 200 && a.status < 300:

@@ -32,6 +32,12 @@ type decision struct {
 	// Inferred: the answer was a 409 after an attempt without an answer,
 	// the registration having moved on (the README's idempotency section).
 	Inferred bool `json:"inferred,omitempty"`
+	// An online try's: the identity service's result, the SHA-256 of the
+	// portrait sent, and how many challenges it took (more than one after
+	// a 409 challenge_expired).
+	Result     string `json:"result,omitempty"`
+	Portrait   string `json:"portrait_sha256,omitempty"`
+	Challenges int    `json:"challenges,omitempty"`
 }
 
 // run is one registration as its client drove it.
@@ -41,7 +47,7 @@ type run struct {
 	ID        string     `json:"registration_id"`
 	AccountID int64      `json:"account_id"`
 	Decisions []decision `json:"decisions"`
-	Ticket    string     `json:"ticket_number,omitempty"` // from the on-site check's answer
+	Ticket    string     `json:"ticket_number,omitempty"` // from the completing step's answer
 	Done      bool       `json:"done"`                    // every step succeeded
 	Error     string     `json:"error,omitempty"`         // why the client stopped
 	Then      *run       `json:"then,omitempty"`          // the path's Then: the real person's registration
@@ -73,6 +79,11 @@ type view struct {
 	Status          string  `json:"status"`
 	TicketNumber    *string `json:"ticket_number"`
 	AnnulmentReason *string `json:"annulment_reason"`
+	Online          struct {
+		Available  bool    `json:"available"`
+		TriesLeft  int     `json:"tries_left"`
+		LastResult *string `json:"last_result"`
+	} `json:"online_verification"`
 }
 
 // staffCallers are the staff accounts' sessions, by role and exam area.
@@ -159,6 +170,7 @@ type agent struct {
 	staff     staffCallers
 	run       *run
 	rng       *rand.Rand
+	tries     int // online tries made (answered 200), for files unique to each
 }
 
 // drive runs every plan with at most concurrency clients at a time.
@@ -293,6 +305,13 @@ func (c *agent) do(ctx context.Context, st step) error {
 			request{method: http.MethodPost, path: c.regPath("/withdraw")}, http.StatusAccepted)
 	case actAnnul:
 		return c.annul(ctx, st)
+	case actTry:
+		return c.tryOnline(ctx, st)
+	case actAskReview:
+		return c.decide(ctx, c.applicant, st, workflows.UpdateRequestIdentityReview, workflows.ByApplicant,
+			request{method: http.MethodPost, path: c.regPath("/identity-review-request")}, http.StatusAccepted)
+	case actIdentityReview:
+		return c.identityReview(ctx, st)
 	}
 	return fmt.Errorf("unknown step %d", st.Act)
 }
@@ -486,7 +505,7 @@ func (c *agent) decide(ctx context.Context, by caller, st step, update, byRole s
 	if st.Act == actAnnul && (v.AnnulmentReason == nil || *v.AnnulmentReason != annulReason) {
 		c.d.stats.anomaly("registration %s: the annulment answered without its reason", c.run.ID)
 	}
-	if st.Act == actOnsite {
+	if st.To == status.Completed {
 		return c.checkTicket(v)
 	}
 	return nil
@@ -512,7 +531,7 @@ func (c *agent) judgeConflict(ctx context.Context, st step, a answer, ambiguous 
 	return notApplying
 }
 
-// checkTicket checks the on-site check's answer carries the ticket number:
+// checkTicket checks the completing step's answer carries the ticket number:
 // for an enrolled applicant, the selected one.
 func (c *agent) checkTicket(v view) error {
 	if v.TicketNumber == nil || *v.TicketNumber == "" {

@@ -15,9 +15,10 @@ const (
 	faultAPI      faultKind = "API SIGKILL"
 	faultTemporal faultKind = "Temporal restart"
 	faultPostgres faultKind = "PostgreSQL restart"
+	faultIdentity faultKind = "identity service restart"
 )
 
-var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres}
+var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres, faultIdentity}
 
 // FaultCounts says how many faults of each kind a run injects.
 type FaultCounts struct {
@@ -25,10 +26,12 @@ type FaultCounts struct {
 	APIKills         int // SIGKILL the API, start it again 1–2 s later
 	TemporalRestarts int // stop the dev server, start it on the same port and file
 	PostgresRestarts int // pg_ctl stop -m fast or immediate, start again 2–4 s later
+	IdentityRestarts int // SIGKILL the identity service stand-in, start it again 4–8 s later
 }
 
 func (c FaultCounts) of(k faultKind) int {
-	return map[faultKind]int{faultWorker: c.WorkerKills, faultAPI: c.APIKills, faultTemporal: c.TemporalRestarts, faultPostgres: c.PostgresRestarts}[k]
+	return map[faultKind]int{faultWorker: c.WorkerKills, faultAPI: c.APIKills, faultTemporal: c.TemporalRestarts,
+		faultPostgres: c.PostgresRestarts, faultIdentity: c.IdentityRestarts}[k]
 }
 
 // fault is one injected fault.
@@ -74,6 +77,11 @@ func (s *stack) injectFaults(ctx context.Context, c FaultCounts, rng *rand.Rand,
 			break
 		}
 		sleep(ctx, time.Duration(rng.IntN(1000))*time.Millisecond)
+		select {
+		case <-driveDone:
+			late = true // the drive finished while the faults before struck
+		default:
+		}
 		f := s.inject(ctx, k, rng)
 		f.Late = late
 		faults = append(faults, f)
@@ -113,6 +121,8 @@ func (s *stack) inject(ctx context.Context, k faultKind, rng *rand.Rand) *fault 
 		f.Err = s.restartTemporal(ctx)
 	case faultPostgres:
 		f.Err = s.restartPostgres(ctx, f, rng)
+	case faultIdentity:
+		f.Err = s.restartIdentity(ctx, f, rng)
 	}
 	if f.Err != nil {
 		return f
@@ -145,6 +155,23 @@ func (s *stack) restartPostgres(ctx context.Context, f *fault, rng *rand.Rand) e
 	}
 	sleep(ctx, 2*time.Second+time.Duration(rng.IntN(2000))*time.Millisecond)
 	return s.startPostgresAgain(context.WithoutCancel(ctx))
+}
+
+// restartIdentity SIGKILLs the identity service stand-in, leaves it down
+// 4–8 s (tries meanwhile answer 503 verification_unavailable and are sent
+// again), starts it again and waits until it takes connections.
+func (s *stack) restartIdentity(ctx context.Context, f *fault, rng *rand.Rand) error {
+	down := 4*time.Second + time.Duration(rng.IntN(4000))*time.Millisecond
+	pid, err := s.identity.Kill()
+	f.Target = fmt.Sprintf("%s (pid %d), down %s", s.identity.name, pid, down.Round(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	sleep(ctx, down)
+	if err := s.identity.Start(); err != nil {
+		return err
+	}
+	return s.waitIdentity(context.WithoutCancel(ctx), time.Minute)
 }
 
 func (s *stack) logFault(i, n int, f *fault) {

@@ -3,7 +3,9 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
+	"zikao/internal/identity"
 	"zikao/internal/status"
 	"zikao/workflows"
 )
@@ -12,14 +14,17 @@ import (
 type action int
 
 const (
-	actSubmit     action = iota // POST /registrations
-	actAwait                    // poll GET /registrations/{id} until the status is reached
-	actUpload                   // POST …/diploma-report
-	actCounty                   // POST …/county-review
-	actProvincial               // POST …/provincial-review
-	actOnsite                   // GET /onsite/registrations, then POST …/onsite-check
-	actWithdraw                 // POST …/withdraw
-	actAnnul                    // POST …/annul, by the county reviewer of the area or a provincial reviewer
+	actSubmit         action = iota // POST /registrations
+	actAwait                        // poll GET /registrations/{id} until the status is reached
+	actUpload                       // POST …/diploma-report
+	actCounty                       // POST …/county-review
+	actProvincial                   // POST …/provincial-review
+	actOnsite                       // GET /onsite/registrations, then POST …/onsite-check
+	actWithdraw                     // POST …/withdraw
+	actAnnul                        // POST …/annul, by the county reviewer of the area or a provincial reviewer
+	actTry                          // POST …/online-verification/challenge, then POST …/online-verification (网上验证)
+	actAskReview                    // POST …/identity-review-request (人工核验, after three failed tries)
+	actIdentityReview               // POST …/identity-review, by the county reviewer of the area or a provincial reviewer
 )
 
 // step is one action with the statuses it starts from and leads to.
@@ -29,9 +34,12 @@ type step struct {
 	From    []string // statuses the registration may be in before (decisions)
 	To      string   // the status the step leads to
 	AtOnce  bool     // sent right after the step before, without a pause
-	// Provincial: an annulment by the provincial reviewer, else by the
-	// county reviewer of the registration's exam area.
+	// Provincial: an annulment or manual check by the provincial reviewer,
+	// else by the county reviewer of the registration's exam area.
 	Provincial bool
+	// Result: an online try's expected answer from the identity service
+	// (workflows.ResultMatch, …); the client sends files that lead to it.
+	Result string
 }
 
 // path is a way through the registration process, as a client drives it.
@@ -73,7 +81,45 @@ var (
 	provincialOK = review(actProvincial, true, status.PreRegistered)
 	provincialNo = review(actProvincial, false, status.AwaitingReport)
 	onsite       = decide(actOnsite, status.PreRegistered, status.Completed)
+
+	// Online identity verification (网上验证) and the office's manual check.
+	tryMatch        = step{Act: actTry, Result: workflows.ResultMatch, From: []string{status.PreRegistered}, To: status.Completed}
+	tryFace         = step{Act: actTry, Result: workflows.ResultFaceMismatch, From: []string{status.PreRegistered}, To: status.PreRegistered}
+	tryLiveness     = step{Act: actTry, Result: workflows.ResultLivenessFailed, From: []string{status.PreRegistered}, To: status.PreRegistered}
+	tryNotInRecords = step{Act: actTry, Result: workflows.ResultNotInRecords, From: []string{status.PreRegistered}, To: status.PreRegistered}
+	askReview       = decide(actAskReview, status.PreRegistered, status.IdentityReview)
 )
+
+// identityReview is the office's manual check: approved completes, refused
+// (with identityRefusal) sends the applicant on site.
+func identityReview(approve, provincial bool) step {
+	to := status.Completed
+	if !approve {
+		to = status.PreRegistered
+	}
+	return step{Act: actIdentityReview, Approve: approve, Provincial: provincial, From: []string{status.IdentityReview}, To: to}
+}
+
+// identityRefusal is the reason the office gives when it refuses a manual check.
+const identityRefusal = "视频中人像与身份证照片不一致，请携带身份证到考区现场确认"
+
+// online reports whether the path tries online verification.
+func (p path) online() bool {
+	return slices.ContainsFunc(p.Steps, func(st step) bool { return st.Act == actTry })
+}
+
+// notInRecords reports whether the path's applicant is one the identity
+// service does not know (an ID number with the sequence 999).
+func (p path) notInRecords() bool {
+	return slices.ContainsFunc(p.Steps, func(st step) bool { return st.Act == actTry && st.Result == workflows.ResultNotInRecords })
+}
+
+// zhuankeOnline is a 专科 registration (pre-registered at once) going on
+// with steps.
+func zhuankeOnline(name, label string, steps ...step) path {
+	return path{Name: name, Label: label, Kind: workflows.KindNew, Level: "zhuanke",
+		Steps: append([]step{submit}, steps...), Target: steps[len(steps)-1].To}
+}
 
 func withdrawFrom(from ...string) step {
 	return step{Act: actWithdraw, From: from, To: status.Withdrawn}
@@ -149,10 +195,26 @@ var (
 	pathAnnulRealPerson = path{Name: "annul-real-person", Label: "专科 on another's ID number, annulled pre-registered, province",
 		Kind: workflows.KindNew, Level: "zhuanke", Steps: []step{submit, annulFrom(true, status.PreRegistered)}, Target: status.Annulled,
 		Then: &pathRealPerson}
+
+	// Online identity verification (网上验证), three failed tries mixing
+	// both kinds of failure, and the office's manual check (人工核验).
+	pathOnlineMatch = zhuankeOnline("online-match", "专科 → 网上验证 match → completed", tryMatch)
+	pathOnlineRetry = zhuanshengben("online-retry", "专升本 found → 网上验证 face mismatch, then match", true,
+		awaitPre, tryFace, tryMatch)
+	pathOnlineReviewOK = zhuankeOnline("online-review-ok", "专科, 3 failed tries → 人工核验 → county approves",
+		tryFace, tryLiveness, tryFace, askReview, identityReview(true, false))
+	pathOnlineReviewNo = zhuankeOnline("online-review-no", "专科, 3 failed tries → 人工核验 refused (province) → on-site",
+		tryLiveness, tryFace, tryLiveness, askReview, identityReview(false, true), onsite)
+	pathOnlineNotInRecords = zhuankeOnline("online-not-in-records", "专科, ID sequence 999: not_in_records → on-site",
+		tryNotInRecords, onsite)
+	pathOnlineWithdraw = zhuankeOnline("online-withdraw-review", "专科, 3 failed tries → 人工核验, withdrawn meanwhile",
+		tryFace, tryFace, tryLiveness, askReview, withdrawFrom(status.IdentityReview))
+	pathOnlineAnnul = zhuankeOnline("online-annul-review", "专科, 3 failed tries → 人工核验, annulled by the county",
+		tryLiveness, tryLiveness, tryFace, askReview, annulFrom(false, status.IdentityReview))
 )
 
 // mix is the share of each path: registration i follows mix[i % len(mix)]
-// (before shuffling), so that any len(mix) (26) consecutive ones cover
+// (before shuffling), so that any len(mix) (33) consecutive ones cover
 // every path.
 var mix = []path{
 	pathZhuanke, pathFound, pathLongest, pathCountyReject, pathProvincialReject, pathEnrolled,
@@ -161,6 +223,8 @@ var mix = []path{
 	pathWithdrawFound, pathWithdrawZhuanke, pathWithdrawEnrolled,
 	pathZhuanke, pathLongest, pathEnrolled,
 	pathAnnulCheck, pathAnnulReport, pathAnnulCounty, pathAnnulRealPerson,
+	pathOnlineMatch, pathOnlineRetry, pathOnlineReviewOK, pathOnlineReviewNo, pathOnlineNotInRecords,
+	pathOnlineWithdraw, pathOnlineAnnul,
 }
 
 // allPaths lists each path once, in report order, a path's Then after it.
@@ -193,6 +257,7 @@ type plan struct {
 	Selected      string // 在籍: the ticket number selected to be re-activated
 	Then          *plan  // the path's Then: the same person and application, another account
 	Second        bool   // this is a plan's Then
+	Face          int    // online verification: the sample face (identity.SamplePortrait's seed) of the applicant
 }
 
 // makePlans assigns n registrations to paths and makes up their applicants.
@@ -204,7 +269,11 @@ func makePlans(n int, rng *rand.Rand, year, sitting int) []*plan {
 		p := &plan{Index: i, Path: mix[i%len(mix)], Phone: phone(rng)}
 		plans[i] = p
 		area := areas[i%len(areas)]
-		p.Area, p.Person = area.Code, folk.next(area.District)
+		if p.Path.notInRecords() {
+			p.Area, p.Person = area.Code, folk.notInRecords(area.District)
+		} else {
+			p.Area, p.Person = area.Code, folk.next(area.District)
+		}
 		switch {
 		case p.Path.Kind == workflows.KindEnrolled:
 			p.Enrolments = enrolmentsOf(enrolledCount, area.Code, year, sitting)
@@ -224,6 +293,7 @@ func makePlans(n int, rng *rand.Rand, year, sitting int) []*plan {
 	rng.Shuffle(len(plans), func(i, j int) { plans[i], plans[j] = plans[j], plans[i] })
 	for i, p := range plans {
 		p.Index = i
+		p.Face = i % identity.SampleSeeds
 		if p.Path.Then != nil {
 			then := *p
 			then.Path, then.Then, then.Second = *p.Path.Then, nil, true

@@ -32,12 +32,24 @@ type people struct {
 
 func newPeople(rng *rand.Rand) *people { return &people{rng: rng, seen: map[string]bool{}} }
 
-// next returns a person with an ID number of the exam area's district.
-func (p *people) next(district string) person {
+// next returns a person with an ID number of the exam area's district,
+// one the identity service knows (its sequence is not 999).
+func (p *people) next(district string) person { return p.make(district, false) }
+
+// notInRecords returns a person whose ID number has the sequence (digits
+// 15–17) 999, which the identity service stand-in does not find in its
+// records; the number is valid, its check character computed.
+func (p *people) notInRecords(district string) person { return p.make(district, true) }
+
+func (p *people) make(district string, notInRecords bool) person {
 	for {
 		birth := time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, p.rng.IntN(365*30))
-		id := withCheckDigit(fmt.Sprintf("%s%s%03d", district, birth.Format("20060102"), p.rng.IntN(1000)))
-		if p.seen[id] {
+		seq := p.rng.IntN(1000)
+		if notInRecords {
+			seq = 999
+		}
+		id := withCheckDigit(fmt.Sprintf("%s%s%03d", district, birth.Format("20060102"), seq))
+		if p.seen[id] || (!notInRecords && seq == 999) {
 			continue
 		}
 		p.seen[id] = true

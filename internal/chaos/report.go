@@ -40,7 +40,7 @@ func printReport(w io.Writer, d reportData) {
 }
 
 func printPaths(w io.Writer, runs []*run) {
-	fmt.Fprintf(w, "\nRegistrations per path                                                                      driven  reached target\n")
+	fmt.Fprintf(w, "\nRegistrations per path                                                                         driven  reached target\n")
 	total, done := 0, 0
 	for _, p := range allPaths() {
 		n, ok := 0, 0
@@ -53,9 +53,9 @@ func printPaths(w io.Writer, runs []*run) {
 			}
 		}
 		total, done = total+n, done+ok
-		fmt.Fprintf(w, "  %-19s %s %4d  %4d (%s)\n", p.Name, pad(p.Label, 62), n, ok, p.Target)
+		fmt.Fprintf(w, "  %-22s %s %4d  %4d (%s)\n", p.Name, pad(p.Label, 62), n, ok, p.Target)
 	}
-	fmt.Fprintf(w, "  %s %4d  %4d\n", pad("all", 82), total, done)
+	fmt.Fprintf(w, "  %s %4d  %4d\n", pad("all", 85), total, done)
 }
 
 // pad pads s with spaces to n terminal columns (a CJK character takes two).
@@ -71,7 +71,7 @@ func pad(s string, n int) string {
 }
 
 func printFaults(w io.Writer, d reportData) {
-	fmt.Fprintf(w, "\nFaults (time from the drive's start; recovery: until the first submission or decision sent after the fault succeeded)\n")
+	fmt.Fprintf(w, "\nFaults (time from the drive's start; recovery: until the first submission or decision sent after the fault succeeded — for the identity service, the first online try)\n")
 	byKind := map[faultKind][]time.Duration{}
 	for i, f := range d.faults {
 		rec, ok := recovery(f, d.stats)
@@ -88,7 +88,7 @@ func printFaults(w io.Writer, d reportData) {
 		if f.Late {
 			late = " [late: after the drive]"
 		}
-		fmt.Fprintf(w, "  %2d  +%6.1fs  %-18s %-34s %s; recovery %s%s\n", i+1, f.At.Sub(d.driveStart).Seconds(), f.Kind, f.Target, state, recS, late)
+		fmt.Fprintf(w, "  %2d  +%6.1fs  %-24s %-40s %s; recovery %s%s\n", i+1, f.At.Sub(d.driveStart).Seconds(), f.Kind, f.Target, state, recS, late)
 	}
 	fmt.Fprintln(w, "  per kind:")
 	for _, k := range faultKinds {
@@ -98,18 +98,19 @@ func printFaults(w io.Writer, d reportData) {
 				n++
 			}
 		}
-		fmt.Fprintf(w, "    %-18s %d injected (planned %d); recovery %s\n", k, n, d.opts.Faults.of(k), spread(byKind[k]))
+		fmt.Fprintf(w, "    %-24s %d injected (planned %d); recovery %s\n", k, n, d.opts.Faults.of(k), spread(byKind[k]))
 	}
 }
 
 // recovery is the time from a fault until the first submission or decision
-// sent after it was answered with success.
+// sent after it was answered with success; for a restart of the identity
+// service, the first online try (the only requests that need it).
 func recovery(f *fault, st *stats) (time.Duration, bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	best, found := time.Duration(0), false
 	for _, ok := range st.oks {
-		if ok.sent.Before(f.At) {
+		if ok.sent.Before(f.At) || (f.Kind == faultIdentity && !strings.HasSuffix(ok.path, "/online-verification")) {
 			continue
 		}
 		if d := ok.done.Sub(f.At); !found || d < best {

@@ -35,7 +35,8 @@ var extraStaff = []demo.Staff{
 
 // stack is the system under test, every part on 127.0.0.1: PostgreSQL,
 // the Temporal dev server (SQLite file), the registry stand-in (in this
-// process), and the API and two workers as processes of the zikao binary.
+// process), and the identity service stand-in, the API and two workers as
+// processes of the zikao binary.
 type stack struct {
 	dir    string
 	events *eventLog
@@ -49,6 +50,8 @@ type stack struct {
 	tLog     *os.File
 	registry *http.Server
 	mailpit  *devstack.Mailpit // the SMTP server the workers deliver to
+	identity *proc             // the identity verification service stand-in (zikao identity-service)
+	idAddr   string            // where it listens
 
 	apiAddr string
 	api     *proc
@@ -81,6 +84,9 @@ func startStack(ctx context.Context, o Options, plans []*plan, events *eventLog)
 		return s, err
 	}
 	s.events.add("Mailpit on %s (SMTP %s)", s.mailpit.URL(), s.mailpit.SMTPAddress())
+	if err := s.startIdentity(ctx, o); err != nil {
+		return s, err
+	}
 	if err := s.startProcesses(ctx, o, registryURL); err != nil {
 		return s, err
 	}
@@ -169,6 +175,49 @@ func (s *stack) startRegistry(o Options, plans []*plan) (string, error) {
 	return url, nil
 }
 
+// startIdentity starts the identity verification service stand-in as a
+// process of its own (so that a fault can stop it), and waits until it
+// takes connections.
+func (s *stack) startIdentity(ctx context.Context, o Options) error {
+	port, err := devstack.FreePort()
+	if err != nil {
+		return err
+	}
+	s.idAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	env := childEnv(map[string]string{"ZIKAO_IDENTITY_SERVICE_USER": o.IdentityUser, "ZIKAO_IDENTITY_SERVICE_KEY": o.IdentityKey})
+	s.identity = &proc{name: "identity-service", bin: o.Binary, args: []string{"identity-service", "-listen", s.idAddr}, env: env,
+		logPath: filepath.Join(s.dir, "identity-service.log"), events: s.events}
+	if err := s.identity.Start(); err != nil {
+		return err
+	}
+	if err := s.waitIdentity(ctx, time.Minute); err != nil {
+		return err
+	}
+	s.events.add("identity service stand-in on http://%s (pid %d)", s.idAddr, s.identity.Pid())
+	return nil
+}
+
+// waitIdentity waits until the identity service stand-in takes connections.
+func (s *stack) waitIdentity(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		conn, err := net.DialTimeout("tcp", s.idAddr, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the identity service stand-in at %s did not listen within %s (see %s)", s.idAddr, limit,
+				filepath.Join(s.dir, "identity-service.log"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // startProcesses starts two workers and the API, and waits for the API.
 func (s *stack) startProcesses(ctx context.Context, o Options, registryURL string) error {
 	port, err := devstack.FreePort()
@@ -184,6 +233,9 @@ func (s *stack) startProcesses(ctx context.Context, o Options, registryURL strin
 		"ZIKAO_DIPLOMA_REGISTRY_URL":  registryURL,
 		"ZIKAO_DIPLOMA_REGISTRY_USER": o.RegistryUser,
 		"ZIKAO_DIPLOMA_REGISTRY_KEY":  o.RegistryKey,
+		"ZIKAO_IDENTITY_SERVICE_URL":  "http://" + s.idAddr,
+		"ZIKAO_IDENTITY_SERVICE_USER": o.IdentityUser,
+		"ZIKAO_IDENTITY_SERVICE_KEY":  o.IdentityKey,
 		"ZIKAO_YEAR":                  strconv.Itoa(o.Year),
 		"ZIKAO_SITTING":               strconv.Itoa(o.Sitting),
 		"ZIKAO_SMTP_ADDRESS":          s.mailpit.SMTPAddress(), // the run's own Mailpit
@@ -321,6 +373,9 @@ func (s *stack) stop() {
 	}
 	for _, w := range s.workers {
 		w.Stop()
+	}
+	if s.identity != nil {
+		s.identity.Stop()
 	}
 	if s.registry != nil {
 		_ = s.registry.Close()

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+
+	"zikao/internal/db"
 )
 
 // MaxSize is the largest file accepted: 5 MiB.
@@ -60,13 +62,14 @@ type Store struct{ db *sqlx.DB }
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
 
 // Put stores data and returns its id; the same content stored twice keeps
-// one copy and one id.
+// one copy and one id. Each Put counts as an upload pending until its
+// request discards it (Discard) or something refers to the file.
 func (s *Store) Put(ctx context.Context, data []byte, contentType string) (string, error) {
 	sum := sha256.Sum256(data)
 	var id string
 	err := s.db.GetContext(ctx, &id, `
-		INSERT INTO files (id, sha256, content_type, size, data) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (sha256) DO UPDATE SET created_at = now() RETURNING id`,
+		INSERT INTO files (id, sha256, content_type, size, data, pending) VALUES ($1, $2, $3, $4, $5, 1)
+		ON CONFLICT (sha256) DO UPDATE SET created_at = now(), pending = files.pending + 1 RETURNING id`,
 		uuid.NewString(), sum[:], contentType, len(data), data)
 	if err != nil {
 		return "", fmt.Errorf("store file: %w", err)
@@ -106,14 +109,28 @@ func (s *Store) ContentType(ctx context.Context, id string) (string, error) {
 	return ct, nil
 }
 
-// Discard removes a file that nothing refers to (a refused upload's); one
-// that a report or a registration uses stays.
+// Discard ends one upload of a file (a refused upload's) and removes the
+// file when no other upload of the same content is pending and nothing
+// refers to it; one that a report, a registration or a try uses stays. (A
+// request that never discards, having died, leaves its file to
+// DiscardOrphans.)
 func (s *Store) Discard(ctx context.Context, id string) error {
-	_, err := s.db.ExecContext(ctx, `
-		DELETE FROM files f WHERE f.id = $1
-		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
-		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
-		  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, id)
+	err := db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		var pending int
+		err := tx.GetContext(ctx, &pending, `UPDATE files SET pending = GREATEST(pending - 1, 0) WHERE id = $1 RETURNING pending`, id)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && pending > 0) {
+			return nil // gone already, or another request's upload of the same bytes is under way
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `
+			DELETE FROM files f WHERE f.id = $1
+			  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
+			  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
+			  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, id)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("discard file %s: %w", id, err)
 	}
