@@ -118,7 +118,10 @@ func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, ke
 			}
 		}
 	}
-	release := func() { // no try was made: the challenge stays usable
+	// No try was made: the challenge stays usable, and the files go (Discard
+	// keeps a file another request of the same bytes, such as a retry with
+	// the same key, has stored meanwhile).
+	release := func() {
 		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.ReleaseChallenge(ctx, t.ChallengeID, uid) }, "")
 		discardFiles()
 	}

@@ -104,8 +104,10 @@ func (s *Store) NewChallenge(ctx context.Context, registrationID string) (Challe
 	}
 	c := Challenge{ID: uuid.NewString(), Digits: fmt.Sprintf("%04d", n.Int64())}
 	err = db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		// A claimed challenge is voided too: only the request that claimed
+		// it may still use it (a retry with its key, ClaimChallenge).
 		if _, err := tx.ExecContext(ctx, `UPDATE online_challenges SET voided_at = now()
-			WHERE registration_id = $1 AND voided_at IS NULL AND claimed_by IS NULL`, registrationID); err != nil {
+			WHERE registration_id = $1 AND voided_at IS NULL`, registrationID); err != nil {
 			return fmt.Errorf("void earlier challenges: %w", err)
 		}
 		return tx.GetContext(ctx, &c.ExpiresAt, `INSERT INTO online_challenges (id, registration_id, digits, expires_at)
