@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"zikao/internal/db"
 	"zikao/internal/registrations"
 )
 
@@ -25,8 +26,12 @@ type Activities struct {
 
 // permanent marks the errors that retrying cannot mend: the registration is
 // gone from the read model, or the ticket numbers of its area are used up.
+//
+// A file a step refers to that is gone (a foreign key of the files) is
+// permanent too: the decision fails instead of holding its registration for
+// ever.
 func permanent(err error) error {
-	if errors.Is(err, registrations.ErrNotFound) || errors.Is(err, registrations.ErrTicketsExhausted) {
+	if errors.Is(err, registrations.ErrNotFound) || errors.Is(err, registrations.ErrTicketsExhausted) || db.IsForeignKeyViolation(err) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "permanent", err)
 	}
 	return err

@@ -13,7 +13,7 @@ import (
 	"zikao/internal/files"
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
-	"zikao/internal/status"
+
 	"zikao/workflows"
 )
 
@@ -25,6 +25,12 @@ import (
 // and the form around them.
 const onlineVerificationLimit = registering.MaxIDCardPhoto + registering.MaxVideo + registering.MaxPortrait + 64<<10
 
+// errOnlineTooLarge: a try's body went past its limit (the files' sizes
+// together); the page names each file's limit.
+var errOnlineTooLarge = problem{status: http.StatusRequestEntityTooLarge, apiError: apiError{Code: registering.CodeFileTooLarge,
+	Message:   "上传的文件过大：身份证人像面照片不超过 5 MB，朗读视频不超过 20 MB，电子证件照不超过 100 KB",
+	MessageEN: "the files are too large: the ID card photo 5 MB, the video 20 MB, the portrait 100 KB at most"}}
+
 // onlineView is the online verification's part of the registration view.
 type onlineView struct {
 	Available    bool    `json:"available"`
@@ -34,10 +40,7 @@ type onlineView struct {
 }
 
 func makeOnlineView(r registrations.Registration, now time.Time) onlineView {
-	v := onlineView{
-		Available: r.Status == status.PreRegistered && !r.OnlineClosed && r.OnlineTriesLeft > 0 && now.Before(r.WindowEndsAt),
-		TriesLeft: r.OnlineTriesLeft, ReviewReason: r.IdentityReviewReason,
-	}
+	v := onlineView{Available: registering.OnlineOpen(r, now) == nil, TriesLeft: r.OnlineTriesLeft, ReviewReason: r.IdentityReviewReason}
 	if r.OnlineLastResult != nil && *r.OnlineLastResult != workflows.ResultMatch {
 		v.LastResult = r.OnlineLastResult
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -97,7 +98,7 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 			if r.IdentityReviewReason == nil { // after the manual check, its reason says more
 				d.OnlineResult = onlineResult(v.Online.LastResult)
 			}
-			d.CanAskReview = canAskIdentityReview(*r)
+			d.CanAskReview = registering.MayAskIdentityReview(*r, time.Now())
 		}
 		if d.Completed && r.TicketNumber != nil {
 			d.Tickets = []string{*r.TicketNumber}

@@ -40,15 +40,6 @@ func onlineResult(result *string) string {
 	return onlineResults[*result]
 }
 
-// canAskIdentityReview reports whether the applicant may ask for the
-// manual check now: pre-registered, three tries failed (not closed by
-// not_in_records), never asked before. The workflow decides in the end.
-func canAskIdentityReview(r registrations.Registration) bool {
-	return r.Status == status.PreRegistered && r.OnlineTriesLeft <= 0 && !r.IdentityReviewAsked &&
-		r.IdentityReviewReason == nil && onlineResult(r.OnlineLastResult) != "" &&
-		*r.OnlineLastResult != workflows.ResultNotInRecords
-}
-
 // onlineData is what the online verification page shows.
 type onlineData struct {
 	View         view
@@ -104,16 +95,10 @@ func (s *Server) renderOnline(c *gin.Context, p page, r *registrations.Registrat
 		failErr(c, err)
 		return
 	}
-	p.Data = onlineData{View: v, Challenge: ch, CanAskReview: canAskIdentityReview(*r),
+	p.Data = onlineData{View: v, Challenge: ch, CanAskReview: registering.MayAskIdentityReview(*r, time.Now()),
 		Closed: r.Status == status.PreRegistered && (r.OnlineClosed || r.OnlineTriesLeft <= 0), Limits: tryLimits}
 	s.render(c, "online", p)
 }
-
-// errOnlineTooLarge: a try's body went past its limit (the files' sizes
-// together); the page names each file's limit.
-var errOnlineTooLarge = problem{status: http.StatusRequestEntityTooLarge, apiError: apiError{Code: registering.CodeFileTooLarge,
-	Message:   "上传的文件过大：身份证人像面照片不超过 5 MB，朗读视频不超过 20 MB，电子证件照不超过 100 KB",
-	MessageEN: "the files are too large: the ID card photo 5 MB, the video 20 MB, the portrait 100 KB at most"}}
 
 var fourDigits = regexp.MustCompile(`^[0-9]{4}$`)
 

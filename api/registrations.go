@@ -104,6 +104,8 @@ func parseMultipart(c *gin.Context) bool {
 	switch {
 	case err == nil:
 		return checkForm(c)
+	case isTooLarge(err) && onlineTryRoutes[c.FullPath()]:
+		fail(c, errOnlineTooLarge)
 	case isTooLarge(err):
 		fail(c, errTooLarge)
 	default:

@@ -10,6 +10,7 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
+	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
 )
@@ -157,7 +158,7 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 			s = "人工核验未通过（" + *r.IdentityReviewReason + "）。" + s
 		case makeOnlineView(r, time.Now()).Available:
 			s += fmt.Sprintf("；也可以在 %s 前网上验证，无需前往（剩余 %d 次）", day(r.WindowEndsAt), r.OnlineTriesLeft)
-		case r.OnlineTriesLeft == 0 && !r.IdentityReviewAsked:
+		case registering.MayAskIdentityReview(r, time.Now()):
 			s += "；三次网上验证均未通过，也可以申请人工核验"
 		}
 		return s

@@ -55,6 +55,11 @@ CREATE TABLE online_tries (
     FOREIGN KEY (registration_id, seq) REFERENCES registration_history (registration_id, seq) ON DELETE CASCADE
 );
 
+-- Discard and the foreign keys of files look a file up among the tries.
+CREATE INDEX online_tries_id_card_photo_idx ON online_tries (id_card_photo_file_id);
+CREATE INDEX online_tries_video_idx ON online_tries (video_file_id);
+CREATE INDEX online_tries_portrait_idx ON online_tries (portrait_file_id);
+
 -- The e-mail of a refused manual check: why, and where to go on site.
 ALTER TABLE outbox DROP CONSTRAINT outbox_kind_check;
 ALTER TABLE outbox ADD CONSTRAINT outbox_kind_check CHECK (kind IN ('rejected', 'pre_registered', 'completed', 'expired',

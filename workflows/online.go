@@ -101,24 +101,24 @@ func (r *registration) recordTry(ctx workflow.Context, t OnlineTry, next registr
 
 // The manual check (人工核验), asked for by the applicant.
 
-func (r *registration) canAskIdentityReview() error {
+func (r *registration) canAskIdentityReview(ctx workflow.Context) error {
 	switch {
 	case r.status != status.PreRegistered:
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
 	case r.online.TriesLeft > 0 || r.online.ReviewAsked: // not_in_records leaves tries: it closes without using one
 		return refuse(ErrNoIdentityReview, "a manual check follows three failed tries, once")
-	case r.windowClosed:
+	case r.windowClosed || !workflow.Now(ctx).Before(r.in.Window.EndsAt):
 		return refuse(ErrOutsideWindow, "the confirmation window has ended")
 	}
 	return nil
 }
 
 func (r *registration) validateIdentityReviewRequest(ctx workflow.Context, q IdentityReviewRequest) error {
-	return r.canAskIdentityReview()
+	return r.canAskIdentityReview(ctx)
 }
 
 func (r *registration) requestIdentityReview(ctx workflow.Context, q IdentityReviewRequest) (State, error) {
-	return r.transition(ctx, r.canAskIdentityReview, func() error {
+	return r.transition(ctx, func() error { return r.canAskIdentityReview(ctx) }, func() error {
 		step := r.step(ctx, status.IdentityReview, ByApplicant, q.AccountID, "已申请人工核验，等待考区办公室核验网上验证材料")
 		next := r.online
 		next.ReviewAsked = true

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"zikao/internal/catalog"
+	"zikao/internal/identity"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
 )
@@ -163,10 +164,10 @@ type OnlineTry struct {
 
 // Online verification results, as the identity service answers.
 const (
-	ResultMatch          = "match"
-	ResultFaceMismatch   = "face_mismatch"
-	ResultLivenessFailed = "liveness_failed"
-	ResultNotInRecords   = "not_in_records"
+	ResultMatch          = identity.Match
+	ResultFaceMismatch   = identity.FaceMismatch
+	ResultLivenessFailed = identity.LivenessFailed
+	ResultNotInRecords   = identity.NotInRecords
 )
 
 // IdentityReviewRequest is the applicant's request for the office's manual

@@ -63,7 +63,8 @@ func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
 
 // Put stores data and returns its id; the same content stored twice keeps
 // one copy and one id. Each Put counts as an upload pending until its
-// request discards it (Discard) or something refers to the file.
+// request discards it (Discard); an upload that something came to refer to
+// is never discarded, and stays counted (a referenced file is kept anyway).
 func (s *Store) Put(ctx context.Context, data []byte, contentType string) (string, error) {
 	sum := sha256.Sum256(data)
 	var id string
@@ -138,10 +139,13 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 }
 
 // DiscardOrphans removes the files nothing has referred to for longer than
-// age (uploads whose request died before the workflow refused them).
+// age (uploads whose request died before the workflow refused them). A file
+// with an upload pending (Put, not discarded: a decision Temporal may still
+// deliver to its workflow, e.g. after a long worker outage) is kept a day.
 func (s *Store) DiscardOrphans(ctx context.Context, age time.Duration) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `
 		DELETE FROM files f WHERE f.created_at < now() - make_interval(secs => $1)
+		  AND (f.pending = 0 OR f.created_at < now() - interval '1 day')
 		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
 		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
 		  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, age.Seconds())

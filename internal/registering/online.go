@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	_ "image/png" // the ID card photo may be a PNG
 	"io"
 	"log/slog"
 	"strings"
@@ -40,8 +41,9 @@ const (
 	MaxPortrait      = 102400   // JPEG, exactly PortraitWidth × PortraitHeight, blue background
 	PortraitWidth    = 480
 	PortraitHeight   = 640
-	blueCorner       = 40 // the side of each top corner square of the blue-background rule
-	blueOverRedByMin = 40 // how much bluer than red those squares are, on average (0–255)
+	maxIDCardPixels  = 20_000_000 // what a phone's camera takes; more is no photo of a card
+	blueCorner       = 40         // the side of each top corner square of the blue-background rule
+	blueOverRedByMin = 40         // how much bluer than red those squares are, on average (0–255)
 )
 
 // OnlineChallenge gives the owner of a pre-registered registration the
@@ -52,16 +54,17 @@ func (s *Service) OnlineChallenge(ctx context.Context, who accounts.Account, id 
 	if err != nil {
 		return registrations.Challenge{}, err
 	}
-	if err := onlineOpen(r, time.Now()); err != nil {
+	if err := OnlineOpen(r, time.Now()); err != nil {
 		return registrations.Challenge{}, err
 	}
 	c, err := s.Registrations.NewChallenge(ctx, r.ID)
 	return c, unavailable(err)
 }
 
-// onlineOpen tells from the read model whether a try may be made now (the
-// workflow's validator decides in the end).
-func onlineOpen(r registrations.Registration, now time.Time) error {
+// OnlineOpen tells from the read model whether a try of online verification
+// may be made now, and if not why (the workflow's validator decides in the
+// end): the one rule that the service, the views and the pages follow.
+func OnlineOpen(r registrations.Registration, now time.Time) error {
 	switch {
 	case r.Status != status.PreRegistered:
 		return refuse(workflows.ErrNotPreRegistered)
@@ -94,9 +97,17 @@ func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, ke
 		return r, err
 	}
 	uid := updateID(workflows.UpdateOnlineTry, who, key)
-	if r.Status != status.PreRegistered {
-		// Made before with this key (the workflow answers with that), or refused.
+	made, err := s.Registrations.Recorded(ctx, r.ID, uid)
+	if err != nil {
+		return r, unavailable(err)
+	}
+	if made || r.Status != status.PreRegistered {
+		// Made before with this key: the workflow answers as the first
+		// time, and the identity service is not asked again. Or refused.
 		return s.decide(ctx, r, workflows.UpdateOnlineTry, uid, workflows.OnlineTry{AccountID: who.ID})
+	}
+	if err := OnlineOpen(r, time.Now()); err != nil {
+		return r, err // before anything is sent to the identity service
 	}
 	try, err := readTry(in)
 	if err != nil {
@@ -186,6 +197,15 @@ func readTry(in OnlineFiles) (tryFiles, error) {
 	if t.portrait.data != nil {
 		checkPortrait(f, "portrait", t.portrait.data)
 	}
+	if t.idCard.data != nil {
+		cfg, _, err := image.DecodeConfig(bytes.NewReader(t.idCard.data))
+		switch {
+		case err != nil:
+			f.Add("id_card_photo", "身份证人像面照片无法解码，请重新拍摄", "the ID card photo is not a readable image")
+		case cfg.Width*cfg.Height > maxIDCardPixels:
+			f.Add("id_card_photo", "身份证人像面照片像素过多（不超过 2000 万像素）", "the ID card photo has too many pixels (20 megapixels at most)")
+		}
+	}
 	if strings.TrimSpace(in.ChallengeID) == "" {
 		f.Add("challenge_id", "请先获取朗读数字", "challenge_id is required: ask for the digits to read first")
 	}
@@ -247,6 +267,13 @@ func bluer(img image.Image, sq image.Rectangle) bool {
 		}
 	}
 	return blue-red >= blueOverRedByMin*n
+}
+
+// MayAskIdentityReview tells from the read model whether the applicant may
+// ask for the manual check now: pre-registered after three failed tries
+// (not_in_records closes without using them), never asked before.
+func MayAskIdentityReview(r registrations.Registration, now time.Time) bool {
+	return r.Status == status.PreRegistered && r.OnlineTriesLeft <= 0 && !r.IdentityReviewAsked && now.Before(r.WindowEndsAt)
 }
 
 // RequestIdentityReview asks the office to check the last try's materials

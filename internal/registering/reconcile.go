@@ -158,11 +158,13 @@ func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, s
 		}
 		return rc.close(ctx, r, sw, status.Withdrawn, "注册流程已被终止，本次注册关闭")
 	}
-	if shown, _ := d.TypedSearchAttributes.GetKeyword(workflows.StatusKey); shown == r.Status {
+	if shown, _ := d.TypedSearchAttributes.GetKeyword(workflows.StatusKey); shown == r.Status && !triedSinceChecked(r) {
 		return nil
 	}
 	// The workflow's search attribute is upserted after the row is written:
-	// a difference that lasted a minute is worth asking the workflow.
+	// a difference that lasted a minute is worth asking the workflow. So is
+	// a failed try of online verification, which leaves the status as it
+	// was: the row may hold a try its workflow never committed.
 	q, err := tc.QueryWorkflow(ctx, workflows.WorkflowID(r.ID), "", workflows.QuerySnapshot)
 	if err != nil {
 		return fmt.Errorf("query workflow: %w", err)
@@ -184,6 +186,12 @@ func (rc *Reconciler) check(ctx context.Context, r registrations.Registration, s
 		"registration_id", r.ID, "was", r.Status, "now", snap.Status)
 	sw.Restored++
 	return nil
+}
+
+// triedSinceChecked: the row recorded a try of online verification (or
+// another step) since the reconciler last looked, and stays pre-registered.
+func triedSinceChecked(r registrations.Registration) bool {
+	return r.Status == status.PreRegistered && r.OnlineLastResult != nil && r.CheckedAt.Before(r.UpdatedAt)
 }
 
 // close closes a registration whose workflow has ended without closing it.

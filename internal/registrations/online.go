@@ -65,6 +65,17 @@ func writeOnline(ctx context.Context, tx *sqlx.Tx, id string, seq int, at time.T
 	return nil
 }
 
+// Recorded reports whether the Workflow Update updateID has recorded a step
+// of the registration.
+func (s *Store) Recorded(ctx context.Context, id, updateID string) (bool, error) {
+	var found bool
+	err := s.db.GetContext(ctx, &found, `SELECT EXISTS (SELECT 1 FROM registration_history WHERE registration_id = $1 AND update_id = $2)`, id, updateID)
+	if err != nil {
+		return false, fmt.Errorf("look up step %s of %s: %w", updateID, id, err)
+	}
+	return found, nil
+}
+
 // LastTry returns the files of a registration's last recorded try.
 func (s *Store) LastTry(ctx context.Context, id string) (Try, error) {
 	var t struct {
