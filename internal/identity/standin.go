@@ -30,7 +30,7 @@ const (
 	// MaxRequest is the largest request the stand-in reads.
 	MaxRequest = 30 << 20
 	// maxPixels bounds the pictures the stand-in decodes.
-	maxPixels = 40_000_000
+	maxPixels = 20_000_000 // as the service layer checks the ID card photo
 )
 
 // StandIn answers verifications as the real service would, checking the
