@@ -13,7 +13,6 @@ import (
 	"zikao/internal/files"
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
-
 	"zikao/workflows"
 )
 

@@ -82,7 +82,7 @@ func (s *Server) renderOnline(c *gin.Context, p page, r *registrations.Registrat
 			return
 		}
 	}
-	if ch == nil && (p.Error == "" || makeOnlineView(*r, time.Now()).Available) {
+	if ch == nil && (p.Error == "" || registering.OnlineOpen(*r, time.Now()) == nil) {
 		got, err := s.Registering.OnlineChallenge(c.Request.Context(), account(c), r.ID)
 		if err == nil {
 			ch = &got

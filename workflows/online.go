@@ -20,7 +20,8 @@ import (
 // which does not expire with the window): approved completes, refused sends
 // the applicant on site.
 
-func (r *registration) canTryOnline(ctx workflow.Context) error {
+// canTryOnline: a try with this challenge may be made now.
+func (r *registration) canTryOnline(ctx workflow.Context, challengeID string) error {
 	switch {
 	case r.status != status.PreRegistered:
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
@@ -28,12 +29,14 @@ func (r *registration) canTryOnline(ctx workflow.Context) error {
 		return refuse(ErrOnlineClosed, "online verification is closed")
 	case r.windowClosed || !workflow.Now(ctx).Before(r.in.Window.EndsAt):
 		return refuse(ErrOutsideWindow, "the confirmation window has ended")
+	case slices.Contains(r.challenges, challengeID):
+		return refuse(ErrChallengeExpired, "the challenge was used by another try")
 	}
 	return nil
 }
 
 func (r *registration) validateOnlineTry(ctx workflow.Context, t OnlineTry) error {
-	if err := r.canTryOnline(ctx); err != nil {
+	if err := r.canTryOnline(ctx, t.ChallengeID); err != nil {
 		return err
 	}
 	switch {
@@ -41,8 +44,6 @@ func (r *registration) validateOnlineTry(ctx workflow.Context, t OnlineTry) erro
 		return refuse(ErrInvalidDecision, "a try needs its challenge and three files")
 	case !slices.Contains([]string{ResultMatch, ResultFaceMismatch, ResultLivenessFailed, ResultNotInRecords}, t.Result):
 		return refuse(ErrInvalidDecision, "unknown result "+t.Result)
-	case slices.Contains(r.challenges, t.ChallengeID):
-		return refuse(ErrChallengeExpired, "the challenge was used by another try")
 	}
 	return nil
 }
@@ -55,13 +56,7 @@ var tryNotes = map[string]string{
 }
 
 func (r *registration) onlineTry(ctx workflow.Context, t OnlineTry) (State, error) {
-	check := func() error {
-		if slices.Contains(r.challenges, t.ChallengeID) {
-			return refuse(ErrChallengeExpired, "the challenge was used by another try")
-		}
-		return r.canTryOnline(ctx)
-	}
-	return r.transition(ctx, check, func() error {
+	return r.transition(ctx, func() error { return r.canTryOnline(ctx, t.ChallengeID) }, func() error {
 		try := registrations.Try{ChallengeID: t.ChallengeID, Result: t.Result,
 			IDCardPhotoID: t.IDCardPhotoID, VideoID: t.VideoID, PortraitID: t.PortraitID}
 		next := r.online
@@ -73,7 +68,7 @@ func (r *registration) onlineTry(ctx workflow.Context, t OnlineTry) (State, erro
 				ByRole: ByApplicant, AccountID: t.AccountID, Online: &next, Try: &try})
 		case ResultNotInRecords:
 			next.Closed = true
-			err = r.recordTry(ctx, t, next, try, tryNotes[t.Result])
+			err = r.recordTry(ctx, t.AccountID, next, try, tryNotes[t.Result])
 		default:
 			next.TriesLeft--
 			note := fmt.Sprintf("%s，剩余 %d 次", tryNotes[t.Result], next.TriesLeft)
@@ -81,7 +76,7 @@ func (r *registration) onlineTry(ctx workflow.Context, t OnlineTry) (State, erro
 				next.Closed = true
 				note = tryNotes[t.Result] + "。三次网上验证均未通过，可申请人工核验或到考区现场确认"
 			}
-			err = r.recordTry(ctx, t, next, try, note)
+			err = r.recordTry(ctx, t.AccountID, next, try, note)
 		}
 		if err != nil {
 			return err
@@ -93,9 +88,15 @@ func (r *registration) onlineTry(ctx workflow.Context, t OnlineTry) (State, erro
 }
 
 // recordTry records a failed try: the registration stays pre-registered.
-func (r *registration) recordTry(ctx workflow.Context, t OnlineTry, next registrations.Online, try registrations.Try, note string) error {
-	step := r.step(ctx, status.PreRegistered, ByApplicant, t.AccountID, note)
-	step.Online, step.Try = &next, &try
+func (r *registration) recordTry(ctx workflow.Context, byAccount int64, next registrations.Online, try registrations.Try, note string) error {
+	step := r.step(ctx, status.PreRegistered, ByApplicant, byAccount, note)
+	step.Try = &try
+	return r.recordOnline(ctx, step, next)
+}
+
+// recordOnline records a step that changes the online verification to next.
+func (r *registration) recordOnline(ctx workflow.Context, step registrations.Transition, next registrations.Online) error {
+	step.Online = &next
 	return r.recordStep(ctx, step)
 }
 
@@ -122,8 +123,7 @@ func (r *registration) requestIdentityReview(ctx workflow.Context, q IdentityRev
 		step := r.step(ctx, status.IdentityReview, ByApplicant, q.AccountID, "已申请人工核验，等待考区办公室核验网上验证材料")
 		next := r.online
 		next.ReviewAsked = true
-		step.Online = &next
-		return r.recordStep(ctx, step)
+		return r.recordOnline(ctx, step, next)
 	})
 }
 
@@ -149,7 +149,6 @@ func (r *registration) identityReview(ctx workflow.Context, d IdentityReview) (S
 		step.ReasonID = d.ReasonID
 		next := r.online
 		next.Closed, next.ReviewReasonID = true, d.ReasonID
-		step.Online = &next
-		return r.recordStep(ctx, step)
+		return r.recordOnline(ctx, step, next)
 	})
 }

@@ -126,10 +126,7 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `
-			DELETE FROM files f WHERE f.id = $1
-			  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
-			  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
-			  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, id)
+			DELETE FROM files f WHERE f.id = $1 AND `+unreferenced, id)
 		return err
 	})
 	if err != nil {
@@ -138,6 +135,12 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 	return nil
 }
 
+// unreferenced is the SQL condition of a file f that no report, registration
+// (its photo) or try of online verification refers to.
+const unreferenced = `NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
+	AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
+	AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`
+
 // DiscardOrphans removes the files nothing has referred to for longer than
 // age (uploads whose request died before the workflow refused them). A file
 // with an upload pending (Put, not discarded: a decision Temporal may still
@@ -145,10 +148,7 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 func (s *Store) DiscardOrphans(ctx context.Context, age time.Duration) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `
 		DELETE FROM files f WHERE f.created_at < now() - make_interval(secs => $1)
-		  AND (f.pending = 0 OR f.created_at < now() - interval '1 day')
-		  AND NOT EXISTS (SELECT 1 FROM diploma_reports d WHERE d.file_id = f.id)
-		  AND NOT EXISTS (SELECT 1 FROM registrations r WHERE r.photo_file_id = f.id)
-		  AND NOT EXISTS (SELECT 1 FROM online_tries t WHERE f.id IN (t.id_card_photo_file_id, t.video_file_id, t.portrait_file_id))`, age.Seconds())
+		  AND (f.pending = 0 OR f.created_at < now() - interval '1 day') AND `+unreferenced, age.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("discard orphaned files: %w", err)
 	}

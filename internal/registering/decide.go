@@ -183,16 +183,42 @@ func (s *Service) storeFile(ctx context.Context, f Fields, field string, file io
 }
 
 // discard removes what a refused decision stored (best effort: the
-// reconciler removes what is left over).
-func (s *Service) discard(ctx context.Context, first func(context.Context) error, fileID string) {
+// reconciler removes what is left over): first (nil for nothing), then the
+// files it uploaded.
+func (s *Service) discard(ctx context.Context, first func(context.Context) error, fileIDs ...string) {
 	ctx = context.WithoutCancel(ctx)
-	err := first(ctx)
-	if err == nil && fileID != "" {
-		err = s.Files.Discard(ctx, fileID)
+	var err error
+	if first != nil {
+		err = first(ctx)
+	}
+	for _, id := range fileIDs {
+		if err == nil && id != "" {
+			err = s.Files.Discard(ctx, id)
+		}
 	}
 	if err != nil {
 		slog.WarnContext(ctx, "discard the upload of a refused decision", "error", err)
 	}
+}
+
+// decideWithReason sends a decision that may carry a reason typed by a
+// reviewer: the reason (when there is one) is stored in PostgreSQL first and
+// only its id travels, in the argument arg makes of it; a refused decision's
+// reason is removed again.
+func (s *Service) decideWithReason(ctx context.Context, r registrations.Registration, update, uid, reason string,
+	arg func(reasonID string) any) (registrations.Registration, error) {
+	var reasonID string
+	if reason != "" {
+		var err error
+		if reasonID, err = s.Registrations.AddReason(ctx, r.ID, uid, reason); err != nil {
+			return r, unavailable(err)
+		}
+	}
+	now, err := s.decide(ctx, r, update, uid, arg(reasonID))
+	if _, refused := err.(*Refusal); refused && reasonID != "" {
+		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, reasonID) })
+	}
+	return now, err
 }
 
 // Stages of review.
@@ -222,18 +248,17 @@ func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, sta
 	if err := decisionFields(&d); err != nil {
 		return r, err
 	}
-	uid := updateID(update, who, key)
-	review := workflows.Review{Approved: *d.Approved, AccountID: who.ID}
-	if !review.Approved {
-		if review.ReasonID, err = s.Registrations.AddReason(ctx, r.ID, uid, d.Reason); err != nil {
-			return r, unavailable(err)
-		}
+	return s.decideWithReason(ctx, r, update, updateID(update, who, key), d.rejection(), func(reasonID string) any {
+		return workflows.Review{Approved: *d.Approved, ReasonID: reasonID, AccountID: who.ID}
+	})
+}
+
+// rejection is the reason a decision stores: a rejection's, none for an approval.
+func (d Decision) rejection() string {
+	if *d.Approved {
+		return ""
 	}
-	now, err := s.decide(ctx, r, update, uid, review)
-	if _, refused := err.(*Refusal); refused && review.ReasonID != "" {
-		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, review.ReasonID) }, "")
-	}
-	return now, err
+	return d.Reason
 }
 
 // decisionFields checks a reviewer's decision (its reason trimmed).
@@ -289,7 +314,7 @@ func (s *Service) OnsiteCheck(ctx context.Context, who accounts.Account, id, key
 	now, err := s.decide(ctx, r, workflows.UpdateOnsiteCheck, updateID(workflows.UpdateOnsiteCheck, who, key),
 		workflows.OnsiteCheck{PhotoFileID: photoID, AccountID: who.ID})
 	if _, refused := err.(*Refusal); refused {
-		s.discard(ctx, func(context.Context) error { return nil }, photoID)
+		s.discard(ctx, nil, photoID)
 	}
 	return now, err
 }
@@ -321,17 +346,9 @@ func (s *Service) Annul(ctx context.Context, who accounts.Account, id, key, reas
 	if err := f.Err(); err != nil {
 		return r, err
 	}
-	role := reviewerRole(who)
-	uid := updateID(workflows.UpdateAnnul, who, key)
-	reasonID, err := s.Registrations.AddReason(ctx, r.ID, uid, reason)
-	if err != nil {
-		return r, unavailable(err)
-	}
-	now, err := s.decide(ctx, r, workflows.UpdateAnnul, uid, workflows.Annulment{ReasonID: reasonID, ByRole: role, AccountID: who.ID})
-	if _, refused := err.(*Refusal); refused {
-		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, reasonID) }, "")
-	}
-	return now, err
+	return s.decideWithReason(ctx, r, workflows.UpdateAnnul, updateID(workflows.UpdateAnnul, who, key), reason, func(reasonID string) any {
+		return workflows.Annulment{ReasonID: reasonID, ByRole: reviewerRole(who), AccountID: who.ID}
+	})
 }
 
 // ReportFile returns the report on file, for the applicant and reviewers in scope.

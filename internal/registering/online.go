@@ -113,28 +113,20 @@ func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, ke
 	if err != nil {
 		return r, err
 	}
-	digits, err := s.Registrations.ClaimChallenge(ctx, r.ID, strings.TrimSpace(in.ChallengeID), uid)
+	t := workflows.OnlineTry{ChallengeID: strings.TrimSpace(in.ChallengeID), AccountID: who.ID}
+	digits, err := s.Registrations.ClaimChallenge(ctx, r.ID, t.ChallengeID, uid)
 	if errors.Is(err, registrations.ErrChallengeExpired) {
 		return r, refuse(CodeChallengeExpired)
 	}
 	if err != nil {
 		return r, unavailable(err)
 	}
-	t := workflows.OnlineTry{ChallengeID: strings.TrimSpace(in.ChallengeID), AccountID: who.ID}
-	stored := func() []string { return []string{t.IDCardPhotoID, t.VideoID, t.PortraitID} }
-	discardFiles := func() {
-		for _, fileID := range stored() {
-			if fileID != "" {
-				s.discard(ctx, func(context.Context) error { return nil }, fileID)
-			}
-		}
-	}
 	// No try was made: the challenge stays usable, and the files go (Discard
 	// keeps a file another request of the same bytes, such as a retry with
 	// the same key, has stored meanwhile).
 	release := func() {
-		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.ReleaseChallenge(ctx, t.ChallengeID, uid) }, "")
-		discardFiles()
+		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.ReleaseChallenge(ctx, t.ChallengeID, uid) },
+			t.IDCardPhotoID, t.VideoID, t.PortraitID)
 	}
 	for _, f := range []struct {
 		id   *string
@@ -156,7 +148,7 @@ func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, ke
 	}
 	now, err := s.decide(ctx, r, workflows.UpdateOnlineTry, uid, t)
 	if _, refused := err.(*Refusal); refused {
-		discardFiles()
+		s.discard(ctx, nil, t.IDCardPhotoID, t.VideoID, t.PortraitID)
 	}
 	return now, err
 }
@@ -315,18 +307,10 @@ func (s *Service) IdentityReview(ctx context.Context, who accounts.Account, id, 
 	if err := decisionFields(&d); err != nil {
 		return r, err
 	}
-	uid := updateID(workflows.UpdateIdentityReview, who, key)
-	review := workflows.IdentityReview{Approved: *d.Approved, ByRole: reviewerRole(who), AccountID: who.ID}
-	if !review.Approved {
-		if review.ReasonID, err = s.Registrations.AddReason(ctx, r.ID, uid, d.Reason); err != nil {
-			return r, unavailable(err)
-		}
-	}
-	now, err := s.decide(ctx, r, workflows.UpdateIdentityReview, uid, review)
-	if _, refused := err.(*Refusal); refused && review.ReasonID != "" {
-		s.discard(ctx, func(ctx context.Context) error { return s.Registrations.DiscardReason(ctx, review.ReasonID) }, "")
-	}
-	return now, err
+	update := workflows.UpdateIdentityReview
+	return s.decideWithReason(ctx, r, update, updateID(update, who, key), d.rejection(), func(reasonID string) any {
+		return workflows.IdentityReview{Approved: *d.Approved, ReasonID: reasonID, ByRole: reviewerRole(who), AccountID: who.ID}
+	})
 }
 
 // Kinds of the files of a try, as the API names them.
