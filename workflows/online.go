@@ -23,6 +23,8 @@ import (
 // canTryOnline: a try with this challenge may be made now.
 func (r *registration) canTryOnline(ctx workflow.Context, challengeID string) error {
 	switch {
+	case r.status == status.Expired: // a try that waited for the step before it, across the window's end
+		return refuse(ErrOutsideWindow, "the confirmation window has ended")
 	case r.status != status.PreRegistered:
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
 	case r.online.Closed || r.online.TriesLeft <= 0:
@@ -36,7 +38,7 @@ func (r *registration) canTryOnline(ctx workflow.Context, challengeID string) er
 }
 
 func (r *registration) validateOnlineTry(ctx workflow.Context, t OnlineTry) error {
-	if err := r.canTryOnline(ctx, t.ChallengeID); err != nil {
+	if err := r.whenSettled(func() error { return r.canTryOnline(ctx, t.ChallengeID) }); err != nil {
 		return err
 	}
 	switch {
@@ -115,7 +117,7 @@ func (r *registration) canAskIdentityReview(ctx workflow.Context) error {
 }
 
 func (r *registration) validateIdentityReviewRequest(ctx workflow.Context, q IdentityReviewRequest) error {
-	return r.canAskIdentityReview(ctx)
+	return r.whenSettled(func() error { return r.canAskIdentityReview(ctx) })
 }
 
 func (r *registration) requestIdentityReview(ctx workflow.Context, q IdentityReviewRequest) (State, error) {
@@ -136,7 +138,7 @@ func (r *registration) validateIdentityReview(ctx workflow.Context, d IdentityRe
 	case d.ByRole != ByCountyReviewer && d.ByRole != ByProvincialReviewer:
 		return refuse(ErrInvalidDecision, "only the county or provincial office checks by eye")
 	}
-	return r.awaitingReview(status.IdentityReview)()
+	return r.whenSettled(r.awaitingReview(status.IdentityReview))
 }
 
 func (r *registration) identityReview(ctx workflow.Context, d IdentityReview) (State, error) {

@@ -286,6 +286,20 @@ func refuse(code, message string) error {
 	return temporal.NewApplicationError(message, code)
 }
 
+// whenSettled is a validator's check of the state, made at once unless a
+// step is being recorded (or the diploma check runs): the state is then
+// about to change — the read model the caller saw may already show the next
+// one, e.g. after a worker died between writing it and committing its
+// workflow task — so the update is accepted and its handler checks the
+// state again once the step is done (transition), refusing with the same
+// codes.
+func (r *registration) whenSettled(check func() error) error {
+	if r.busy {
+		return nil
+	}
+	return check()
+}
+
 // transition runs one decision: it waits for any transition in progress,
 // checks again that the decision still applies (a validator saw the state
 // before that one finished), then records it.
@@ -356,7 +370,7 @@ func (r *registration) validateUpload(ctx workflow.Context, u ReportUpload) erro
 	if u.ReportID == "" {
 		return refuse(ErrInvalidDecision, "the report id is missing")
 	}
-	return r.canUpload()
+	return r.whenSettled(r.canUpload)
 }
 
 func (r *registration) uploadReport(ctx workflow.Context, u ReportUpload) (State, error) {
@@ -393,14 +407,14 @@ func (r *registration) validateCountyReview(ctx workflow.Context, d Review) erro
 	if err := validateDecision(d); err != nil {
 		return err
 	}
-	return r.awaitingReview(status.CountyReview)()
+	return r.whenSettled(r.awaitingReview(status.CountyReview))
 }
 
 func (r *registration) validateProvincialReview(ctx workflow.Context, d Review) error {
 	if err := validateDecision(d); err != nil {
 		return err
 	}
-	return r.awaitingReview(status.ProvincialReview)()
+	return r.whenSettled(r.awaitingReview(status.ProvincialReview))
 }
 
 func (r *registration) countyReview(ctx workflow.Context, d Review) (State, error) {
@@ -449,7 +463,7 @@ func (r *registration) validateOnsiteCheck(ctx workflow.Context, c OnsiteCheck) 
 	if c.PhotoFileID == "" {
 		return refuse(ErrInvalidDecision, "the on-site check needs a photo")
 	}
-	return r.canConfirm(ctx)
+	return r.whenSettled(func() error { return r.canConfirm(ctx) })
 }
 
 func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, error) {
@@ -465,7 +479,7 @@ func (r *registration) validateWindowChange(ctx workflow.Context, w Window) erro
 	if !w.EndsAt.After(w.StartsAt) || !w.EndsAt.After(workflow.Now(ctx)) {
 		return refuse(ErrInvalidDecision, "a new window ends after it starts, and in the future")
 	}
-	return r.notClosed()
+	return r.whenSettled(r.notClosed)
 }
 
 func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, error) {
@@ -494,7 +508,7 @@ func (r *registration) notClosed() error {
 }
 
 func (r *registration) validateWithdraw(ctx workflow.Context, w Withdrawal) error {
-	return r.notClosed()
+	return r.whenSettled(r.notClosed)
 }
 
 func (r *registration) withdraw(ctx workflow.Context, w Withdrawal) (State, error) {
@@ -515,7 +529,7 @@ func (r *registration) validateAnnul(ctx workflow.Context, a Annulment) error {
 	case a.ByRole != ByCountyReviewer && a.ByRole != ByProvincialReviewer:
 		return refuse(ErrInvalidDecision, "only the county or provincial office annuls")
 	}
-	return r.notClosed()
+	return r.whenSettled(r.notClosed)
 }
 
 // annul ends the registration whatever it waits for, as a withdrawal does:

@@ -101,9 +101,9 @@ func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, ke
 	if err != nil {
 		return r, unavailable(err)
 	}
-	if made || r.Status != status.PreRegistered {
+	if made {
 		// Made before with this key: the workflow answers as the first
-		// time, and the identity service is not asked again. Or refused.
+		// time, and the identity service is not asked again.
 		return s.decide(ctx, r, workflows.UpdateOnlineTry, uid, workflows.OnlineTry{AccountID: who.ID})
 	}
 	if err := OnlineOpen(r, time.Now()); err != nil {
