@@ -70,11 +70,14 @@ func (s *Server) signUp(c *gin.Context) {
 		Password           string `json:"password"`
 		SecurityQuestionID int    `json:"security_question_id"`
 		SecurityAnswer     string `json:"security_answer"`
+		Phone              string `json:"phone"`
+		SMSCode            string `json:"sms_code"`
 	}
 	if !bindJSON(c, &in) {
 		return
 	}
-	a, err := s.Accounts.SignUp(c, in.LoginName, in.Password, in.SecurityQuestionID, in.SecurityAnswer)
+	a, err := s.Accounts.Create(c, accounts.NewAccount{LoginName: in.LoginName, Password: in.Password,
+		QuestionID: in.SecurityQuestionID, Answer: in.SecurityAnswer, Phone: in.Phone, SMSCode: in.SMSCode})
 	if !s.accountError(c, err) {
 		return
 	}
@@ -121,11 +124,18 @@ func (s *Server) resetPassword(c *gin.Context) {
 		SecurityQuestionID int    `json:"security_question_id"`
 		SecurityAnswer     string `json:"security_answer"`
 		NewPassword        string `json:"new_password"`
+		Phone              string `json:"phone"` // or by an SMS code to the bound phone
+		SMSCode            string `json:"sms_code"`
 	}
 	if !bindJSON(c, &in) {
 		return
 	}
-	err := s.Accounts.ResetPassword(c, in.LoginName, in.SecurityQuestionID, in.SecurityAnswer, in.NewPassword, c.ClientIP())
+	var err error
+	if in.Phone != "" || in.SMSCode != "" {
+		err = s.Accounts.ResetPasswordByPhone(c, in.Phone, in.SMSCode, in.NewPassword, c.ClientIP())
+	} else {
+		err = s.Accounts.ResetPassword(c, in.LoginName, in.SecurityQuestionID, in.SecurityAnswer, in.NewPassword, c.ClientIP())
+	}
 	if !s.accountError(c, err) {
 		return
 	}
@@ -154,5 +164,5 @@ func (s *Server) changePassword(c *gin.Context) {
 
 func (s *Server) me(c *gin.Context) {
 	a := account(c)
-	c.JSON(http.StatusOK, gin.H{"account_id": a.ID, "login_name": a.LoginName, "role": a.Role, "exam_area_code": a.ExamAreaCode})
+	c.JSON(http.StatusOK, gin.H{"account_id": a.ID, "login_name": a.LoginName, "role": a.Role, "exam_area_code": a.ExamAreaCode, "phone": a.Phone})
 }

@@ -51,6 +51,7 @@ var (
 	_                    = define(http.StatusNotFound, "registration_not_found", "未找到注册信息", "no registration found")
 	errEnrolmentNotFound = define(http.StatusNotFound, "enrolment_not_found", "未找到匹配的在籍信息", "no matching enrolment record")
 	errLoginNameTaken    = define(http.StatusConflict, "login_name_taken", "该登录名已被使用", "this login name is already in use")
+	errPhoneTaken        = define(http.StatusConflict, "phone_taken", "该手机号码已绑定其他账号", "this phone number is bound to another account")
 	errIDEnrolled        = define(http.StatusConflict, "id_number_enrolled", "该身份证号已有在籍信息，请选择在籍注册", "this ID number has enrolment records: use the enrolled registration")
 	errIDRegistered      = define(http.StatusConflict, "id_number_registered", "该身份证号已完成注册和现场确认，不能重复注册", "this ID number is already registered and confirmed")
 	errInProgress        = define(http.StatusConflict, "registration_in_progress", "您已有进行中的注册，请在“我的注册”中查看", "you already have a registration in progress")
@@ -171,6 +172,8 @@ func problemOf(c *gin.Context, err error) problem {
 		return invalidProblem(inv.Fields)
 	case errors.Is(err, accounts.ErrLoginNameTaken):
 		return errLoginNameTaken
+	case errors.Is(err, accounts.ErrPhoneTaken):
+		return errPhoneTaken
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		return errInvalidCreds
 	case errors.Is(err, accounts.ErrResetRejected):

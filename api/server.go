@@ -19,7 +19,9 @@ import (
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/files"
+	"zikao/internal/metrics"
 	"zikao/internal/registering"
+	"zikao/internal/sms"
 	"zikao/internal/throttle"
 )
 
@@ -43,6 +45,11 @@ type Server struct {
 	StaffLookupLimits accounts.Limits
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
+	// SMS, when set, sends the codes and ticket look-ups this server writes
+	// at once (the worker's sender sends them otherwise, within a second or
+	// two, and everything else).
+	SMS        *sms.Sender
+	SMSMetrics *metrics.SMS
 }
 
 // NewServer wires a Server over a database and a Temporal client.
@@ -56,6 +63,7 @@ func NewServer(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting in
 		RequestTimeout:    45 * time.Second,
 		LookupLimits:      probeLimits(),
 		StaffLookupLimits: staffProbeLimits(),
+		SMSMetrics:        metrics.NewSMS(db),
 	}
 }
 
@@ -99,15 +107,19 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	v1.POST("/accounts", s.signUp)
 	v1.POST("/sessions", s.login)
 	v1.POST("/password-resets", s.resetPassword)
+	v1.POST("/sms-codes", s.requestCode)
+	v1.POST("/ticket-lookups", s.lookupTicket)
 	authed := v1.Group("", s.authenticate)
 	authed.DELETE("/sessions/current", s.logout)
 	authed.PUT("/accounts/me/password", s.changePassword)
 	authed.GET("/accounts/me", s.me)
+	authed.PUT("/accounts/me/phone", s.bindPhone) // staff may bind a phone too
 
 	applicant := authed.Group("", allow(accounts.RoleApplicant))
 	applicant.POST("/enrolled-records/lookup", s.limitProbes, s.lookupEnrolment)
 	applicant.POST("/registrations", s.limitProbes, s.submit)
 	applicant.GET("/registrations/mine", s.mine)
+	applicant.GET("/accounts/me/tickets", s.myTickets)
 	applicant.POST("/registrations/:id/diploma-report", s.uploadReport)
 	applicant.POST("/registrations/:id/withdraw", s.withdraw)
 	applicant.POST("/registrations/:id/online-verification/challenge", s.onlineChallenge)

@@ -25,8 +25,8 @@ import (
 
 // runDev starts the whole system on this machine: PostgreSQL and the
 // Temporal dev server (persisting under the data folder), migrations, demo
-// data, the stand-ins of the diploma registry and of the citizen identity
-// verification service, and the worker and API as processes of their own.
+// data, the stand-ins of the diploma registry, of the citizen identity
+// verification service and of the SMS provider, and the worker and API as processes of their own.
 // It stops everything on Ctrl-C, or when a process fails.
 func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -36,6 +36,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	uiPort := fs.Int("ui-port", 8233, "Temporal Web UI port on 127.0.0.1")
 	registryAddr := fs.String("registry", "127.0.0.1:8090", "diploma registry stand-in address")
 	identityAddr := fs.String("identity", "127.0.0.1:8092", "citizen identity verification service stand-in address")
+	smsAddr := fs.String("sms", "127.0.0.1:8091", "SMS gateway stand-in address (its page lists every text sent)")
 	mailPort := fs.Int("mail-port", 8025, "Mailpit web UI and API port on 127.0.0.1 (where to read the e-mails)")
 	smtpPort := fs.Int("smtp-port", 1025, "Mailpit SMTP port on 127.0.0.1")
 	if err := fs.Parse(args); err != nil {
@@ -109,12 +110,19 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	}()
 	cfg.IdentityServiceURL = "http://" + *identityAddr
 
+	smsDone := make(chan error, 1)
+	go func() {
+		smsDone <- serveSMSGateway(standInsCtx, cfg, *smsAddr, filepath.Join(*dataDir, "sms", "messages.jsonl"))
+	}()
+	cfg.SMSURL = "http://" + *smsAddr
+
 	env := append(os.Environ(),
 		"ZIKAO_DATABASE_URL="+cfg.DatabaseURL,
 		"TEMPORAL_ADDRESS="+cfg.TemporalAddress,
 		"TEMPORAL_NAMESPACE="+cfg.TemporalNamespace,
 		"ZIKAO_DIPLOMA_REGISTRY_URL="+cfg.DiplomaRegistryURL,
 		"ZIKAO_IDENTITY_SERVICE_URL="+cfg.IdentityServiceURL,
+		"ZIKAO_SMS_URL="+cfg.SMSURL,
 		"ZIKAO_YEAR="+strconv.Itoa(cfg.Year),
 		"ZIKAO_SITTING="+strconv.Itoa(cfg.Sitting),
 		// The worker's e-mails go to Mailpit, without TLS or authentication.
@@ -163,6 +171,8 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		case err := <-registryDone:
 			return err
 		case err := <-identityDone:
+			return err
+		case err := <-smsDone:
 			return err
 		}
 	}
@@ -256,11 +266,12 @@ zikao is running (sitting %d-%d). Ctrl-C stops everything.
   PostgreSQL   %s%s
   Registry     %s (stand-in of 学信网)
   Identity     %s (stand-in of the citizen identity verification service)
+  SMS          %s   (stand-in of the SMS provider: every code and text sent)
   Mail         %s   (Mailpit: every e-mail to applicants; SMTP %s)%s
 
 Demo accounts (password %q):
 `, cfg.Year, cfg.Sitting, cfg.ListenAddress, cfg.ListenAddress, uiPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue,
-		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, cfg.IdentityServiceURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), demo.Password)
+		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, cfg.IdentityServiceURL, cfg.SMSURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), demo.Password)
 	for _, s := range demo.StaffAccounts {
 		fmt.Printf("  %-26s %s %s\n", s.LoginName, s.Role, s.Area)
 	}

@@ -10,6 +10,7 @@
 //	zikao enrolled import FILE     load enrolment records from a CSV file
 //	zikao diploma-registry         the diploma registry (学信网) stand-in
 //	zikao identity-service         the citizen identity verification service (公民身份核验) stand-in
+//	zikao sms-gateway              the SMS provider's stand-in
 //
 // Settings come from environment variables (see internal/config and the README).
 package main
@@ -48,8 +49,8 @@ import (
 const usage = `usage: zikao COMMAND [flags]
 
 commands:
-  dev                 start PostgreSQL, Temporal (with its UI), the diploma registry and
-                      identity service stand-ins, the worker and the API, with demo data;
+  dev                 start PostgreSQL, Temporal (with its UI), the diploma registry,
+                      identity service and SMS gateway stand-ins, the worker and the API, with demo data;
                       Ctrl-C stops all
   api                 run the HTTP API server
   worker              run the Temporal worker
@@ -59,6 +60,7 @@ commands:
   enrolled import F   load enrolment records from CSV file F
   diploma-registry    run the diploma registry stand-in (-listen)
   identity-service    run the citizen identity verification service stand-in (-listen)
+  sms-gateway         run the SMS provider stand-in (-listen, -data FILE keeping what it received)
   chaos               fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
   temporal setup      create the namespace if missing, register search attributes, check updates (-retention)
 `
@@ -95,6 +97,8 @@ func main() {
 		err = runRegistry(ctx, cfg, args)
 	case "identity-service":
 		err = runIdentityService(ctx, cfg, args)
+	case "sms-gateway":
+		err = runSMSGateway(ctx, cfg, args)
 	case "chaos":
 		err = runChaos(ctx, cfg, args)
 	case "temporal":
@@ -143,6 +147,8 @@ func runAPI(ctx context.Context, cfg config.Config) error {
 	reportUntilReachable(ctx, database, tc)
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
 	s.Accounts.SessionTTL = cfg.SessionTTL
+	s.Accounts.SMSLimits = smsLimits(cfg)
+	s.SMS = smsSender(cfg, database, s.SMSMetrics)
 	s.Registering.OverdueAfter = cfg.ReviewOverdueAfter
 	s.Registering.Identity = identity.NewClient(cfg.IdentityServiceURL, cfg.IdentityServiceUser, cfg.IdentityServiceKey, cfg.IdentityServiceTimeout)
 	h, err := s.Handler(cfg.TrustedProxies)
@@ -183,6 +189,7 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 	go func() { _ = waitFor(ctx, "PostgreSQL", retryInterval, pingDB(database)) }()
 	go serveWorkerMetrics(ctx, cfg, database)
 	defer startMailSender(ctx, cfg, database)() // the e-mail outbox's sender; waits for it on the way out
+	defer startSMSSender(ctx, cfg, database)()  // and the SMS outbox's
 	acts := &activities.Activities{
 		Registrations: registrations.NewStore(database),
 		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"zikao/internal/db"
+	"zikao/internal/sms"
 	"zikao/internal/throttle"
 	"zikao/internal/wellformed"
 )
@@ -64,6 +65,7 @@ type Account struct {
 	LoginName    string  `db:"login_name"`
 	Role         string  `db:"role"`
 	ExamAreaCode *string `db:"exam_area_code"`
+	Phone        *string `db:"phone"` // the bound, verified phone (nil for none)
 }
 
 // Area is the exam area a county reviewer or on-site operator is bound to.
@@ -113,6 +115,7 @@ type Store struct {
 	SessionTTL  time.Duration
 	LoginLimits Limits
 	ResetLimits Limits
+	SMSLimits   SMSLimits
 }
 
 // NewStore returns a Store with the default limits and a 12-hour session.
@@ -123,6 +126,7 @@ func NewStore(database *sqlx.DB) *Store {
 		SessionTTL:  12 * time.Hour,
 		LoginLimits: DefaultLimits("password"),
 		ResetLimits: DefaultLimits("reset"),
+		SMSLimits:   DefaultSMSLimits(),
 	}
 }
 
@@ -178,9 +182,29 @@ func CheckPassword(p string) string {
 	return ""
 }
 
-// SignUp creates an applicant account.
+// NewAccount is a sign-up: the e-mail login name, the password, the
+// security question and answer, and optionally a phone with the SMS code
+// sent to it for sign_up (both or neither).
+type NewAccount struct {
+	LoginName  string
+	Password   string
+	QuestionID int
+	Answer     string
+	Phone      string
+	SMSCode    string
+}
+
+// SignUp creates an applicant account without a phone.
 func (s *Store) SignUp(ctx context.Context, loginName, password string, questionID int, answer string) (Account, error) {
-	loginName = strings.TrimSpace(loginName)
+	return s.Create(ctx, NewAccount{LoginName: loginName, Password: password, QuestionID: questionID, Answer: answer})
+}
+
+// Create creates an applicant account. With a phone, the code is checked
+// first (ErrCodeRejected, as an InvalidError of field sms_code), then
+// whether another account holds the phone by now (ErrPhoneTaken); the code
+// is used only when the account is created.
+func (s *Store) Create(ctx context.Context, in NewAccount) (Account, error) {
+	loginName, password, questionID, answer := strings.TrimSpace(in.LoginName), in.Password, in.QuestionID, in.Answer
 	fields := map[string]string{}
 	if msg := CheckLoginName(loginName); msg != "" {
 		fields["login_name"] = msg
@@ -202,6 +226,8 @@ func (s *Store) SignUp(ctx context.Context, loginName, password string, question
 	} else if utf8.RuneCountInString(a) > 100 {
 		fields["security_answer"] = "密保答案最多 100 个字符 / security answer must have at most 100 characters"
 	}
+	phone := strings.TrimSpace(in.Phone)
+	checkPhoneAndCode(phone, in.SMSCode, true, fields)
 	if len(fields) > 0 {
 		return Account{}, &InvalidError{Fields: fields}
 	}
@@ -213,19 +239,37 @@ func (s *Store) SignUp(ctx context.Context, loginName, password string, question
 	if err != nil {
 		return Account{}, err
 	}
-	// ON CONFLICT, not a unique violation: its error would write the login
-	// name into PostgreSQL's server log.
 	var a Account
-	err = s.db.GetContext(ctx, &a, `
-		INSERT INTO accounts (login_name, password_hash, security_question_id, security_answer_hash, role)
-		VALUES ($1, $2, $3, $4, 'applicant') ON CONFLICT (lower(login_name)) DO NOTHING
-		RETURNING id, login_name, role, exam_area_code`,
-		loginName, pw, questionID, ans)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Account{}, ErrLoginNameTaken
+	create := func(tx *sqlx.Tx) error {
+		var phoneArg any
+		if phone != "" {
+			if err := lockPhone(ctx, tx, phone, 0); err != nil {
+				return err
+			}
+			phoneArg = phone
+		}
+		// ON CONFLICT, not a unique violation: its error would write the
+		// login name into PostgreSQL's server log.
+		err := tx.GetContext(ctx, &a, `
+			INSERT INTO accounts (login_name, password_hash, security_question_id, security_answer_hash, role, phone)
+			VALUES ($1, $2, $3, $4, 'applicant', $5) ON CONFLICT (lower(login_name)) DO NOTHING
+			RETURNING id, login_name, role, exam_area_code, phone`,
+			loginName, pw, questionID, ans, phoneArg)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrLoginNameTaken
+		}
+		if err != nil {
+			return fmt.Errorf("create account: %w", err)
+		}
+		return nil
+	}
+	if phone == "" {
+		err = db.InTx(ctx, s.db, create)
+	} else {
+		err = s.useCode(ctx, phone, sms.SignUp, in.SMSCode, create)
 	}
 	if err != nil {
-		return Account{}, fmt.Errorf("create account: %w", err)
+		return Account{}, err
 	}
 	return a, nil
 }
@@ -254,9 +298,9 @@ type credentials struct {
 func (s *Store) credentials(ctx context.Context, loginName string) (*credentials, error) {
 	var c credentials
 	err := s.db.GetContext(ctx, &c, `
-		SELECT id, login_name, role, exam_area_code, password_hash, security_question_id, security_answer_hash,
+		SELECT id, login_name, role, exam_area_code, phone, password_hash, security_question_id, security_answer_hash,
 			disabled_at IS NOT NULL AS disabled
-		FROM accounts WHERE lower(login_name) = $1`, NormalizeLoginName(loginName))
+		FROM accounts WHERE lower(login_name) = $1 OR (phone = $1 AND $1 ~ '^1[3-9][0-9]{9}$')`, NormalizeLoginName(loginName))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -361,7 +405,7 @@ func tokenHash(token string) []byte {
 func (s *Store) Authenticate(ctx context.Context, token string) (Account, error) {
 	var a Account
 	err := s.db.GetContext(ctx, &a, `
-		SELECT a.id, a.login_name, a.role, a.exam_area_code FROM sessions s JOIN accounts a ON a.id = s.account_id
+		SELECT a.id, a.login_name, a.role, a.exam_area_code, a.phone FROM sessions s JOIN accounts a ON a.id = s.account_id
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND a.disabled_at IS NULL`, tokenHash(token))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, ErrUnauthenticated

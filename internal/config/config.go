@@ -51,6 +51,17 @@ type Config struct {
 	MailFrom     string // ZIKAO_MAIL_FROM: the sender's address, optionally with a name
 	MailEnabled  bool   // ZIKAO_MAIL_ENABLED: false writes the outbox but sends nothing
 
+	SMSURL          string        // ZIKAO_SMS_URL: the SMS provider's API
+	SMSAccessKeyID  string        // ZIKAO_SMS_ACCESS_KEY_ID
+	SMSAccessSecret string        // ZIKAO_SMS_ACCESS_KEY_SECRET
+	SMSSignName     string        // ZIKAO_SMS_SIGN_NAME: the signature registered with the provider
+	SMSTimeout      time.Duration // ZIKAO_SMS_TIMEOUT: of one call to the provider
+	SMSEnabled      bool          // ZIKAO_SMS_ENABLED: false writes the SMS outbox but sends nothing
+	// SMS limits (api.md's defaults): ZIKAO_SMS_PER_ADDRESS_HOUR (codes and
+	// ticket look-ups from one address), ZIKAO_SMS_PER_PHONE_DAY (codes),
+	// ZIKAO_TICKET_LOOKUPS_PER_ID_DAY.
+	SMSPerAddressHour, SMSPerPhoneDay, TicketLookupsPerIDDay int
+
 	ReviewOverdueAfter   time.Duration // ZIKAO_REVIEW_OVERDUE_AFTER: a review waiting longer is overdue (metrics)
 	WorkerMetricsAddress string        // ZIKAO_WORKER_METRICS_ADDRESS: the worker's /metrics
 }
@@ -80,6 +91,14 @@ func FromEnv() (Config, error) {
 		SMTPPassword:           os.Getenv("ZIKAO_SMTP_PASSWORD"),
 		SMTPTLS:                env("ZIKAO_SMTP_TLS", "off"),
 		MailFrom:               env("ZIKAO_MAIL_FROM", "湖北自考考生注册系统 <noreply@zikao.localhost>"),
+		SMSURL:                 env("ZIKAO_SMS_URL", "http://127.0.0.1:8091"),
+		SMSAccessKeyID:         env("ZIKAO_SMS_ACCESS_KEY_ID", "zikao"),
+		SMSAccessSecret:        env("ZIKAO_SMS_ACCESS_KEY_SECRET", "dev-secret"),
+		SMSSignName:            env("ZIKAO_SMS_SIGN_NAME", "湖北自考"),
+		SMSTimeout:             10 * time.Second,
+		SMSPerAddressHour:      20,
+		SMSPerPhoneDay:         10,
+		TicketLookupsPerIDDay:  3,
 		SessionTTL:             12 * time.Hour,
 		Year:                   year,
 		Sitting:                sitting,
@@ -110,6 +129,9 @@ func FromEnv() (Config, error) {
 	if c.IdentityServiceTimeout, err = durationEnv("ZIKAO_IDENTITY_SERVICE_TIMEOUT", c.IdentityServiceTimeout); err != nil {
 		return c, err
 	}
+	if err := c.readSMS(); err != nil {
+		return c, err
+	}
 	if c.ReviewOverdueAfter, err = ReviewOverdueAfter(); err != nil {
 		return c, err
 	}
@@ -117,6 +139,33 @@ func FromEnv() (Config, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// readSMS reads the SMS provider's timeout, the switch and the limits.
+func (c *Config) readSMS() error {
+	var err error
+	if c.SMSTimeout, err = durationEnv("ZIKAO_SMS_TIMEOUT", c.SMSTimeout); err != nil {
+		return err
+	}
+	c.SMSEnabled = true
+	if os.Getenv("ZIKAO_SMS_ENABLED") != "" {
+		if c.SMSEnabled, err = boolEnv("ZIKAO_SMS_ENABLED"); err != nil {
+			return err
+		}
+	}
+	for _, l := range []struct {
+		name string
+		v    *int
+	}{{"ZIKAO_SMS_PER_ADDRESS_HOUR", &c.SMSPerAddressHour}, {"ZIKAO_SMS_PER_PHONE_DAY", &c.SMSPerPhoneDay},
+		{"ZIKAO_TICKET_LOOKUPS_PER_ID_DAY", &c.TicketLookupsPerIDDay}} {
+		if *l.v, err = intEnv(l.name, *l.v); err != nil {
+			return err
+		}
+		if *l.v < 1 {
+			return fmt.Errorf("%s must be at least 1, got %d", l.name, *l.v)
+		}
+	}
+	return nil
 }
 
 // DefaultReviewOverdueAfter is how long a review waits before it is overdue

@@ -18,6 +18,7 @@ import (
 
 	"zikao/internal/db"
 	"zikao/internal/mail"
+	"zikao/internal/sms"
 	"zikao/internal/status"
 )
 
@@ -156,7 +157,7 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 			return err
 		}
 		if r.Status == status.PreRegistered { // 专科 and 在籍 start there: where and when to go
-			if err := mail.Enqueue(ctx, tx, mail.Notice{RegistrationID: r.ID, Seq: 1, Kind: mail.PreRegistered}); err != nil {
+			if err := enqueue(ctx, tx, mail.Notice{RegistrationID: r.ID, Seq: 1, Kind: mail.PreRegistered}); err != nil {
 				return err
 			}
 		}
@@ -400,7 +401,7 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err != nil || !fresh {
 			return err
 		}
-		if err := mail.Retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
+		if err := retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `
@@ -460,9 +461,10 @@ func noticeOf(t Transition) (mail.Kind, bool) {
 	return "", false
 }
 
-// notify writes the e-mail of a step into the outbox when the update res
-// changed the registration's row (the step is the read model's news), in
-// the transaction that wrote it: the e-mail and the change commit together.
+// notify writes the e-mail and the SMS of a step into their outboxes when
+// the update res changed the registration's row (the step is the read
+// model's news), in the transaction that wrote it: the messages and the
+// change commit together.
 func notify(ctx context.Context, tx *sqlx.Tx, res sql.Result, n mail.Notice) error {
 	changed, err := res.RowsAffected()
 	if err != nil {
@@ -471,7 +473,25 @@ func notify(ctx context.Context, tx *sqlx.Tx, res sql.Result, n mail.Notice) err
 	if changed == 0 {
 		return nil
 	}
-	return mail.Enqueue(ctx, tx, n)
+	return enqueue(ctx, tx, n)
+}
+
+// enqueue writes the e-mail and the SMS of a step (the SMS goes to the
+// account's bound phone, else the registration's).
+func enqueue(ctx context.Context, tx *sqlx.Tx, n mail.Notice) error {
+	if err := mail.Enqueue(ctx, tx, n); err != nil {
+		return err
+	}
+	return sms.EnqueueNotice(ctx, tx, n.RegistrationID, n.Seq, sms.Purpose(n.Kind))
+}
+
+// retract removes the unsent e-mails and SMS of a registration's steps
+// from seq on (mail.Retract).
+func retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
+	if err := mail.Retract(ctx, tx, registrationID, seq); err != nil {
+		return err
+	}
+	return sms.Retract(ctx, tx, registrationID, seq)
 }
 
 // historyEntry is a history row as written.
@@ -637,7 +657,7 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if !fresh {
 			return nil
 		}
-		if err := mail.Retract(ctx, tx, r.ID, c.Seq); err != nil {
+		if err := retract(ctx, tx, r.ID, c.Seq); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `
@@ -721,7 +741,7 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq > $2`, id, snap.Seq); err != nil {
 			return fmt.Errorf("restore history of %s: %w", id, err)
 		}
-		if err := mail.Retract(ctx, tx, id, snap.Seq+1); err != nil {
+		if err := retract(ctx, tx, id, snap.Seq+1); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
@@ -747,7 +767,7 @@ func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note 
 		if err != nil || !fresh {
 			return err
 		}
-		if err := mail.Retract(ctx, tx, id, seq); err != nil {
+		if err := retract(ctx, tx, id, seq); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4, stage_since = $4
