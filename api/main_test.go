@@ -31,6 +31,7 @@ import (
 	"zikao/internal/demo"
 	"zikao/internal/identity"
 	"zikao/internal/registrations"
+	"zikao/internal/sms"
 	"zikao/internal/testenv"
 	"zikao/worker"
 )
@@ -45,6 +46,10 @@ var (
 	spec     routers.Router // every response is checked against openapi.json
 	// identityService is the identity verification service's stand-in.
 	identityService *httptest.Server
+	// smsGateway is the SMS provider's stand-in (smsGatewayURL its address),
+	// fed by the API's sender and a worker's (sms_test.go).
+	smsGateway    *sms.StandIn
+	smsGatewayURL string
 )
 
 const (
@@ -78,6 +83,12 @@ func TestMain(m *testing.M) {
 		}
 		defer stopMail()
 		server = api.NewServer(db, temporal, taskQueue, year, sitting)
+		stopSMS, err := startSMS(ctx, db) // the SMS gateway's stand-in and the worker's sender (sms_test.go)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sms:", err)
+			return 1
+		}
+		defer stopSMS()
 		identityService = httptest.NewServer(identity.StandIn("u", "k")) // the real stand-in, on a free port
 		defer identityService.Close()
 		server.Registering.Identity = identity.NewClient(identityService.URL, "u", "k", 5*time.Second)
@@ -88,6 +99,7 @@ func TestMain(m *testing.M) {
 		server.StaffLookupLimits.PerAddress.Max = 10000
 		server.Accounts.LoginLimits.PerAddress.Max = 10000
 		server.Accounts.ResetLimits.PerAddress.Max = 10000
+		server.Accounts.SMSLimits.Address.Max = 10000
 		h, err := server.Handler(nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
