@@ -67,6 +67,7 @@ import (
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/registering"
+	"zikao/internal/sms"
 	"zikao/internal/status"
 	"zikao/internal/wellformed"
 )
@@ -127,6 +128,13 @@ type page struct {
 	Form    url.Values        // what was typed (never passwords)
 	Key     string            // a fresh idempotency key for the page's forms
 	Data    any               // the page's own data
+	// English beside the Chinese, on the pages that show both (refusedBoth,
+	// the pages of phones and SMS: pages_phones.go).
+	ErrorEN, NoticeEN string
+	FieldsEN          map[string]string
+	// Secrets typed back where nothing was refused: a form's 获取验证码 sends
+	// a code and comes back before the form itself is sent (codeStep).
+	Secrets url.Values
 }
 
 // Val is what was typed into a field.
@@ -134,6 +142,18 @@ func (p page) Val(field string) string { return p.Form.Get(field) }
 
 // Err is the message for a field, or "".
 func (p page) Err(field string) string { return p.Fields[field] }
+
+// ErrEN is the English message for a field, where the page shows it and it
+// differs from the Chinese, or "".
+func (p page) ErrEN(field string) string {
+	if en := p.FieldsEN[field]; en != p.Fields[field] {
+		return en
+	}
+	return ""
+}
+
+// Secret is a secret typed back (Secrets), or "".
+func (p page) Secret(field string) string { return p.Secrets.Get(field) }
 
 // Is reports whether a field holds a value (selects, radios, checkboxes).
 func (p page) Is(field, value string) bool {
@@ -221,6 +241,12 @@ func renderProblem(c *gin.Context, p problem) {
 // action that tells something about a person counts against the limit
 // (limitProbes).
 func (s *Server) refused(c *gin.Context, err error, p page) page {
+	p, _ = s.refusedWith(c, err, p)
+	return p
+}
+
+// refusedWith is refused, giving the problem too.
+func (s *Server) refusedWith(c *gin.Context, err error, p page) (page, problem) {
 	prob := problemOf(c, err)
 	if prob.retryAfter != "" {
 		c.Header("Retry-After", prob.retryAfter)
@@ -229,7 +255,7 @@ func (s *Server) refused(c *gin.Context, err error, p page) page {
 		c.Set(revealedKey, true)
 	}
 	p.Status, p.Error, p.Fields = prob.status, prob.Message, prob.Fields
-	return p
+	return p, prob
 }
 
 // Keys of the gin context.
@@ -444,6 +470,7 @@ func (s *Server) pageRoutes(r *gin.Engine) {
 	public.POST("/signup", s.signUpPost)
 	public.GET("/password/forgot", s.forgotPage)
 	public.POST("/password/forgot", s.forgotPost)
+	s.publicPhonePages(public) // pages_phones.go: 通过手机找回, 查询准考证
 
 	in := pages.Group("", s.signedIn)
 	in.POST("/logout", s.logoutPost)
@@ -473,7 +500,7 @@ func (s *Server) loginPage(c *gin.Context) {
 	}
 	p := page{Form: url.Values{"next": {localPath(c.Query("next"))}}}
 	if c.Query("reset") != "" {
-		p.Notice = "密码已重置，请用新密码登录"
+		p.Notice, p.NoticeEN = "密码已重置，请用新密码登录", "the password was reset: sign in with the new one"
 	}
 	s.render(c, "login", p)
 }
@@ -544,18 +571,23 @@ func (s *Server) signUpPost(c *gin.Context) {
 		return
 	}
 	form, err := readForm(c)
+	if err == nil && wantsCode(form) { // 获取验证码: the form comes back, the code sent
+		s.render(c, "signup", s.codeStep(c, form, sms.SignUp, page{Data: qs}))
+		return
+	}
 	if err == nil && form.Get("password") != form.Get("password_confirm") {
 		err = registering.Fields{"password_confirm": "两次输入的密码不一致 / the passwords differ"}.Err()
 	}
 	if err == nil {
-		_, err = s.Accounts.SignUp(c, form.Get("login_name"), form.Get("password"), atoi(form.Get("security_question_id")),
-			form.Get("security_answer"))
+		_, err = s.Accounts.Create(c, accounts.NewAccount{LoginName: form.Get("login_name"), Password: form.Get("password"),
+			QuestionID: atoi(form.Get("security_question_id")), Answer: form.Get("security_answer"),
+			Phone: form.Get("phone"), SMSCode: form.Get("sms_code")})
 	}
 	if err == nil {
 		_, err = s.signIn(c, form.Get("login_name"), form.Get("password"))
 	}
 	if err != nil {
-		s.render(c, "signup", s.refused(c, err, page{Form: form, Data: qs}))
+		s.render(c, "signup", s.phoneRefused(c, err, page{Form: form, Data: qs}))
 		return
 	}
 	seeOther(c, "/me")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/enrolled"
 	"zikao/internal/registering"
@@ -33,6 +34,7 @@ func (s *Server) applicantPages(g *gin.RouterGroup) {
 	g.GET(onlinePagePath, s.onlinePage)  // pages_online.go
 	g.POST(onlinePagePath, s.onlinePost) // onlinePagePath: the body limit of a try (limitBody)
 	g.POST("/me/identity-review-request", s.identityRequestPost)
+	s.applicantPhonePages(g) // pages_phones.go: 绑定手机
 }
 
 // mineData is what the page "my registration" shows.
@@ -44,9 +46,11 @@ type mineData struct {
 	Completed bool
 	Area      catalog.ExamArea // the registration's exam area
 	// Online verification (网上验证), while pre-registered.
-	OnlineResult string   // the last failed try's result, in Chinese ("" for none)
-	CanAskReview bool     // three tries failed: 申请人工核验
-	Tickets      []string // the ticket numbers held (我的准考证号)
+	OnlineResult string // the last failed try's result, in Chinese ("" for none)
+	CanAskReview bool   // three tries failed: 申请人工核验
+	// The ticket numbers held (我的准考证号): every completed registration's.
+	Tickets []accounts.Ticket
+	Phone   string // the bound phone, masked ("" for none)
 }
 
 // myRegistration loads the applicant's newest registration (nil when there is none).
@@ -81,6 +85,11 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 		failErr(c, err)
 		return
 	}
+	tickets, err := s.Accounts.Tickets(c, account(c).ID)
+	if err != nil {
+		failErr(c, err)
+		return
+	}
 	d := mineData{CanStart: true}
 	if r != nil {
 		v, err := s.oneView(c, *r)
@@ -100,9 +109,10 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 			}
 			d.CanAskReview = registering.MayAskIdentityReview(*r, time.Now())
 		}
-		if d.Completed && r.TicketNumber != nil {
-			d.Tickets = []string{*r.TicketNumber}
-		}
+	}
+	d.Tickets = tickets
+	if a := account(c); a.Phone != nil {
+		d.Phone = maskPhone(*a.Phone)
 	}
 	p.Data = d
 	s.render(c, "mine", p)

@@ -12,10 +12,10 @@ import (
 )
 
 // runChaos runs the fault-injection run (internal/chaos): its own
-// PostgreSQL, Temporal, registry and identity service stand-ins, API and
-// two workers on 127.0.0.1, registrations driven over HTTP while parts are killed and
-// restarted, and the invariants checked afterwards. It fails when one
-// does not hold.
+// PostgreSQL, Temporal, Mailpit, registry, identity service and SMS
+// gateway stand-ins, API and two workers on 127.0.0.1, registrations
+// driven over HTTP while parts are killed and restarted, and the
+// invariants checked afterwards. It fails when one does not hold.
 func runChaos(ctx context.Context, cfg config.Config, args []string) error {
 	o := chaos.DefaultOptions()
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
@@ -28,6 +28,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string) error {
 	fs.IntVar(&o.Faults.TemporalRestarts, "temporal-restarts", o.Faults.TemporalRestarts, "Temporal dev server restarts")
 	fs.IntVar(&o.Faults.PostgresRestarts, "postgres-restarts", o.Faults.PostgresRestarts, "PostgreSQL restarts")
 	fs.IntVar(&o.Faults.IdentityRestarts, "identity-restarts", o.Faults.IdentityRestarts, "identity service stand-in restarts (SIGKILL, down 4–8 s)")
+	fs.IntVar(&o.Faults.SMSRestarts, "sms-restarts", o.Faults.SMSRestarts, "SMS gateway stand-in restarts (down 4–8 s, same address and file)")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", o.StepTimeout, "how long a client retries one step")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "the whole run, checks included")
 	if err := fs.Parse(args); err != nil {
@@ -43,6 +44,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string) error {
 	o.Binary, o.Year, o.Sitting = exe, cfg.Year, cfg.Sitting
 	o.RegistryUser, o.RegistryKey = cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey
 	o.IdentityUser, o.IdentityKey = cfg.IdentityServiceUser, cfg.IdentityServiceKey
+	o.SMSKeyID, o.SMSSecret = cfg.SMSAccessKeyID, cfg.SMSAccessSecret
 	res, err := chaos.Run(ctx, o)
 	if err != nil {
 		return err

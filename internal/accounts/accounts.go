@@ -332,6 +332,9 @@ func (l Limits) pair(login, address string) throttle.Key {
 // pending only while it is checked.)
 func (s *Store) attempt(ctx context.Context, l Limits, loginName, address string, check func() (bool, error)) (bool, error) {
 	login := NormalizeLoginName(loginName)
+	if phonePattern.MatchString(login) {
+		login = digest(login) // a phone (sign-in by phone, reset by SMS code) stays out of the throttle's rows, as in the SMS limits
+	}
 	a, err := s.limiter.Begin(ctx, l.Keys(login, address)...)
 	if err != nil {
 		return false, err

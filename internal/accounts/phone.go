@@ -194,9 +194,14 @@ func (s *Store) useCode(ctx context.Context, phone string, purpose sms.Purpose, 
 	case live.Expired:
 		return errors.Join(rejected, ErrCodeRejected)
 	case !matches(strings.TrimSpace(code), live.Hash):
-		if _, err := tx.ExecContext(ctx, `
-			WITH w AS (UPDATE sms_codes SET wrong_entries = wrong_entries + 1 WHERE phone = $1 AND purpose = $2 RETURNING wrong_entries)
-			DELETE FROM sms_codes WHERE phone = $1 AND purpose = $2 AND (SELECT wrong_entries FROM w) >= $3`,
+		// Two statements: in one (an UPDATE in a WITH, a DELETE of the same
+		// row), the DELETE cannot see the row the UPDATE wrote and deletes
+		// nothing, and the code would outlive its fifth wrong entry.
+		if _, err := tx.ExecContext(ctx, `UPDATE sms_codes SET wrong_entries = wrong_entries + 1 WHERE phone = $1 AND purpose = $2`,
+			phone, string(purpose)); err != nil {
+			return fmt.Errorf("count a wrong SMS code: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sms_codes WHERE phone = $1 AND purpose = $2 AND wrong_entries >= $3`,
 			phone, string(purpose), MaxWrongEntries); err != nil {
 			return fmt.Errorf("count a wrong SMS code: %w", err)
 		}

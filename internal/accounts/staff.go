@@ -31,7 +31,7 @@ type StaffChange struct {
 // not staff accounts).
 var ErrStaffNotFound = errors.New("no such staff account")
 
-const staffColumns = `id, login_name, role, exam_area_code, disabled_at IS NOT NULL AS disabled`
+const staffColumns = `id, login_name, role, exam_area_code, phone, disabled_at IS NOT NULL AS disabled`
 
 // needsArea reports whether a staff role is bound to an exam area.
 func needsArea(role string) bool { return role == RoleCountyReviewer || role == RoleOnsiteOperator }

@@ -1,7 +1,8 @@
 // Package chaos is a fault-injection run of the whole system on this
 // machine (`zikao chaos`): it starts its own PostgreSQL, Temporal dev
-// server (file persistence), diploma registry stand-in, identity
-// verification service stand-in, API and two workers, drives registrations over HTTP through every path with clients
+// server (file persistence), Mailpit, diploma registry stand-in, identity
+// verification service and SMS gateway stand-ins, API and two workers,
+// drives registrations over HTTP through every path with clients
 // that retry as real ones do, kills and restarts the parts meanwhile, and
 // then checks that nothing was lost, applied twice or left inconsistent.
 // Everything listens on 127.0.0.1; every run is bounded in count and time.
@@ -36,6 +37,8 @@ type Options struct {
 	RegistryKey   string
 	IdentityUser  string // the identity verification service's credentials
 	IdentityKey   string
+	SMSKeyID      string // the SMS provider's access key (its stand-in's, the senders')
+	SMSSecret     string
 	Faults        FaultCounts
 	StepTimeout   time.Duration // how long a client keeps retrying one step
 	SettleTimeout time.Duration // how long to wait, after the drive, for rows and workflows to agree
@@ -45,13 +48,14 @@ type Options struct {
 
 // DefaultOptions are the full run's: 200 registrations by 12 clients,
 // 6 worker kills, 2 API kills, one Temporal and one PostgreSQL restart,
-// two restarts of the identity service.
+// two restarts of the identity service and two of the SMS gateway.
 func DefaultOptions() Options {
 	return Options{
 		Registrations: 200, Concurrency: 12,
 		RegistryUser: "zikao", RegistryKey: "dev-key",
 		IdentityUser: "zikao", IdentityKey: "dev-key",
-		Faults:      FaultCounts{WorkerKills: 6, APIKills: 2, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 2},
+		SMSKeyID: "zikao", SMSSecret: "dev-secret",
+		Faults:      FaultCounts{WorkerKills: 6, APIKills: 2, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 2, SMSRestarts: 2},
 		StepTimeout: 2 * time.Minute, SettleTimeout: 3 * time.Minute, Timeout: 30 * time.Minute,
 	}
 }
@@ -128,8 +132,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Seed: o.Seed, Dir: o.Dir, Duration: time.Since(start), Invariants: invs}
 	s.keepPG = len(res.Failed()) > 0
+	_, smsOKs := s.sms.answersOK()
 	printReport(events.writer(), reportData{opts: o, res: res, plans: plans, runs: runs, faults: faults, stats: st, procs: append(append([]*proc(nil), s.workers...), s.api, s.identity),
-		driveStart: driveStart})
+		driveStart: driveStart, smsOKs: smsOKs})
 	return res, nil
 }
 
@@ -147,6 +152,9 @@ func (o *Options) complete() error {
 	}
 	if o.IdentityUser == "" {
 		o.IdentityUser, o.IdentityKey = def.IdentityUser, def.IdentityKey
+	}
+	if o.SMSKeyID == "" {
+		o.SMSKeyID, o.SMSSecret = def.SMSKeyID, def.SMSSecret
 	}
 	if o.StepTimeout <= 0 {
 		o.StepTimeout = def.StepTimeout
@@ -229,7 +237,11 @@ func verify(ctx context.Context, o Options, s *stack, runs []*run, st *stats, fa
 	if err != nil {
 		return nil, err
 	}
-	invs := append(checks(snap, runs, st, faults, o.Faults), mails, checkAnnulments(snap, runs, outbox, copies))
+	texts, err := checkSMS(ctx, s.db, s.sms, snap, outbox, o.SettleTimeout)
+	if err != nil {
+		return nil, err
+	}
+	invs := append(checks(snap, runs, st, faults, o.Faults), mails, texts, smsSenders(s.workers), checkAnnulments(snap, runs, outbox, copies))
 	return append(invs, checkOnline(snap, runs, outbox, copies, st)...), nil
 }
 

@@ -18,7 +18,8 @@ import (
 // TestChaosShortRun is the short fault-injection run of the test command:
 // 33 registrations through every path (annulments included, and the real
 // person's registration after one; online verification and the manual
-// check), one fault of each kind, every invariant checked.
+// check), one fault of each kind (the SMS gateway's restart too), every
+// invariant checked, the SMS delivered beside the e-mails among them.
 // ZIKAO_CHAOS_SEED picks the seed (to reproduce a run).
 func TestChaosShortRun(t *testing.T) {
 	ctx := context.Background()
@@ -31,7 +32,7 @@ func TestChaosShortRun(t *testing.T) {
 	o := Options{
 		Registrations: len(mix), Concurrency: 8, Seed: seed(t), Dir: filepath.Join(dir, "run"), Binary: bin,
 		Year: year, Sitting: sitting,
-		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 1},
+		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 1, SMSRestarts: 1},
 		StepTimeout: 90 * time.Second, SettleTimeout: 150 * time.Second, Timeout: 10 * time.Minute,
 		Out: os.Stdout,
 	}

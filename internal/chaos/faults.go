@@ -16,9 +16,10 @@ const (
 	faultTemporal faultKind = "Temporal restart"
 	faultPostgres faultKind = "PostgreSQL restart"
 	faultIdentity faultKind = "identity service restart"
+	faultSMS      faultKind = "SMS gateway restart"
 )
 
-var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres, faultIdentity}
+var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres, faultIdentity, faultSMS}
 
 // FaultCounts says how many faults of each kind a run injects.
 type FaultCounts struct {
@@ -27,11 +28,12 @@ type FaultCounts struct {
 	TemporalRestarts int // stop the dev server, start it on the same port and file
 	PostgresRestarts int // pg_ctl stop -m fast or immediate, start again 2–4 s later
 	IdentityRestarts int // SIGKILL the identity service stand-in, start it again 4–8 s later
+	SMSRestarts      int // stop the SMS gateway stand-in, start it again 4–8 s later on the same address and file
 }
 
 func (c FaultCounts) of(k faultKind) int {
 	return map[faultKind]int{faultWorker: c.WorkerKills, faultAPI: c.APIKills, faultTemporal: c.TemporalRestarts,
-		faultPostgres: c.PostgresRestarts, faultIdentity: c.IdentityRestarts}[k]
+		faultPostgres: c.PostgresRestarts, faultIdentity: c.IdentityRestarts, faultSMS: c.SMSRestarts}[k]
 }
 
 // fault is one injected fault.
@@ -123,6 +125,8 @@ func (s *stack) inject(ctx context.Context, k faultKind, rng *rand.Rand) *fault 
 		f.Err = s.restartPostgres(ctx, f, rng)
 	case faultIdentity:
 		f.Err = s.restartIdentity(ctx, f, rng)
+	case faultSMS:
+		f.Err = s.restartSMS(ctx, f, rng)
 	}
 	if f.Err != nil {
 		return f

@@ -26,6 +26,7 @@ type proc struct {
 	exited     chan struct{}
 	wanted     bool // it should be running
 	selfExits  int  // exits nobody asked for
+	starts     int  // times started (by Start or after a self exit)
 	generation int
 }
 
@@ -52,6 +53,7 @@ func (p *proc) startLocked() error {
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	p.generation++
+	p.starts++
 	exited := make(chan struct{})
 	p.cmd, p.exited = cmd, exited
 	go p.watch(cmd, logFile, exited)
@@ -128,6 +130,13 @@ func (p *proc) end(sig syscall.Signal, wait time.Duration) (int, error) {
 	case <-time.After(wait):
 		return cmd.Process.Pid, fmt.Errorf("%s (pid %d) still running %s after %s", p.name, cmd.Process.Pid, wait, sig)
 	}
+}
+
+// Starts counts the times the process was started.
+func (p *proc) Starts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts
 }
 
 // SelfExits counts the exits nobody asked for.

@@ -19,6 +19,7 @@ type reportData struct {
 	stats      *stats
 	procs      []*proc
 	driveStart time.Time
+	smsOKs     []time.Time // the SMS gateway stand-in's answers OK
 }
 
 // maxDetails bounds the lines printed per broken invariant.
@@ -71,10 +72,13 @@ func pad(s string, n int) string {
 }
 
 func printFaults(w io.Writer, d reportData) {
-	fmt.Fprintf(w, "\nFaults (time from the drive's start; recovery: until the first submission or decision sent after the fault succeeded — for the identity service, the first online try)\n")
+	fmt.Fprintf(w, "\nFaults (time from the drive's start; recovery: until the first submission or decision sent after the fault succeeded — for the identity service, the first online try; for the SMS gateway, the first SMS it accepted)\n")
 	byKind := map[faultKind][]time.Duration{}
 	for i, f := range d.faults {
 		rec, ok := recovery(f, d.stats)
+		if f.Kind == faultSMS {
+			rec, ok = firstAfter(d.smsOKs, f.At)
+		}
 		recS := "no success after it"
 		if ok {
 			recS = rec.Round(10 * time.Millisecond).String()
@@ -114,6 +118,17 @@ func recovery(f *fault, st *stats) (time.Duration, bool) {
 			continue
 		}
 		if d := ok.done.Sub(f.At); !found || d < best {
+			best, found = d, true
+		}
+	}
+	return best, found
+}
+
+// firstAfter is the time from t to the first of times after it.
+func firstAfter(times []time.Time, t time.Time) (time.Duration, bool) {
+	best, found := time.Duration(0), false
+	for _, at := range times {
+		if d := at.Sub(t); d > 0 && (!found || d < best) {
 			best, found = d, true
 		}
 	}

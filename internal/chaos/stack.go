@@ -34,9 +34,9 @@ var extraStaff = []demo.Staff{
 }
 
 // stack is the system under test, every part on 127.0.0.1: PostgreSQL,
-// the Temporal dev server (SQLite file), the registry stand-in (in this
-// process), and the identity service stand-in, the API and two workers as
-// processes of the zikao binary.
+// the Temporal dev server (SQLite file), Mailpit, the registry and SMS
+// gateway stand-ins (in this process), and the identity service stand-in,
+// the API and two workers as processes of the zikao binary.
 type stack struct {
 	dir    string
 	events *eventLog
@@ -52,6 +52,7 @@ type stack struct {
 	mailpit  *devstack.Mailpit // the SMTP server the workers deliver to
 	identity *proc             // the identity verification service stand-in (zikao identity-service)
 	idAddr   string            // where it listens
+	sms      *smsGateway       // the SMS provider's stand-in (in this process) the senders deliver to
 
 	apiAddr string
 	api     *proc
@@ -84,6 +85,10 @@ func startStack(ctx context.Context, o Options, plans []*plan, events *eventLog)
 		return s, err
 	}
 	s.events.add("Mailpit on %s (SMTP %s)", s.mailpit.URL(), s.mailpit.SMTPAddress())
+	if s.sms, err = startSMSGateway(s.dir, o.SMSKeyID, o.SMSSecret); err != nil {
+		return s, err
+	}
+	s.events.add("SMS gateway stand-in on %s (messages kept in %s)", s.sms.URL(), s.sms.file)
 	if err := s.startIdentity(ctx, o); err != nil {
 		return s, err
 	}
@@ -239,6 +244,9 @@ func (s *stack) startProcesses(ctx context.Context, o Options, registryURL strin
 		"ZIKAO_YEAR":                  strconv.Itoa(o.Year),
 		"ZIKAO_SITTING":               strconv.Itoa(o.Sitting),
 		"ZIKAO_SMTP_ADDRESS":          s.mailpit.SMTPAddress(), // the run's own Mailpit
+		"ZIKAO_SMS_URL":               s.sms.URL(),             // and SMS gateway stand-in
+		"ZIKAO_SMS_ACCESS_KEY_ID":     o.SMSKeyID,
+		"ZIKAO_SMS_ACCESS_KEY_SECRET": o.SMSSecret,
 	})
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("worker-%d", i)
@@ -382,6 +390,9 @@ func (s *stack) stop() {
 	}
 	if s.mailpit != nil {
 		_ = s.mailpit.Stop()
+	}
+	if s.sms != nil {
+		s.sms.stop()
 	}
 	if err := s.stopTemporal(); err != nil {
 		s.events.add("%v", err)

@@ -152,6 +152,7 @@ func (g *Gateway) Send(ctx context.Context, m Message) (string, error) {
 // flow limit, the balance, a bad signature or key while an operator fixes
 // the settings, the provider's own trouble) are retried.
 var permanent = map[string]bool{
+	"isv.INVALID_PARAMETERS":           true,
 	"isv.MOBILE_NUMBER_ILLEGAL":        true,
 	"isv.MOBILE_COUNT_OVER_LIMIT":      true,
 	"isv.TEMPLATE_MISSING_PARAMETERS":  true,

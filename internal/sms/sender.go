@@ -152,14 +152,15 @@ func (s *Sender) sendOne(ctx context.Context, only string) (string, error) {
 	}
 	var result string
 	var providerID string
+	var params map[string]string
 	var sendErr error
 	if m.Purpose.IsCode() && time.Since(m.CreatedAt) > orDefault(s.CodeTTL, CodeLifetime) {
 		result, sendErr = GivenUp, errors.New("the code expired before it could be sent")
+	} else if err := json.Unmarshal(m.Params, &params); err != nil {
+		// Never sendable; returning the error instead would leave it first
+		// in line and hold up every message behind it.
+		result, sendErr = GivenUp, fmt.Errorf("its parameters are not a JSON object of strings: %w", err)
 	} else {
-		var params map[string]string
-		if err := json.Unmarshal(m.Params, &params); err != nil {
-			return "", fmt.Errorf("read the parameters of SMS %s: %w", m.ID, err)
-		}
 		callCtx, cancelCall := context.WithTimeout(txCtx, timeout)
 		providerID, sendErr = s.Provider.Send(callCtx, Message{Phone: m.Phone, TemplateCode: m.TemplateCode, Params: params, OutID: m.ID})
 		cancelCall()

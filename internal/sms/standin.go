@@ -75,8 +75,26 @@ func NewStandIn(keyID, secret, path string) (*StandIn, error) {
 		f.Close()
 		return nil, fmt.Errorf("SMS stand-in: read its messages: %w", err)
 	}
+	if err := endLine(f); err != nil { // else the next message would be appended to a line cut short, and lost with it
+		f.Close()
+		return nil, fmt.Errorf("SMS stand-in: end a line cut short: %w", err)
+	}
 	s.file = f
 	return s, nil
+}
+
+// endLine ends the file's last line when a crash cut it short.
+func endLine(f *os.File) error {
+	info, err := f.Stat()
+	if err != nil || info.Size() == 0 {
+		return err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, info.Size()-1); err != nil || last[0] == '\n' {
+		return err
+	}
+	_, err = f.Write([]byte{'\n'})
+	return err
 }
 
 // Close closes the stand-in's file.

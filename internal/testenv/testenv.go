@@ -104,8 +104,9 @@ func Main(run func(database *sqlx.DB, url string, temporal *testsuite.DevServer)
 }
 
 // personalData matches what must never reach PostgreSQL's server log: an ID
-// number, or an e-mail address (a login name) of the tests.
-var personalData = regexp.MustCompile(`\b\d{17}[\dX]\b|[\w.+-]+@example\.com`)
+// number, an e-mail address (a login name) of the tests, or a mobile phone
+// number.
+var personalData = regexp.MustCompile(`\b\d{17}[\dX]\b|[\w.+-]+@example\.com|\b1[3-9]\d{9}\b`)
 
 // CheckServerLog fails when PostgreSQL's server log at path holds personal
 // data: conflicts must be decided without errors that carry their key.
