@@ -73,11 +73,12 @@ type staffView struct {
 	LoginName    string  `json:"login_name"`
 	Role         string  `json:"role"`
 	ExamAreaCode *string `json:"exam_area_code"`
+	Phone        *string `json:"phone"` // the bound phone, if any
 	Disabled     bool    `json:"disabled"`
 }
 
 func makeStaffView(a accounts.Staff) staffView {
-	return staffView{AccountID: a.ID, LoginName: a.LoginName, Role: a.Role, ExamAreaCode: a.ExamAreaCode, Disabled: a.Disabled}
+	return staffView{AccountID: a.ID, LoginName: a.LoginName, Role: a.Role, ExamAreaCode: a.ExamAreaCode, Phone: a.Phone, Disabled: a.Disabled}
 }
 
 func (s *Server) listStaff(c *gin.Context) {

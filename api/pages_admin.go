@@ -270,6 +270,7 @@ type staffRow struct {
 	Role      string
 	AreaCode  string // the exam area's code, or ""
 	Area      string // the exam area's label, or ""
+	Phone     string // the bound phone, or ""
 	Disabled  bool
 	Self      bool // the signed-in administrator's own account
 }
@@ -301,8 +302,12 @@ func (s *Server) staffData(c *gin.Context) (staffData, bool) {
 		if l, ok := labels[area]; ok {
 			area = l
 		}
-		d.Staff = append(d.Staff, staffRow{ID: a.ID, LoginName: a.LoginName, Role: a.Role, AreaCode: a.Area(), Area: area,
-			Disabled: a.Disabled, Self: a.ID == account(c).ID})
+		row := staffRow{ID: a.ID, LoginName: a.LoginName, Role: a.Role, AreaCode: a.Area(), Area: area,
+			Disabled: a.Disabled, Self: a.ID == account(c).ID}
+		if a.Phone != nil {
+			row.Phone = *a.Phone
+		}
+		d.Staff = append(d.Staff, row)
 	}
 	return d, true
 }

@@ -841,3 +841,28 @@ func TestSMSMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A staff account binds a phone as an applicant does, signs in with it,
+// and administrators see it in the staff list (null for none).
+func TestStaffBindsPhone(t *testing.T) {
+	allowCodesAtOnce(t)
+	login := staffLogin(t, "county_reviewer", "0106")
+	reviewer := logIn(t, login, staffPassword)
+	a := admin(t)
+	list := a.json(http.MethodGet, "/admin/staff", nil)
+	want(t, list, http.StatusOK, "")
+	if row := staffOf(t, list, login); row == nil || row["phone"] != nil {
+		t.Fatalf("before binding, the staff list shows %v", row)
+	}
+	phone := newPhone()
+	bindPhone(t, reviewer, phone)
+	list = a.json(http.MethodGet, "/admin/staff", nil)
+	if row := staffOf(t, list, login); row == nil || row["phone"] != phone {
+		t.Fatalf("after binding, the staff list shows %v", row)
+	}
+	want(t, caller{t: t}.json(http.MethodPost, "/sessions", map[string]string{"login_name": phone, "password": staffPassword}), http.StatusCreated, "")
+	// A staff phone is not an applicant's: no reset code goes to it.
+	before := smsCount(t, phone)
+	wantAccepted(t, askCode(t, phone, "reset_password"))
+	wantNoMoreSMS(t, phone, before)
+}
