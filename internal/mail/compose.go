@@ -49,6 +49,15 @@ type Facts struct {
 	TicketNumber   string // completed
 }
 
+// Area names the exam area with its city (武汉市武昌区), or alone when it
+// is a city of its own (黄石市, not 黄石市黄石市).
+func (f Facts) Area() string {
+	if f.AreaName == f.City {
+		return f.AreaName
+	}
+	return f.City + f.AreaName
+}
+
 var shanghai, _ = time.LoadLocation("Asia/Shanghai")
 
 func day(t time.Time) string { return t.In(shanghai).Format("2006年1月2日 15:04") }
@@ -70,7 +79,7 @@ var templates = map[Kind][2]string{
 
 您已完成预注册。请于 {{day .WindowStartsAt}} 至 {{day .WindowEndsAt}} 携带本人居民身份证到以下地点现场确认（核验身份、采集照片）：
 
-考区：{{.City}}{{.AreaName}}
+考区：{{.Area}}
 地址：{{.OfficeAddress}}
 
 逾期未现场确认，本次注册将失效。
@@ -89,18 +98,18 @@ var templates = map[Kind][2]string{
 	Withdrawn: {"【湖北自考】本次注册已撤销", `考生您好：
 
 您的本次注册已撤销。如需参加考试，可在注册期内重新注册。
-如果您没有撤销注册，请尽快登录考生注册系统修改密码，并联系{{.City}}{{.AreaName}}自考办（{{.OfficeAddress}}）。
+如果您没有撤销注册，请尽快登录考生注册系统修改密码，并联系{{.Area}}自考办（{{.OfficeAddress}}）。
 `},
 	IdentityRefused: {"【湖北自考】人工核验未通过，请到考区现场确认", `考生您好：
 
 考区办公室人工核验了您网上验证的材料，未予通过。
 原因：{{.Reason}}
 {{if .WindowEnded}}
-现场确认时间已于 {{day .WindowEndsAt}} 结束，本次注册随之失效，请在以后的注册期重新注册。如有疑问，请联系{{.City}}{{.AreaName}}自考办（{{.OfficeAddress}}）。
+现场确认时间已于 {{day .WindowEndsAt}} 结束，本次注册随之失效，请在以后的注册期重新注册。如有疑问，请联系{{.Area}}自考办（{{.OfficeAddress}}）。
 {{else}}
 请于 {{day .WindowStartsAt}} 至 {{day .WindowEndsAt}} 携带本人居民身份证到以下地点现场确认（核验身份、采集照片）：
 
-考区：{{.City}}{{.AreaName}}
+考区：{{.Area}}
 地址：{{.OfficeAddress}}
 
 逾期未现场确认，本次注册将失效。
@@ -110,7 +119,7 @@ var templates = map[Kind][2]string{
 您的本次注册已由考试机构作废。
 原因：{{.Reason}}
 
-如有疑问，请联系{{.City}}{{.AreaName}}自考办（{{.OfficeAddress}}）。
+如有疑问，请联系{{.Area}}自考办（{{.OfficeAddress}}）。
 `},
 }
 

@@ -30,3 +30,17 @@ func TestIdentityRefusedSaysWhereOrThatItEnded(t *testing.T) {
 		t.Errorf("after the window's end:\n%s", body)
 	}
 }
+
+// An exam area that is a city of its own is named once: 黄石市, not 黄石市黄石市.
+func TestCityAreaNamedOnce(t *testing.T) {
+	for _, c := range []struct{ name, city, want string }{{"黄石市", "黄石市", "考区：黄石市\n"}, {"武昌区", "武汉市", "考区：武汉市武昌区\n"}} {
+		_, body, err := Compose(PreRegistered, Facts{RegistrationID: "r-1", AreaName: c.name, City: c.city, OfficeAddress: "自考办",
+			WindowStartsAt: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), WindowEndsAt: time.Date(2027, 3, 31, 0, 0, 0, 0, time.UTC)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(body, c.want) {
+			t.Errorf("%s%s: want %q in\n%s", c.city, c.name, c.want, body)
+		}
+	}
+}
