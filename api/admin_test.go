@@ -135,20 +135,28 @@ func TestAdminChangesStaffRoleAndArea(t *testing.T) {
 	path := "/admin/staff/" + accountID(r)
 	op := logIn(t, login, "staff-pass")
 
-	// A county reviewer keeps the area; the change applies to the open session at once.
+	// A county reviewer keeps the area; the change ends the open session
+	// at once (as disabling does), and a new one has the new role.
 	r = a.json("PATCH", path, map[string]any{"role": "county_reviewer"})
 	want(t, r, 200, "")
 	if r.str("role") != "county_reviewer" || r.str("exam_area_code") != "0106" {
 		t.Fatalf("role changed: %s", r.raw)
 	}
+	want(t, op.json("GET", "/accounts/me", nil), 401, "unauthenticated")
+	op = logIn(t, login, "staff-pass")
 	if me := op.json("GET", "/accounts/me", nil); me.str("role") != "county_reviewer" {
-		t.Errorf("the session still has role %s", me.str("role"))
+		t.Errorf("the new session has role %s", me.str("role"))
 	}
 	r = a.json("PATCH", path, map[string]any{"exam_area_code": "0102"})
 	want(t, r, 200, "")
 	if r.str("exam_area_code") != "0102" {
 		t.Fatalf("area changed: %s", r.raw)
 	}
+	want(t, op.json("GET", "/accounts/me", nil), 401, "unauthenticated") // a new area too
+	op = logIn(t, login, "staff-pass")
+	// A change to nothing new (the same area again) leaves the session.
+	want(t, a.json("PATCH", path, map[string]any{"exam_area_code": "0102"}), 200, "")
+	want(t, op.json("GET", "/accounts/me", nil), 200, "")
 	// A provincial reviewer has no area: dropped, and refused when given.
 	want(t, a.json("PATCH", path, map[string]any{"role": "provincial_reviewer", "exam_area_code": "0106"}), 422, "validation_failed")
 	r = a.json("PATCH", path, map[string]any{"role": "provincial_reviewer"})

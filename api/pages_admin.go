@@ -317,7 +317,7 @@ var staffNotices = map[string]string{
 	"created":  "已新增工作人员账号",
 	"disabled": "账号已停用，其所有登录已退出",
 	"enabled":  "账号已启用",
-	"role":     "角色和考区已保存",
+	"role":     "角色和考区已保存；有改动时，该账号的登录已全部退出",
 	"password": "密码已重置，该账号的所有登录已退出",
 }
 

@@ -313,6 +313,8 @@ func TestAdminPagesStaff(t *testing.T) {
 	wantPage(t, p, 422, "该角色须指定考区")
 	p = w.post("/admin/staff/"+id, url.Values{"role": {"provincial_reviewer"}, "exam_area_code": {""}})
 	wantPage(t, p, 200, "角色和考区已保存", "省考办审核员")
+	want(t, reviewer.json("GET", "/accounts/me", nil), 401, "unauthenticated") // the role change ended the session
+	reviewer = logIn(t, login, "new-staff-pass")
 	if me := reviewer.json("GET", "/accounts/me", nil); me.str("role") != "provincial_reviewer" || me.body["exam_area_code"] != nil {
 		t.Fatalf("after the role change: %s", me.raw)
 	}

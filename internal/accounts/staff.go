@@ -139,7 +139,8 @@ func (s *Store) ListStaff(ctx context.Context) ([]Staff, error) {
 // new one is given; a role without one drops it. Disabling the account or
 // giving it a new password ends its sessions at once. Administrators cannot
 // disable their own account or change their own role (*InvalidError), so
-// that one of them always remains.
+// that one of them always remains. A new role or exam area ends the
+// account's sessions too.
 func (s *Store) UpdateStaff(ctx context.Context, actorID, id int64, ch StaffChange) (Staff, error) {
 	fields := map[string]string{}
 	var pw *string
@@ -207,7 +208,10 @@ func (s *Store) UpdateStaff(ctx context.Context, actorID, id int64, ch StaffChan
 		if err != nil {
 			return fmt.Errorf("update staff account: %w", err)
 		}
-		if disabled || pw != nil {
+		// What the account may do changed: its sessions end, as for a
+		// disabled account, so that no page or token goes on with the old
+		// role or area.
+		if disabled || pw != nil || role != cur.Role || area != cur.Area() {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = $1`, id); err != nil {
 				return fmt.Errorf("end staff sessions: %w", err)
 			}

@@ -149,8 +149,14 @@ func TestUpdateStaffRules(t *testing.T) {
 	if err != nil || s.Role != accounts.RoleOnsiteOperator || s.Area() != "0106" {
 		t.Fatalf("role change: %+v %v", s, err)
 	}
+	if _, err := store.Authenticate(ctx, sess.Token); !errors.Is(err, accounts.ErrUnauthenticated) {
+		t.Fatalf("the session outlived a role change: %v", err)
+	}
+	if sess, err = store.Login(ctx, a.LoginName, "secret1", "192.0.2.3"); err != nil {
+		t.Fatal(err)
+	}
 	if who, err := store.Authenticate(ctx, sess.Token); err != nil || who.Role != accounts.RoleOnsiteOperator {
-		t.Fatalf("the session after a role change: %+v %v", who, err)
+		t.Fatalf("a new session after a role change: %+v %v", who, err)
 	}
 	if s, err = store.UpdateStaff(ctx, admin.ID, a.ID, accounts.StaffChange{Role: ptr(accounts.RoleProvincialReviewer)}); err != nil || s.ExamAreaCode != nil {
 		t.Fatalf("to provincial: %+v %v", s, err)
