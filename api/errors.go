@@ -186,18 +186,27 @@ func problemOf(c *gin.Context, err error) problem {
 	case errors.As(err, &locked):
 		p := errTooMany
 		p.retryAfter = strconv.Itoa(int(locked.RetryAfter.Seconds()))
-		if secs := int(math.Ceil(locked.RetryAfter.Seconds())); secs < 60 {
-			p.Message = fmt.Sprintf("尝试次数过多，请 %d 秒后再试", secs)
-			p.MessageEN = fmt.Sprintf("too many attempts, try again in %d second(s)", secs)
-		} else {
-			minutes := int(math.Ceil(locked.RetryAfter.Minutes()))
-			p.Message = fmt.Sprintf("尝试次数过多，请 %d 分钟后再试", minutes)
-			p.MessageEN = fmt.Sprintf("too many attempts, try again in %d minute(s)", minutes)
-		}
+		zh, en := waitWords(locked.RetryAfter)
+		p.Message, p.MessageEN = "尝试次数过多，"+zh, "too many attempts, "+en
 		return p
 	case isTooLarge(err):
 		return errBodyTooLarge
 	}
 	slog.ErrorContext(c, "request failed", "route", c.FullPath(), "error", err)
 	return errInternal
+}
+
+// waitWords says how long to wait: in seconds up to two minutes (a phone's
+// one code a minute), then minutes, then hours (the limits of a day).
+func waitWords(d time.Duration) (zh, en string) {
+	secs := int(math.Ceil(d.Seconds()))
+	switch {
+	case secs <= 120:
+		return fmt.Sprintf("请 %d 秒后再试", secs), fmt.Sprintf("try again in %d second(s)", secs)
+	case secs <= 120*60:
+		m := (secs + 59) / 60
+		return fmt.Sprintf("请 %d 分钟后再试", m), fmt.Sprintf("try again in %d minute(s)", m)
+	}
+	h := (secs + 3599) / 3600
+	return fmt.Sprintf("请 %d 小时后再试", h), fmt.Sprintf("try again in %d hour(s)", h)
 }

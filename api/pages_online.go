@@ -198,14 +198,8 @@ func (s *Server) identityPage(c *gin.Context) {
 // messages: the registration's name, ID number and exam area beside the ID
 // card photo, the video and the portrait of the last try.
 func (s *Server) renderIdentity(c *gin.Context, p page) {
-	r, err := s.Registering.Get(c.Request.Context(), account(c), c.Param("id"))
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	v, err := s.oneView(c, r)
-	if err != nil {
-		failErr(c, err)
+	r, v, ok := s.viewOfParam(c)
+	if !ok {
 		return
 	}
 	area, err := s.Catalog.ExamArea(c, r.ExamAreaCode, r.Year, r.Sitting)

@@ -16,8 +16,6 @@ package api
 
 import (
 	"errors"
-	"fmt"
-	"math"
 	"net/url"
 	"strings"
 
@@ -87,24 +85,14 @@ func (s *Server) codeStep(c *gin.Context, form url.Values, purpose sms.Purpose, 
 	return p
 }
 
-// waitFor says how long to wait when err is a limit's refusal: in
-// seconds up to two minutes (a phone's one code a minute), then minutes,
-// then hours (a phone's or an ID number's limit of the day).
+// waitFor says how long to wait (waitWords) when err is a limit's refusal.
 func waitFor(err error) (zh, en string, ok bool) {
 	var locked *throttle.LockedError
 	if !errors.As(err, &locked) {
 		return "", "", false
 	}
-	secs := int(math.Ceil(locked.RetryAfter.Seconds()))
-	switch {
-	case secs <= 120:
-		return fmt.Sprintf("请 %d 秒后再试", secs), fmt.Sprintf("try again in %d second(s)", secs), true
-	case secs <= 120*60:
-		m := (secs + 59) / 60
-		return fmt.Sprintf("请 %d 分钟后再试", m), fmt.Sprintf("try again in %d minute(s)", m), true
-	}
-	h := (secs + 3599) / 3600
-	return fmt.Sprintf("请 %d 小时后再试", h), fmt.Sprintf("try again in %d hour(s)", h), true
+	zh, en = waitWords(locked.RetryAfter)
+	return zh, en, true
 }
 
 // refusedBoth is refused, with the English messages shown too.

@@ -143,14 +143,8 @@ func (s *Server) reviewPage(c *gin.Context) {
 // renderReview shows one registration to a reviewer, with p's messages.
 func (s *Server) renderReview(c *gin.Context, p page) {
 	who := account(c)
-	r, err := s.Registering.Get(c.Request.Context(), who, c.Param("id"))
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	v, err := s.oneView(c, r)
-	if err != nil {
-		failErr(c, err)
+	r, v, ok := s.viewOfParam(c)
+	if !ok {
 		return
 	}
 	d := reviewData{View: v, PriorSchool: r.PriorSchool, PriorNumber: r.PriorDiplomaNumber,
@@ -159,6 +153,7 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 		CanAnnul: !status.Terminal(r.Status)}
 	d.StageLabel = map[string]string{accounts.RoleCountyReviewer: "区考办审核", accounts.RoleProvincialReviewer: "省考办审核"}[who.Role]
 	if r.ReportFileID != nil { // its type only: the page's frame or image fetches the file (reportInline)
+		var err error
 		if d.ReportType, err = s.Registering.Files.ContentType(c.Request.Context(), *r.ReportFileID); err != nil {
 			failErr(c, err)
 			return
@@ -234,14 +229,8 @@ func (s *Server) confirmPage(c *gin.Context) {
 }
 
 func (s *Server) renderConfirm(c *gin.Context, p page) {
-	r, err := s.Registering.Get(c.Request.Context(), account(c), c.Param("id"))
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	v, err := s.oneView(c, r)
-	if err != nil {
-		failErr(c, err)
+	r, v, ok := s.viewOfParam(c)
+	if !ok {
 		return
 	}
 	p.Data = confirmData{View: v, CanSubmit: r.Status == status.PreRegistered, Completed: r.Status == status.Completed}

@@ -192,6 +192,23 @@ func (s *Server) oneView(c *gin.Context, r registrations.Registration) (view, er
 	return vs[0], nil
 }
 
+// viewOfParam reads the registration of the request's :id that the
+// signed-in account may see, with its view, for a page; it reports false
+// when it has answered with an error instead.
+func (s *Server) viewOfParam(c *gin.Context) (registrations.Registration, view, bool) {
+	r, err := s.Registering.Get(c.Request.Context(), account(c), c.Param("id"))
+	if err != nil {
+		failErr(c, err)
+		return r, view{}, false
+	}
+	v, err := s.oneView(c, r)
+	if err != nil {
+		failErr(c, err)
+		return r, view{}, false
+	}
+	return r, v, true
+}
+
 // answer answers with the view of a registration, or with err.
 func (s *Server) answer(c *gin.Context, code int, r registrations.Registration, err error) {
 	if err != nil {

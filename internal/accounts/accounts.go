@@ -296,11 +296,15 @@ type credentials struct {
 }
 
 func (s *Store) credentials(ctx context.Context, loginName string) (*credentials, error) {
+	login, by := NormalizeLoginName(loginName), "lower(login_name)"
+	if phonePattern.MatchString(login) {
+		by = "phone" // an e-mail never looks like a phone: the bound phone is a login name too
+	}
 	var c credentials
 	err := s.db.GetContext(ctx, &c, `
 		SELECT id, login_name, role, exam_area_code, phone, password_hash, security_question_id, security_answer_hash,
 			disabled_at IS NOT NULL AS disabled
-		FROM accounts WHERE lower(login_name) = $1 OR (phone = $1 AND $1 ~ '^1[3-9][0-9]{9}$')`, NormalizeLoginName(loginName))
+		FROM accounts WHERE `+by+` = $1`, login)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -44,6 +44,19 @@ type Window struct {
 	EndsAt   time.Time `db:"ends_at" json:"ends_at"`
 }
 
+// FullName names an exam area with its city (武汉市武昌区), or alone when it
+// is a city of its own (黄石市, not 黄石市黄石市): so the e-mails, the texts
+// and the manual check's page name an area.
+func FullName(city, name string) string {
+	if name == city {
+		return name
+	}
+	return city + name
+}
+
+// FullName is the area's FullName.
+func (a ExamArea) FullName() string { return FullName(a.City, a.Name) }
+
 // ExamArea is a county-level exam area (考区).
 type ExamArea struct {
 	Code          string  `db:"code" json:"code"`

@@ -16,6 +16,8 @@ import (
 	"text/template"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai on machines without a zone database
+
+	"zikao/internal/catalog"
 )
 
 // Kind is what a message tells the applicant.
@@ -49,14 +51,8 @@ type Facts struct {
 	TicketNumber   string // completed
 }
 
-// Area names the exam area with its city (武汉市武昌区), or alone when it
-// is a city of its own (黄石市, not 黄石市黄石市).
-func (f Facts) Area() string {
-	if f.AreaName == f.City {
-		return f.AreaName
-	}
-	return f.City + f.AreaName
-}
+// Area names the exam area with its city (catalog.FullName).
+func (f Facts) Area() string { return catalog.FullName(f.City, f.AreaName) }
 
 var shanghai, _ = time.LoadLocation("Asia/Shanghai")
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+
+	"zikao/internal/catalog"
 )
 
 // Outgoing is a message to write into the outbox. A registration's notice
@@ -82,11 +84,7 @@ func EnqueueNotice(ctx context.Context, tx *sqlx.Tx, registrationID string, seq 
 	if err != nil {
 		return fmt.Errorf("read the facts of %s for its %s SMS: %w", registrationID, purpose, err)
 	}
-	area := f.City + f.AreaName
-	if f.AreaName == f.City {
-		area = f.AreaName // 黄石市, not 黄石市黄石市
-	}
-	all := map[string]string{"ticket": f.TicketNumber, "area": area, "start": Day(f.StartsAt.Time), "end": Day(f.EndsAt.Time)}
+	all := map[string]string{"ticket": f.TicketNumber, "area": catalog.FullName(f.City, f.AreaName), "start": Day(f.StartsAt.Time), "end": Day(f.EndsAt.Time)}
 	params := map[string]string{}
 	for _, name := range Templates[purpose].Params() {
 		params[name] = all[name]
