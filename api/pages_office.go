@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"zikao/internal/accounts"
+	"zikao/internal/registering"
 )
 
 // The exam offices' pages beside the review (issue 9): 作废 on the review
@@ -21,15 +22,40 @@ func (s *Server) annulPost(c *gin.Context) {
 		_, err = s.Registering.Annul(c.Request.Context(), account(c), c.Param("id"), formKey(form), form.Get("annul_reason"))
 	}
 	if err != nil {
-		p := s.refused(c, err, page{Form: form})
-		if msg, ok := p.Fields["reason"]; ok {
-			delete(p.Fields, "reason")
-			p.Fields["annul_reason"] = msg
-		}
-		s.renderReview(c, p)
+		s.renderReview(c, s.refusedAs(c, err, form, "annul_reason"))
 		return
 	}
 	seeOther(c, "/reviews/"+url.PathEscape(c.Param("id"))+"?done=annulled")
+}
+
+// areaPost moves the registration to another exam area (ChangeExamArea)
+// with the reason typed under 变更原因 ("area_reason").
+func (s *Server) areaPost(c *gin.Context) {
+	form, err := readForm(c)
+	if err == nil {
+		_, err = s.Registering.ChangeExamArea(c.Request.Context(), account(c), c.Param("id"), formKey(form),
+			registering.AreaChange{ExamAreaCode: form.Get("exam_area_code"), Reason: form.Get("area_reason")})
+	}
+	if err != nil {
+		s.renderReview(c, s.refusedAs(c, err, form, "area_reason"))
+		return
+	}
+	if account(c).Role == accounts.RoleCountyReviewer {
+		seeOther(c, "/reviews?done=area") // the registration is the new area's office's now
+		return
+	}
+	seeOther(c, "/reviews/"+url.PathEscape(c.Param("id"))+"?done=area")
+}
+
+// refusedAs is the review page of a refused form whose reason field is
+// named reasonField (the review page's 不通过原因 is "reason").
+func (s *Server) refusedAs(c *gin.Context, err error, form url.Values, reasonField string) page {
+	p := s.refused(c, err, page{Form: form})
+	if msg, ok := p.Fields["reason"]; ok {
+		delete(p.Fields, "reason")
+		p.Fields[reasonField] = msg
+	}
+	return p
 }
 
 // searchData is what the search page shows.

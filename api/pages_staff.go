@@ -24,6 +24,7 @@ func (s *Server) staffPages(in *gin.RouterGroup) {
 	rev.POST("/reviews/:id/approve", s.reviewPost(true))
 	rev.POST("/reviews/:id/reject", s.reviewPost(false))
 	rev.POST("/reviews/:id/annul", s.annulPost)      // pages_office.go
+	rev.POST("/reviews/:id/exam-area", s.areaPost)   // pages_office.go
 	rev.GET("/reviews/:id/identity", s.identityPage) // the manual check (人工核验): pages_online.go
 	rev.GET("/reviews/:id/identity/:file", s.onlineFile)
 	rev.POST("/reviews/:id/identity/approve", s.identityPost(true))
@@ -102,6 +103,8 @@ func (s *Server) inboxPage(c *gin.Context) {
 	case "":
 	case "identity":
 		p.Notice = "人工核验结果已提交"
+	case "area":
+		p.Notice = "考区已变更，已通知考生；该注册已转到新考区办理"
 	default:
 		p.Notice = "审核结果已提交"
 	}
@@ -126,7 +129,8 @@ type reviewData struct {
 	View        view
 	ReportType  string // the report's content type ("" when none is on file)
 	CanDecide   bool
-	CanAnnul    bool // open: the reviewer may annul it (作废), if the service agrees
+	CanAnnul    bool               // open: the reviewer may annul it (作废) or change its exam area, if the service agrees
+	Areas       []catalog.ExamArea // the areas it may move to (考区变更), with their windows
 	StageLabel  string
 	PriorSchool string
 	PriorNumber string
@@ -134,8 +138,11 @@ type reviewData struct {
 
 func (s *Server) reviewPage(c *gin.Context) {
 	p := page{Form: url.Values{}}
-	if c.Query("done") == "annulled" {
+	switch c.Query("done") {
+	case "annulled":
 		p.Notice = "该注册已作废"
+	case "area":
+		p.Notice = "考区已变更，已通知考生"
 	}
 	s.renderReview(c, p)
 }
@@ -152,6 +159,13 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview),
 		CanAnnul: !status.Terminal(r.Status)}
 	d.StageLabel = map[string]string{accounts.RoleCountyReviewer: "区考办审核", accounts.RoleProvincialReviewer: "省考办审核"}[who.Role]
+	if d.CanAnnul {
+		var err error
+		if d.Areas, err = s.Catalog.ExamAreas(c, s.Year, s.Sitting); err != nil {
+			failErr(c, err)
+			return
+		}
+	}
 	if r.ReportFileID != nil { // its type only: the page's frame or image fetches the file (reportInline)
 		var err error
 		if d.ReportType, err = s.Registering.Files.ContentType(c.Request.Context(), *r.ReportFileID); err != nil {

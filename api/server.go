@@ -137,6 +137,7 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	authed.POST("/registrations/:id/county-review", allow(accounts.RoleCountyReviewer), s.countyReview)
 	authed.POST("/registrations/:id/provincial-review", allow(accounts.RoleProvincialReviewer), s.provincialReview)
 	authed.POST("/registrations/:id/annul", s.annul) // the service decides who may
+	authed.POST("/registrations/:id/exam-area", s.changeExamArea)
 	authed.POST("/registrations/:id/identity-review", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer), s.identityReview)
 	authed.GET("/registrations/:id/online-verification/:file", allow(accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer), s.onlineFile)
 

@@ -138,11 +138,11 @@ func (r *registration) validateIdentityReview(ctx workflow.Context, d IdentityRe
 	case d.ByRole != ByCountyReviewer && d.ByRole != ByProvincialReviewer:
 		return refuse(ErrInvalidDecision, "only the county or provincial office checks by eye")
 	}
-	return r.whenSettled(r.awaitingReview(status.IdentityReview))
+	return r.whenSettled(r.inArea(d.OfficeArea, r.awaitingReview(status.IdentityReview)))
 }
 
 func (r *registration) identityReview(ctx workflow.Context, d IdentityReview) (State, error) {
-	return r.transition(ctx, r.awaitingReview(status.IdentityReview), func() error {
+	return r.transition(ctx, r.inArea(d.OfficeArea, r.awaitingReview(status.IdentityReview)), func() error {
 		if d.Approved {
 			return r.complete(ctx, registrations.Completion{Note: "人工核验通过，注册完成", PhotoFileID: r.portraitID,
 				ByRole: d.ByRole, AccountID: d.AccountID})

@@ -199,8 +199,8 @@ func (r *registration) state() State {
 }
 
 func (r *registration) details() string {
-	s := fmt.Sprintf("**%s** (%s)\n\nConfirmation window: %s – %s", status.Label(r.status), r.status,
-		r.in.Window.StartsAt.Format(time.RFC3339), r.in.Window.EndsAt.Format(time.RFC3339))
+	s := fmt.Sprintf("**%s** (%s)\n\nExam area %s, confirmation window: %s – %s", status.Label(r.status), r.status,
+		r.in.ExamAreaCode, r.in.Window.StartsAt.Format(time.RFC3339), r.in.Window.EndsAt.Format(time.RFC3339))
 	switch {
 	case r.status == status.Annulled:
 		s += "\n\nAnnulled by the exam office (reason " + r.reasonID + " in PostgreSQL)."
@@ -332,6 +332,7 @@ func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
 		{UpdateWithdraw, r.withdraw, r.validateWithdraw, "The applicant withdrew the registration."},
 		{UpdateChangeWindow, r.changeWindow, r.validateWindowChange, "An administrator moved the confirmation window."},
 		{UpdateAnnul, r.annul, r.validateAnnul, "The county or provincial office annulled the registration (作废)."},
+		{UpdateChangeExamArea, r.changeArea, r.validateAreaChange, "The county or provincial office moved the registration to another exam area (考区变更)."},
 		{UpdateOnlineTry, r.onlineTry, r.validateOnlineTry, "A try of online identity verification (网上验证), with the identity service's result."},
 		{UpdateRequestIdentityReview, r.requestIdentityReview, r.validateIdentityReviewRequest, "The applicant asked for the office's manual check (人工核验) after three failed tries."},
 		{UpdateIdentityReview, r.identityReview, r.validateIdentityReview, "The office's manual check of the online verification's materials."},
@@ -407,7 +408,7 @@ func (r *registration) validateCountyReview(ctx workflow.Context, d Review) erro
 	if err := validateDecision(d); err != nil {
 		return err
 	}
-	return r.whenSettled(r.awaitingReview(status.CountyReview))
+	return r.whenSettled(r.inArea(d.OfficeArea, r.awaitingReview(status.CountyReview)))
 }
 
 func (r *registration) validateProvincialReview(ctx workflow.Context, d Review) error {
@@ -418,7 +419,7 @@ func (r *registration) validateProvincialReview(ctx workflow.Context, d Review) 
 }
 
 func (r *registration) countyReview(ctx workflow.Context, d Review) (State, error) {
-	return r.transition(ctx, r.awaitingReview(status.CountyReview), func() error {
+	return r.transition(ctx, r.inArea(d.OfficeArea, r.awaitingReview(status.CountyReview)), func() error {
 		if d.Approved {
 			return r.record(ctx, status.ProvincialReview, ByCountyReviewer, d.AccountID, "区考办审核通过，等待省考办审核")
 		}
@@ -463,38 +464,13 @@ func (r *registration) validateOnsiteCheck(ctx workflow.Context, c OnsiteCheck) 
 	if c.PhotoFileID == "" {
 		return refuse(ErrInvalidDecision, "the on-site check needs a photo")
 	}
-	return r.whenSettled(func() error { return r.canConfirm(ctx) })
+	return r.whenSettled(r.inArea(c.OfficeArea, func() error { return r.canConfirm(ctx) }))
 }
 
 func (r *registration) onsiteCheck(ctx workflow.Context, c OnsiteCheck) (State, error) {
-	return r.transition(ctx, func() error { return r.canConfirm(ctx) }, func() error {
+	return r.transition(ctx, r.inArea(c.OfficeArea, func() error { return r.canConfirm(ctx) }), func() error {
 		return r.complete(ctx, registrations.Completion{Note: "现场确认通过，注册完成", PhotoFileID: c.PhotoFileID,
 			ByRole: ByOnsiteOperator, AccountID: c.AccountID})
-	})
-}
-
-// A new confirmation window, set by an administrator.
-
-func (r *registration) validateWindowChange(ctx workflow.Context, w Window) error {
-	if !w.EndsAt.After(w.StartsAt) || !w.EndsAt.After(workflow.Now(ctx)) {
-		return refuse(ErrInvalidDecision, "a new window ends after it starts, and in the future")
-	}
-	return r.whenSettled(r.notClosed)
-}
-
-func (r *registration) changeWindow(ctx workflow.Context, w Window) (State, error) {
-	return r.transition(ctx, r.notClosed, func() error {
-		change := registrations.WindowChange{RegistrationID: r.in.RegistrationID, StartsAt: w.StartsAt, EndsAt: w.EndsAt}
-		ctx, _ := workflow.NewDisconnectedContext(ctx)
-		if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record new window", untilDone), a.ChangeWindow, change).Get(ctx, nil); err != nil {
-			return fmt.Errorf("record new window: %w", err)
-		}
-		r.in.Window = w
-		// Decided here, not later by watchWindow: the end may have passed
-		// while this change waited its turn.
-		r.windowClosed = !workflow.Now(ctx).Before(w.EndsAt)
-		workflow.SetCurrentDetails(ctx, r.details())
-		return nil
 	})
 }
 
@@ -529,7 +505,7 @@ func (r *registration) validateAnnul(ctx workflow.Context, a Annulment) error {
 	case a.ByRole != ByCountyReviewer && a.ByRole != ByProvincialReviewer:
 		return refuse(ErrInvalidDecision, "only the county or provincial office annuls")
 	}
-	return r.whenSettled(r.notClosed)
+	return r.whenSettled(r.inArea(a.OfficeArea, r.notClosed))
 }
 
 // annul ends the registration whatever it waits for, as a withdrawal does:
@@ -539,7 +515,7 @@ func (r *registration) annul(ctx workflow.Context, a Annulment) (State, error) {
 	if r.cancelCheck != nil {
 		r.cancelCheck() // no need to wait for the diploma registry
 	}
-	return r.transition(ctx, r.notClosed, func() error {
+	return r.transition(ctx, r.inArea(a.OfficeArea, r.notClosed), func() error {
 		note := "区考办已作废本次注册："
 		if a.ByRole == ByProvincialReviewer {
 			note = "省考办已作废本次注册："
@@ -563,7 +539,7 @@ func IsRefusal(err error) (string, bool) {
 	}
 	switch code := appErr.Type(); code {
 	case ErrNotAwaitingReport, ErrNotAwaitingReview, ErrNotPreRegistered, ErrOutsideWindow, ErrClosed, ErrInvalidDecision,
-		ErrOnlineClosed, ErrChallengeExpired, ErrNoIdentityReview:
+		ErrOnlineClosed, ErrChallengeExpired, ErrNoIdentityReview, ErrOtherArea:
 		return code, true
 	}
 	return "", false

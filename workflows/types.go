@@ -30,6 +30,7 @@ const (
 	UpdateWithdraw         = "withdraw"
 	UpdateChangeWindow     = "change-window"
 	UpdateAnnul            = "annul"
+	UpdateChangeExamArea   = "change-exam-area" // 考区变更 by the office
 	// Online identity verification (网上验证) and the office's manual check (人工核验).
 	UpdateOnlineTry             = "online-verification"
 	UpdateRequestIdentityReview = "identity-review-request"
@@ -50,6 +51,9 @@ const (
 	// ErrNoIdentityReview: the manual check was asked for before three failed
 	// tries (or after not_in_records), or again after the office decided one.
 	ErrNoIdentityReview = "identity_review_not_available"
+	// ErrOtherArea: the registration has moved to another exam area (考区变更)
+	// since the county office or on-site desk that decides looked at it.
+	ErrOtherArea = "other_exam_area"
 )
 
 // MaxOnlineTries is how many failed tries of online verification a
@@ -63,6 +67,7 @@ const (
 	ByCountyReviewer     = "county_reviewer"
 	ByProvincialReviewer = "provincial_reviewer"
 	ByOnsiteOperator     = "onsite_operator"
+	ByAdministrator      = "admin" // a window move
 )
 
 // Search attributes the workflow keeps current, so that operators can filter
@@ -122,16 +127,18 @@ type ReportUpload struct {
 // reason is free text: it stays in PostgreSQL (decision_reasons) and only
 // its id travels.
 type Review struct {
-	Approved  bool
-	ReasonID  string
-	AccountID int64 // the reviewer's account
+	Approved   bool
+	ReasonID   string
+	AccountID  int64  // the reviewer's account
+	OfficeArea string // a county reviewer's exam area (empty: the provincial office's, or an earlier release's)
 }
 
 // OnsiteCheck is the on-site operator's confirmation; the API has already
 // matched the ID card read against the registration.
 type OnsiteCheck struct {
 	PhotoFileID string
-	AccountID   int64 // the operator's account
+	AccountID   int64  // the operator's account
+	OfficeArea  string // the operator's exam area (empty in an earlier release's)
 }
 
 // Withdrawal is the applicant's withdrawal. (Withdrawals of earlier
@@ -144,9 +151,24 @@ type Withdrawal struct {
 // e.g. when it was made with another person's ID number. The reason stays
 // in PostgreSQL (decision_reasons); only its id travels.
 type Annulment struct {
-	ReasonID  string
-	ByRole    string // ByCountyReviewer or ByProvincialReviewer
-	AccountID int64  // the reviewer's account
+	ReasonID   string
+	ByRole     string // ByCountyReviewer or ByProvincialReviewer
+	AccountID  int64  // the reviewer's account
+	OfficeArea string // a county reviewer's exam area (empty: the provincial office's, or an earlier release's)
+}
+
+// AreaChange moves an open registration to another exam area (考区变更),
+// the county office of its current area's or the provincial office's
+// decision: it takes the new area's confirmation window for its sitting,
+// and a review in progress keeps its place. The reason stays in PostgreSQL
+// (decision_reasons); only its id travels.
+type AreaChange struct {
+	ExamAreaCode string
+	Window       Window // the new area's confirmation window
+	ReasonID     string
+	ByRole       string // ByCountyReviewer or ByProvincialReviewer
+	AccountID    int64
+	OfficeArea   string // a county reviewer's exam area (empty: the provincial office's)
 }
 
 // OnlineTry is a try of online identity verification (网上验证): the
@@ -181,10 +203,11 @@ type IdentityReviewRequest struct {
 // refused closes online verification with a reason (decision_reasons: only
 // its id travels) and sends the applicant on site.
 type IdentityReview struct {
-	Approved  bool
-	ReasonID  string
-	ByRole    string // ByCountyReviewer or ByProvincialReviewer
-	AccountID int64
+	Approved   bool
+	ReasonID   string
+	ByRole     string // ByCountyReviewer or ByProvincialReviewer
+	AccountID  int64
+	OfficeArea string // a county reviewer's exam area (empty: the provincial office's, or an earlier release's)
 }
 
 // State is what a registration looks like after an update, and its

@@ -35,6 +35,11 @@ const (
 	// IdentityRefused: the office's manual check of the online verification
 	// refused it: the reason, and where and when to go on site.
 	IdentityRefused Kind = "identity_refused"
+	// AreaChanged: the office moved the registration to another exam area
+	// (考区变更): the reason, the new area, its office and window.
+	AreaChanged Kind = "area_changed"
+	// WindowMoved: the exam area's confirmation window was moved: the new dates.
+	WindowMoved Kind = "window_moved"
 )
 
 // Facts are what a message may say: the registration's own data, nothing
@@ -110,6 +115,27 @@ var templates = map[Kind][2]string{
 
 逾期未现场确认，本次注册将失效。
 {{end}}`},
+	AreaChanged: {"【湖北自考】您的考区已变更", `考生您好：
+
+考试机构已将您本次注册的考区变更为：{{.Area}}
+变更原因：{{.Reason}}
+
+已完成的审核继续有效。现场确认请于 {{day .WindowStartsAt}} 至 {{day .WindowEndsAt}} 携带本人居民身份证到新考区办理（也可登录考生注册系统网上验证）：
+
+考区：{{.Area}}
+地址：{{.OfficeAddress}}
+
+逾期未完成确认，本次注册将失效。
+`},
+	WindowMoved: {"【湖北自考】现场确认时间已调整", `考生您好：
+
+您所在考区（{{.Area}}）的现场确认时间已调整为 {{day .WindowStartsAt}} 至 {{day .WindowEndsAt}}。
+
+请在此期间携带本人居民身份证到以下地点现场确认（也可登录考生注册系统网上验证）：
+地址：{{.OfficeAddress}}
+
+尚待上传或审核学历认证报告的，须在此之前审核通过；逾期未完成确认，本次注册将失效。
+`},
 	Annulled: {"【湖北自考】本次注册已作废", `考生您好：
 
 您的本次注册已由考试机构作废。

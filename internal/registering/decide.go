@@ -42,6 +42,14 @@ func (s *Service) decide(ctx context.Context, r registrations.Registration, upda
 	uctx, cancel := context.WithTimeout(ctx, s.UpdateTimeout)
 	defer cancel()
 	err := workflows.Update(uctx, s.Temporal, r.ID, update, id, arg)
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		// The workflow ended, perhaps while this decision was on its way
+		// (another decision closed it): the read model says how.
+		if now, gerr := s.Registrations.Get(ctx, r.ID); gerr == nil {
+			r = now
+		}
+	}
 	if err != nil {
 		return r, s.updateFailed(r, update, err)
 	}
@@ -54,6 +62,8 @@ func (s *Service) updateFailed(r registrations.Registration, update string, err 
 	var notFound *serviceerror.NotFound
 	code, refused := workflows.IsRefusal(err)
 	switch {
+	case refused && code == workflows.ErrOtherArea:
+		return refuse(CodeForbidden) // moved to another area (考区变更) since the office looked
 	case refused:
 	case errors.As(err, &notFound) && !status.Terminal(r.Status):
 		// Open, but no workflow runs it: its start failed (the reconciler
@@ -78,6 +88,7 @@ func (s *Service) updateFailed(r registrations.Registration, update string, err 
 			workflows.UpdateWithdraw:              workflows.ErrClosed,
 			workflows.UpdateChangeWindow:          workflows.ErrClosed,
 			workflows.UpdateAnnul:                 workflows.ErrClosed,
+			workflows.UpdateChangeExamArea:        workflows.ErrClosed,
 			workflows.UpdateOnlineTry:             workflows.ErrNotPreRegistered,
 			workflows.UpdateRequestIdentityReview: workflows.ErrNotPreRegistered,
 			workflows.UpdateIdentityReview:        workflows.ErrNotAwaitingReview,
@@ -249,7 +260,7 @@ func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, sta
 		return r, err
 	}
 	return s.decideWithReason(ctx, r, update, updateID(update, who, key), d.rejection(), func(reasonID string) any {
-		return workflows.Review{Approved: *d.Approved, ReasonID: reasonID, AccountID: who.ID}
+		return workflows.Review{Approved: *d.Approved, ReasonID: reasonID, AccountID: who.ID, OfficeArea: officeArea(who)}
 	})
 }
 
@@ -312,7 +323,7 @@ func (s *Service) OnsiteCheck(ctx context.Context, who accounts.Account, id, key
 		return r, err
 	}
 	now, err := s.decide(ctx, r, workflows.UpdateOnsiteCheck, updateID(workflows.UpdateOnsiteCheck, who, key),
-		workflows.OnsiteCheck{PhotoFileID: photoID, AccountID: who.ID})
+		workflows.OnsiteCheck{PhotoFileID: photoID, AccountID: who.ID, OfficeArea: officeArea(who)})
 	if _, refused := err.(*Refusal); refused {
 		s.discard(ctx, nil, photoID)
 	}
@@ -347,7 +358,7 @@ func (s *Service) Annul(ctx context.Context, who accounts.Account, id, key, reas
 		return r, err
 	}
 	return s.decideWithReason(ctx, r, workflows.UpdateAnnul, updateID(workflows.UpdateAnnul, who, key), reason, func(reasonID string) any {
-		return workflows.Annulment{ReasonID: reasonID, ByRole: reviewerRole(who), AccountID: who.ID}
+		return workflows.Annulment{ReasonID: reasonID, ByRole: reviewerRole(who), AccountID: who.ID, OfficeArea: officeArea(who)}
 	})
 }
 

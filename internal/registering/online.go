@@ -309,7 +309,8 @@ func (s *Service) IdentityReview(ctx context.Context, who accounts.Account, id, 
 	}
 	update := workflows.UpdateIdentityReview
 	return s.decideWithReason(ctx, r, update, updateID(update, who, key), d.rejection(), func(reasonID string) any {
-		return workflows.IdentityReview{Approved: *d.Approved, ReasonID: reasonID, ByRole: reviewerRole(who), AccountID: who.ID}
+		return workflows.IdentityReview{Approved: *d.Approved, ReasonID: reasonID, ByRole: reviewerRole(who), AccountID: who.ID,
+			OfficeArea: officeArea(who)}
 	})
 }
 

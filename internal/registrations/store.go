@@ -16,6 +16,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"zikao/internal/catalog"
 	"zikao/internal/db"
 	"zikao/internal/mail"
 	"zikao/internal/sms"
@@ -99,6 +100,17 @@ type HistoryEntry struct {
 	Note        string    `db:"note" json:"note"`
 	ByAccountID *int64    `db:"by_account_id" json:"-"`
 	ByAccount   *string   `db:"by_account" json:"by_account,omitempty"`
+	UpdateID    *string   `db:"update_id" json:"-"` // the decision that made it
+}
+
+// Made reports whether the decision updateID made one of the registration's steps.
+func (r Registration) Made(updateID string) bool {
+	for _, h := range r.History {
+		if h.UpdateID != nil && *h.UpdateID == updateID {
+			return true
+		}
+	}
+	return false
 }
 
 // Store reads and writes the read model.
@@ -263,7 +275,7 @@ func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any
 		HistoryEntry
 	}
 	err := s.db.SelectContext(ctx, &rows, `SELECT h.registration_id, h.seq, h.status, h.at, h.by_role, h.note,
-			h.by_account_id, a.login_name AS by_account
+			h.by_account_id, a.login_name AS by_account, h.update_id
 		FROM registration_history h LEFT JOIN accounts a ON a.id = h.by_account_id
 		WHERE h.registration_id = ANY($1::uuid[]) ORDER BY h.registration_id, h.seq`, pq.Array(ids))
 	if err != nil {
@@ -334,6 +346,19 @@ type Transition struct {
 	// records, if it is one.
 	Online *Online
 	Try    *Try
+	// Window is the registration's new confirmation window, for the steps
+	// that move it: an administrator's window move, and an area change
+	// (Area, 考区变更). Both keep the status and its waiting time.
+	Window *catalog.Window
+	Area   *AreaChange
+}
+
+// AreaChange is an exam-area change (考区变更): the areas' codes, and the
+// office's reason (decision_reasons), which the history entry and the
+// notice give.
+type AreaChange struct {
+	From, To string
+	ReasonID string
 }
 
 // AddReport stores the particulars of a diploma report uploaded by the
@@ -396,21 +421,28 @@ func (s *Store) DiscardReason(ctx context.Context, id string) error {
 // final: nothing but a replacement of its own step changes it.
 func (s *Store) Record(ctx context.Context, t Transition) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
-		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: t.RegistrationID, Seq: t.Seq, Status: t.Status,
-			At: t.At, ByRole: t.ByRole, AccountID: t.AccountID, Note: t.Note, ReasonID: t.ReasonID, UpdateID: t.UpdateID, HistoryLength: t.HistoryLength})
+		e := historyEntry{RegistrationID: t.RegistrationID, Seq: t.Seq, Status: t.Status,
+			At: t.At, ByRole: t.ByRole, AccountID: t.AccountID, Note: t.Note, ReasonID: t.ReasonID, UpdateID: t.UpdateID, HistoryLength: t.HistoryLength}
+		if err := moveNote(ctx, tx, t, &e); err != nil {
+			return err
+		}
+		fresh, err := writeHistory(ctx, tx, e)
 		if err != nil || !fresh {
 			return err
 		}
 		if err := retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
 			return err
 		}
+		starts, ends := bounds(t.Window)
 		res, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
 				stage_since = CASE WHEN status = $3 THEN stage_since ELSE $4 END,`+reasons+`,
 				report_id = NULLIF($6, '')::uuid,
-				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END
+				ticket_number = CASE WHEN $3 = 'completed' THEN ticket_number END,
+				exam_area_code = COALESCE(NULLIF($7, ''), exam_area_code),
+				window_starts_at = COALESCE($8, window_starts_at), window_ends_at = COALESCE($9, window_ends_at)
 			WHERE id = $1 AND last_seq <= $2`,
-			t.RegistrationID, t.Seq, t.Status, t.At, t.ReasonID, t.ReportID)
+			t.RegistrationID, t.Seq, t.Status, t.At, t.ReasonID, t.ReportID, t.Area.to(), starts, ends)
 		if err != nil {
 			return fmt.Errorf("record status %s of %s: %w", t.Status, t.RegistrationID, err)
 		}
@@ -418,7 +450,7 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 			return err
 		}
 		if kind, ok := noticeOf(t); ok {
-			if err := notify(ctx, tx, res, mail.Notice{RegistrationID: t.RegistrationID, Seq: t.Seq, Kind: kind, ReasonID: t.ReasonID}); err != nil {
+			if err := notify(ctx, tx, res, mail.Notice{RegistrationID: t.RegistrationID, Seq: t.Seq, Kind: kind, ReasonID: e.ReasonID}); err != nil {
 				return err
 			}
 		}
@@ -443,6 +475,10 @@ const reasons = `
 // noticeOf tells which e-mail a transition sends the applicant, if any.
 func noticeOf(t Transition) (mail.Kind, bool) {
 	switch {
+	case t.Area != nil:
+		return mail.AreaChanged, true // the change's reason is the history entry's
+	case t.Window != nil:
+		return mail.WindowMoved, true
 	case t.Try != nil || t.Status == status.IdentityReview:
 		return "", false // a try (failed: still pre-registered), or the manual check asked for
 	case t.Status == status.PreRegistered && t.Online != nil && t.ReasonID != "":

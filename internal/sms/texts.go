@@ -39,6 +39,8 @@ const (
 	Withdrawn       Purpose = "withdrawn"
 	Annulled        Purpose = "annulled"
 	IdentityRefused Purpose = "identity_refused"
+	AreaChanged     Purpose = "area_changed"
+	WindowMoved     Purpose = "window_moved"
 )
 
 // CodePurposes are the purposes of SMS codes, as api.md names them.
@@ -67,6 +69,8 @@ var Templates = map[Purpose]Template{
 	Expired:         {"ZK_EXPIRED", "现场确认时间已过，您的本次注册已失效，请在以后的注册期重新注册。"},
 	Withdrawn:       {"ZK_WITHDRAWN", "您的本次注册已撤销。如非本人操作，请尽快登录修改密码并联系${area}自考办。"},
 	Annulled:        {"ZK_ANNULLED", "您的本次注册已由考试机构作废，原因请登录考生注册系统查看，如有疑问请联系${area}自考办。"},
+	AreaChanged:     {"ZK_AREA_CHANGED", "您的考区已由考试机构变更为${area}，请于${start}至${end}持身份证到新考区自考办现场确认或网上验证，原因请登录考生注册系统查看。"},
+	WindowMoved:     {"ZK_WINDOW_MOVED", "您所在考区的现场确认时间已调整为${start}至${end}，请按时到${area}自考办现场确认或登录考生注册系统网上验证。"},
 	IdentityRefused: {"ZK_IDENTITY_REFUSED", "您网上验证的人工核验未通过，原因请登录考生注册系统查看，请在${end}前持身份证到${area}自考办现场确认。"},
 }
 
