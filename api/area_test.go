@@ -227,3 +227,48 @@ func TestAreaChangeEndsAndRaces(t *testing.T) {
 		}
 	}
 }
+
+// Moving an area's window sends each applicant whose registration moved a
+// notice with the new dates (e-mail and SMS), recorded as a step of its
+// own; the status and its waiting time stay.
+func TestWindowMoveNotice(t *testing.T) {
+	const area = "0105" // no other test registers here
+	now := time.Now()
+	openWindows(t, now.Add(-time.Hour), now.AddDate(0, 0, 30))
+	defer openWindows(t, now.Add(-time.Hour), now.AddDate(0, 0, 30))
+	login, phone := signUp(t), newPhone()
+	applicant := logIn(t, login, "secret1")
+	body := newRegistration("zhuanke", "", "孟浩")
+	body["application"].(map[string]any)["exam_area_code"] = area
+	body["personal"].(map[string]any)["phone"] = phone
+	r := applicant.json("POST", "/registrations", body)
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	before := waitFor(t, applicant, id, "pre_registered")
+
+	starts, ends := now.Add(-2*time.Hour).Truncate(time.Second), now.AddDate(0, 0, 45).Truncate(time.Second)
+	r = admin(t).json("PUT", "/admin/windows/"+area, map[string]any{"starts_at": starts.Format(time.RFC3339), "ends_at": ends.Format(time.RFC3339)})
+	want(t, r, 200, "")
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	newDates := starts.In(shanghai).Format("2006年1月2日 15:04") + " 至 " + ends.In(shanghai).Format("2006年1月2日 15:04")
+
+	after := applicant.json("GET", "/registrations/"+id, nil)
+	steps := historyEntries(after)
+	if len(steps) != len(historyEntries(before))+1 || after.str("status") != "pre_registered" {
+		t.Fatalf("after the move: %s", after.raw)
+	}
+	if last := steps[len(steps)-1]; last["status"] != "pre_registered" || last["by_role"] != "admin" || last["note"] != "考区现场确认时间调整为"+newDates {
+		t.Errorf("the move's step: %v", last)
+	}
+	mails := mailsTo(t, login, 2)
+	if len(mails) != 2 {
+		t.Fatalf("%d e-mails, want pre-registered and the move", len(mails))
+	}
+	wantMails(t, mails[1:], login, id, [][]string{{"【湖北自考】现场确认时间已调整", "武汉市汉阳区", newDates, "武汉市汉阳区教育局自考办（样例地址）"}},
+		[]string{"孟浩", body["personal"].(map[string]any)["id_number"].(string)})
+	texts := smsTo(t, phone, 2)
+	if len(texts) != 2 || !strings.Contains(texts[0].Text, "现场确认时间已调整为") || !strings.Contains(texts[0].Text, ends.In(shanghai).Format("1月2日")) {
+		t.Errorf("texts: %+v", texts)
+	}
+	recordHistory(t, "new-zhuanke-window-moved", id)
+}

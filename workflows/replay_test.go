@@ -33,7 +33,7 @@ func histories(t *testing.T, folder string) []string {
 }
 
 // releases are the folders of recorded histories, the current one first.
-var releases = []string{"testdata", filepath.Join("testdata", "v3"), filepath.Join("testdata", "v2"), filepath.Join("testdata", "v1")}
+var releases = []string{"testdata", filepath.Join("testdata", "v4"), filepath.Join("testdata", "v3"), filepath.Join("testdata", "v2"), filepath.Join("testdata", "v1")}
 
 // Every recorded history replays with the current workflow code: a change
 // that would break running registrations fails here.
