@@ -510,13 +510,15 @@ func TestWindowReopenedDuringReview(t *testing.T) {
 func TestWindowExtendedAcrossTheOldEnd(t *testing.T) {
 	storeFiles(t)
 	s := newScenario(t, "zhuanke", "", "曹廿五", inWindow)
-	s.env.OnActivity("ChangeWindow", mock.Anything, mock.Anything).Return(nil).After(2 * time.Minute)
+	moving := mock.MatchedBy(func(t registrations.Transition) bool { return t.Window != nil })
+	s.env.OnActivity("Record", mock.Anything, moving).Return(nil).After(2 * time.Minute)
 	longer := workflows.Window{StartsAt: windowStart, EndsAt: windowEnd.Add(10 * 24 * time.Hour)}
 	out := s.run(
 		step{after: windowEnd.Sub(inWindow) - time.Minute, update: workflows.UpdateChangeWindow, arg: longer},
 		step{after: 24 * time.Hour, update: workflows.UpdateOnsiteCheck, arg: photo},
 	)
 	s.wantTicket(out)
+	s.env.AssertExpectations(t) // the slow write did happen
 }
 
 // Moving the window cancels the old timer: one timer runs at a time.
