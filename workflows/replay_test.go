@@ -95,6 +95,10 @@ func TestActionBudget(t *testing.T) {
 		"new-zhuanshengben-county-rejected":    22,
 		"new-zhuanke-window-moved":             10,
 		"new-zhuanshengben-annulled":           10,
+		// Release 5: the area change is a step of its own (its update, the
+		// workflow task of its local activity, the ExamArea upsert) beside
+		// the reviewed path's; a window move is a step with its notice.
+		"new-zhuanshengben-area-changed": 20,
 		// Online verification (release 4): the start and the window's timer,
 		// then per try its update and the workflow task of its local
 		// activity (a failed try stays pre-registered: no search-attribute
