@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/devstack"
+	"zikao/workflows"
 )
 
 // setWindow gives one exam area its own window for the test sitting.
@@ -118,6 +121,15 @@ func TestAreaChangeThroughAPI(t *testing.T) {
 	}
 	if got, ok := inboxHas(t, newCounty, id); !ok || !got.Equal(since) {
 		t.Errorf("in the new area's inbox: %v since %v, want since %v", ok, got, since)
+	}
+	// Operators filter by the new area in the Temporal UI.
+	desc, err := temporal.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(id), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sa string
+	if err := converter.GetDefaultDataConverter().FromPayload(desc.WorkflowExecutionInfo.SearchAttributes.IndexedFields["ExamArea"], &sa); err != nil || sa != "0102" {
+		t.Errorf("ExamArea search attribute %q (%v), want 0102", sa, err)
 	}
 	// The history records it: the areas, the reason, who.
 	r = province.json("GET", "/registrations/"+id, nil)
