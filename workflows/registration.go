@@ -49,7 +49,9 @@ type registration struct {
 // confirmation window closes ends it as expired (a manual check in progress
 // does not expire: the office decides it); the applicant may withdraw,
 // and the county or provincial office annul it (作废), at any time before
-// completion. Decisions arrive as Workflow Updates whose
+// completion. The office may also move it to another exam area (考区变更),
+// and an administrator move its area's window: it keeps its status and
+// follows the new window (area.go). Decisions arrive as Workflow Updates whose
 // validators refuse what is not allowed in the current state.
 func Registration(ctx workflow.Context, in Input) (State, error) {
 	r := &registration{in: in, status: in.FirstStatus(), seq: 1, online: registrations.Online{TriesLeft: MaxOnlineTries}}
