@@ -46,6 +46,11 @@ type MailpitOptions struct {
 	// with AuthFile (lines user:password) it requires those credentials.
 	// Without them it accepts any or no authentication, without TLS.
 	TLSCert, TLSKey, AuthFile string
+
+	// AllowedRecipients, a regular expression, makes its SMTP server refuse
+	// with 550 5.1.0 every RCPT TO whose address it does not match (a
+	// server that refuses an address for good); empty accepts every one.
+	AllowedRecipients string
 }
 
 // Mailpit is a running Mailpit.
@@ -99,6 +104,9 @@ func (o MailpitOptions) args() []string {
 	}
 	if o.TLSCert != "" {
 		args = append(args, "--smtp-tls-cert", o.TLSCert, "--smtp-tls-key", o.TLSKey, "--smtp-require-starttls")
+	}
+	if o.AllowedRecipients != "" {
+		args = append(args, "--smtp-allowed-recipients", o.AllowedRecipients)
 	}
 	if o.AuthFile != "" {
 		return append(args, "--smtp-auth-file", o.AuthFile)

@@ -94,12 +94,14 @@ func Retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) e
 	return nil
 }
 
-// Backlog is the outbox's queue: the messages the SMTP server has not
-// accepted yet, and how long the oldest of them has waited (0 when none).
+// Backlog is the outbox's queue: the messages the SMTP server has neither
+// accepted nor refused yet, and how long the oldest of them has waited (0
+// when none); and how many it refused for good.
 type Backlog struct {
 	Pending       int
 	Failing       int // of those, the ones whose last attempt failed
 	OldestWaiting time.Duration
+	Refused       int // refused for good (failed_at), never tried again; not pending
 }
 
 // ReadBacklog reads the outbox's queue (for metrics).
@@ -108,13 +110,16 @@ func ReadBacklog(ctx context.Context, db sqlx.QueryerContext) (Backlog, error) {
 		Pending int     `db:"pending"`
 		Failing int     `db:"failing"`
 		Oldest  float64 `db:"oldest"`
+		Refused int     `db:"refused"`
 	}
 	err := sqlx.GetContext(ctx, db, &row, `
 		SELECT count(*) AS pending, count(*) FILTER (WHERE attempts > 0) AS failing,
-			COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest
-		FROM outbox WHERE accepted_at IS NULL`)
+			COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest,
+			(SELECT count(*) FROM outbox WHERE failed_at IS NOT NULL) AS refused
+		FROM outbox WHERE accepted_at IS NULL AND failed_at IS NULL`)
 	if err != nil {
 		return Backlog{}, fmt.Errorf("read the outbox's backlog: %w", err)
 	}
-	return Backlog{Pending: row.Pending, Failing: row.Failing, OldestWaiting: time.Duration(row.Oldest * float64(time.Second))}, nil
+	return Backlog{Pending: row.Pending, Failing: row.Failing, Refused: row.Refused,
+		OldestWaiting: time.Duration(row.Oldest * float64(time.Second))}, nil
 }

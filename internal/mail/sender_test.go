@@ -335,8 +335,8 @@ func TestServerDownThenBack(t *testing.T) {
 	}
 	s := newSender()
 	var acceptedN, failedN atomic.Int64
-	s.Attempted = func(ok bool) {
-		if ok {
+	s.Attempted = func(result string) {
+		if result == mail.Accepted {
 			acceptedN.Add(1)
 		} else {
 			failedN.Add(1)
