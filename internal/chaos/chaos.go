@@ -237,12 +237,13 @@ func verify(ctx context.Context, o Options, s *stack, runs []*run, st *stats, fa
 	if err != nil {
 		return nil, err
 	}
-	texts, err := checkSMS(ctx, s.db, s.sms, snap, outbox, o.SettleTimeout)
+	texts, smsRows, received, err := checkSMS(ctx, s.db, s.sms, snap, outbox, o.SettleTimeout)
 	if err != nil {
 		return nil, err
 	}
 	invs := append(checks(snap, runs, st, faults, o.Faults), mails, texts, smsSenders(s.workers), checkAnnulments(snap, runs, outbox, copies))
-	return append(invs, checkOnline(snap, runs, outbox, copies, st)...), nil
+	invs = append(invs, checkOnline(snap, runs, outbox, copies, st)...)
+	return append(invs, checkAreas(snap, runs), checkAreaNotices(snap, outbox, copies, smsRows, received)), nil
 }
 
 // saveRuns writes the clients' logs (registration ids, keys and decisions;

@@ -16,10 +16,11 @@ import (
 )
 
 // TestChaosShortRun is the short fault-injection run of the test command:
-// 33 registrations through every path (annulments included, and the real
+// 37 registrations through every path (annulments included, and the real
 // person's registration after one; online verification and the manual
-// check), one fault of each kind (the SMS gateway's restart too), every
-// invariant checked, the SMS delivered beside the e-mails among them.
+// check; exam-area changes, the race with the old desk twice), one fault
+// of each kind (the SMS gateway's restart too), every invariant checked,
+// the SMS delivered beside the e-mails among them.
 // ZIKAO_CHAOS_SEED picks the seed (to reproduce a run).
 func TestChaosShortRun(t *testing.T) {
 	ctx := context.Background()

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"zikao/internal/catalog"
 	"zikao/internal/status"
 	"zikao/workflows"
 )
@@ -34,6 +35,8 @@ type row struct {
 	AnnulReason    *string `db:"annulment_reason"`
 	IDKey          string  `db:"id_key"` // a digest of the ID number: compared, never shown
 	PhotoFileID    *string `db:"photo_file_id"`
+	ExamArea       string  `db:"exam_area_code"`
+	WindowOfArea   bool    `db:"window_of_area"` // its window is its exam area's for its sitting
 	// Online verification (网上验证) and the manual check (人工核验).
 	TriesLeft    int     `db:"online_tries_left"`
 	OnlineClosed bool    `db:"online_closed"`
@@ -82,6 +85,7 @@ type workflowState struct {
 	Found        bool
 	Status       enumspb.WorkflowExecutionStatus
 	SearchStatus string
+	SearchArea   string         // the ExamArea search attribute
 	Result       map[string]any // of a completed workflow (workflows.State, read loosely)
 	Err          error          // Temporal did not answer
 }
@@ -97,6 +101,7 @@ type snapshot struct {
 	all       []string            // registration ids of every workflow (visibility)
 	tries     map[string][]tryRow // registration id → its recorded online tries, by seq
 	fileSums  map[string]string   // file id → SHA-256 (hex): the registrations' photos and the tries' portraits
+	areaNames map[string]string   // exam area code → its full name (catalog.FullName)
 }
 
 // settle waits (at most limit) until every registration's row and
@@ -128,7 +133,7 @@ func settle(ctx context.Context, database *sqlx.DB, tc client.Client, limit time
 // takeSnapshot reads the read model, the tickets and every workflow.
 func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*snapshot, error) {
 	s := &snapshot{history: map[string][]historyRow{}, tickets: map[string]string{}, enrolled: map[string]bool{}, workflows: map[string]workflowState{},
-		tries: map[string][]tryRow{}, fileSums: map[string]string{}}
+		tries: map[string][]tryRow{}, fileSums: map[string]string{}, areaNames: map[string]string{}}
 	var err error
 	if s.rows, err = readRows(ctx, database); err != nil {
 		return nil, err
@@ -161,6 +166,13 @@ func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*sn
 	if err := readOnline(ctx, database, s); err != nil {
 		return nil, err
 	}
+	var areas []catalog.ExamArea
+	if err := database.SelectContext(ctx, &areas, `SELECT code, name, city, office_address FROM exam_areas`); err != nil {
+		return nil, fmt.Errorf("read exam areas: %w", err)
+	}
+	for _, a := range areas {
+		s.areaNames[a.Code] = a.FullName()
+	}
 	for id := range s.rows {
 		s.workflows[id] = describe(ctx, tc, id, true)
 	}
@@ -175,9 +187,12 @@ func takeSnapshot(ctx context.Context, database *sqlx.DB, tc client.Client) (*sn
 
 func readRows(ctx context.Context, database *sqlx.DB) (map[string]row, error) {
 	var rows []row
-	if err := database.SelectContext(ctx, &rows, `SELECT id, account_id, kind, status, ticket_number, selected_ticket_number, last_seq,
-		annulment_reason, md5(id_number) AS id_key, photo_file_id::text, online_tries_left, online_closed, online_last_result,
-		identity_review_asked, identity_review_reason FROM registrations`); err != nil {
+	if err := database.SelectContext(ctx, &rows, `SELECT r.id, r.account_id, r.kind, r.status, r.ticket_number, r.selected_ticket_number, r.last_seq,
+		r.annulment_reason, md5(r.id_number) AS id_key, r.photo_file_id::text, r.online_tries_left, r.online_closed, r.online_last_result,
+		r.identity_review_asked, r.identity_review_reason, r.exam_area_code,
+		(r.window_starts_at = w.starts_at AND r.window_ends_at = w.ends_at) IS TRUE AS window_of_area
+		FROM registrations r LEFT JOIN confirmation_windows w
+			ON w.exam_area_code = r.exam_area_code AND w.year = r.year AND w.sitting = r.sitting`); err != nil {
 		return nil, fmt.Errorf("read registrations: %w", err)
 	}
 	out := make(map[string]row, len(rows))
@@ -228,6 +243,7 @@ func describe(ctx context.Context, tc client.Client, registrationID string, with
 	}
 	ws := workflowState{Found: true, Status: d.Status}
 	ws.SearchStatus, _ = d.TypedSearchAttributes.GetKeyword(workflows.StatusKey)
+	ws.SearchArea, _ = d.TypedSearchAttributes.GetKeyword(workflows.ExamAreaKey)
 	if withResult && d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		var res map[string]any
 		if err := tc.GetWorkflow(ctx, wid, "").Get(ctx, &res); err != nil {

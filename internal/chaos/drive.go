@@ -38,6 +38,8 @@ type decision struct {
 	Result     string `json:"result,omitempty"`
 	Portrait   string `json:"portrait_sha256,omitempty"`
 	Challenges int    `json:"challenges,omitempty"`
+	// An exam-area change's (考区变更): the area it moved the registration to.
+	Area string `json:"exam_area_code,omitempty"`
 }
 
 // run is one registration as its client drove it.
@@ -51,6 +53,10 @@ type run struct {
 	Done      bool       `json:"done"`                    // every step succeeded
 	Error     string     `json:"error,omitempty"`         // why the client stopped
 	Then      *run       `json:"then,omitempty"`          // the path's Then: the real person's registration
+	// After an exam-area change: what the client saw of the inboxes and
+	// desks, and of the old office's decision (area.go).
+	Looks []look `json:"looks,omitempty"`
+	Race  *race  `json:"race,omitempty"` // the area-race path's race
 }
 
 // newRun is the run of a plan before it starts, with its Then's.
@@ -79,6 +85,7 @@ type view struct {
 	Status          string  `json:"status"`
 	TicketNumber    *string `json:"ticket_number"`
 	AnnulmentReason *string `json:"annulment_reason"`
+	ExamAreaCode    string  `json:"exam_area_code"`
 	Online          struct {
 		Available  bool    `json:"available"`
 		TriesLeft  int     `json:"tries_left"`
@@ -170,7 +177,8 @@ type agent struct {
 	staff     staffCallers
 	run       *run
 	rng       *rand.Rand
-	tries     int // online tries made (answered 200), for files unique to each
+	tries     int    // online tries made (answered 200), for files unique to each
+	area      string // the registration's exam area as the client knows it (the plan's, until a change)
 }
 
 // drive runs every plan with at most concurrency clients at a time.
@@ -211,10 +219,10 @@ func (d *driver) drive(ctx context.Context, plans []*plan, concurrency int, seed
 // step before it at once.
 func (d *driver) driveOne(ctx context.Context, p *plan, rng *rand.Rand) *run {
 	r := newRun(p, "")
-	c := &agent{d: d, run: r, staff: d.staff.withRNG(rng), rng: rng}
+	c := &agent{d: d, run: r, staff: d.staff.withRNG(rng), rng: rng, area: p.Area}
 	var then *agent
 	if r.Then != nil {
-		then = &agent{d: d, run: r.Then, staff: c.staff, rng: rng}
+		then = &agent{d: d, run: r.Then, staff: c.staff, rng: rng, area: p.Then.Area}
 		then.run.Error = "not started: the path before it did not finish"
 	}
 	if err := c.signUp(ctx); err != nil {
@@ -312,6 +320,10 @@ func (c *agent) do(ctx context.Context, st step) error {
 			request{method: http.MethodPost, path: c.regPath("/identity-review-request")}, http.StatusAccepted)
 	case actIdentityReview:
 		return c.identityReview(ctx, st)
+	case actArea:
+		return c.changeArea(ctx, st)
+	case actAreaRace:
+		return c.areaRace(ctx, st)
 	}
 	return fmt.Errorf("unknown step %d", st.Act)
 }
@@ -421,7 +433,7 @@ func (c *agent) review(ctx context.Context, st step) error {
 	}
 	reviewer, update, by, route := c.staff.provincial, workflows.UpdateProvincialReview, workflows.ByProvincialReviewer, "/provincial-review"
 	if st.Act == actCounty {
-		reviewer, update, by, route = c.staff.county[c.run.Plan.Area], workflows.UpdateCountyReview, workflows.ByCountyReviewer, "/county-review"
+		reviewer, update, by, route = c.staff.county[c.area], workflows.UpdateCountyReview, workflows.ByCountyReviewer, "/county-review"
 	}
 	return c.decide(ctx, reviewer, st, update, by, jsonRequest(http.MethodPost, c.regPath(route), body, ""), http.StatusOK)
 }
@@ -429,7 +441,7 @@ func (c *agent) review(ctx context.Context, st step) error {
 // annul is the office's annulment (作废), by the county reviewer of the
 // registration's exam area or the provincial reviewer, with a reason.
 func (c *agent) annul(ctx context.Context, st step) error {
-	reviewer, by := c.staff.county[c.run.Plan.Area], workflows.ByCountyReviewer
+	reviewer, by := c.staff.county[c.area], workflows.ByCountyReviewer
 	if st.Provincial {
 		reviewer, by = c.staff.provincial, workflows.ByProvincialReviewer
 	}
@@ -437,37 +449,52 @@ func (c *agent) annul(ctx context.Context, st step) error {
 	return c.decide(ctx, reviewer, st, workflows.UpdateAnnul, by, r, http.StatusOK)
 }
 
-// onsite is the on-site confirmation: the operator finds the registration
-// by the ID number read from the card, then confirms it with a photo.
+// onsite is the on-site confirmation at the desk of the registration's
+// area: the operator finds the registration by the ID number read from the
+// card, then confirms it with a photo.
 func (c *agent) onsite(ctx context.Context, st step) error {
-	p := c.run.Plan
-	area := p.Area
-	operator := c.staff.onsite[area]
+	operator := c.staff.onsite[c.area]
 	if err := c.findOnsite(ctx, operator); err != nil {
 		return err
 	}
-	photo := append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, []byte(uuid.NewString())...)
-	r, err := multipartRequest(c.regPath("/onsite-check"), map[string]string{"id_card_number": p.Person.IDNumber, "name": p.Person.Name},
-		"photo", "photo.jpg", photo)
+	r, err := c.onsiteRequest()
 	if err != nil {
 		return err
 	}
 	return c.decide(ctx, operator, st, workflows.UpdateOnsiteCheck, workflows.ByOnsiteOperator, r, http.StatusOK)
 }
 
+// onsiteRequest is the on-site check's form: the ID card as read, and a
+// photo (a few bytes of JPEG, different each time).
+func (c *agent) onsiteRequest() (request, error) {
+	p := c.run.Plan
+	photo := append([]byte{0xff, 0xd8, 0xff, 0xe0, 0, 0x10, 'J', 'F', 'I', 'F', 0}, []byte(uuid.NewString())...)
+	return multipartRequest(c.regPath("/onsite-check"), map[string]string{"id_card_number": p.Person.IDNumber, "name": p.Person.Name},
+		"photo", "photo.jpg", photo)
+}
+
+// listed tells whether the operator's look-up by ID number lists the
+// registration (pre-registered in the operator's area).
+func (c *agent) listed(ctx context.Context, operator caller) (bool, error) {
+	var list struct {
+		Registrations []view `json:"registrations"`
+	}
+	if err := operator.get(ctx, "/onsite/registrations?id_number="+url.QueryEscape(c.run.Plan.Person.IDNumber), &list); err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(list.Registrations, func(v view) bool { return v.ID == c.run.ID }), nil
+}
+
 // findOnsite polls the operator's look-up by ID number until it lists the
 // registration (the read model shows it pre-registered).
 func (c *agent) findOnsite(ctx context.Context, operator caller) error {
 	deadline := time.Now().Add(c.d.api.timeout)
-	q := "/onsite/registrations?id_number=" + url.QueryEscape(c.run.Plan.Person.IDNumber)
 	for {
-		var list struct {
-			Registrations []view `json:"registrations"`
-		}
-		if err := operator.get(ctx, q, &list); err != nil {
+		found, err := c.listed(ctx, operator)
+		if err != nil {
 			return err
 		}
-		if slices.ContainsFunc(list.Registrations, func(v view) bool { return v.ID == c.run.ID }) {
+		if found {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -486,11 +513,21 @@ func (c *agent) findOnsite(ctx context.Context, operator caller) error {
 // without answer, that attempt was applied; anything else is a failure.
 func (c *agent) decide(ctx context.Context, by caller, st step, update, byRole string, r request, okStatus int) error {
 	r.key = uuid.NewString()
-	out, err := by.send(ctx, r, func(a answer, ambiguous bool) verdict { return c.judgeConflict(ctx, st, a, ambiguous) })
+	out, err := by.send(ctx, r, func(a answer, ambiguous bool) verdict { return c.judgeConflict(ctx, c.applicant, st, a, ambiguous) })
 	if err != nil {
 		return err
 	}
-	d := decision{Update: update, Key: r.key, AccountID: by.accountID, ByRole: byRole, To: st.To, Attempts: out.attempts, Inferred: out.inferred}
+	return c.logDecision(by, st, update, byRole, r.key, out, okStatus)
+}
+
+// logDecision logs a decision that succeeded (out) and checks its answer
+// shows the step: its status, an annulment's reason, an area change's new
+// area, a completion's ticket number.
+func (c *agent) logDecision(by caller, st step, update, byRole, key string, out outcome, okStatus int) error {
+	d := decision{Update: update, Key: key, AccountID: by.accountID, ByRole: byRole, To: st.To, Attempts: out.attempts, Inferred: out.inferred}
+	if st.Act == actArea {
+		d.Area = c.run.Plan.MoveTo
+	}
 	c.run.Decisions = append(c.run.Decisions, d)
 	if out.inferred {
 		return nil
@@ -505,21 +542,25 @@ func (c *agent) decide(ctx context.Context, by caller, st step, update, byRole s
 	if st.Act == actAnnul && (v.AnnulmentReason == nil || *v.AnnulmentReason != annulReason) {
 		c.d.stats.anomaly("registration %s: the annulment answered without its reason", c.run.ID)
 	}
+	if st.Act == actArea && v.ExamAreaCode != d.Area {
+		c.d.stats.anomaly("registration %s: the exam-area change to %s answered exam area %s", c.run.ID, d.Area, v.ExamAreaCode)
+	}
 	if st.To == status.Completed {
 		return c.checkTicket(v)
 	}
 	return nil
 }
 
-// judgeConflict tells what a 409 to a decision means.
-func (c *agent) judgeConflict(ctx context.Context, st step, a answer, ambiguous bool) verdict {
+// judgeConflict tells what a 409 to a decision means, reading the
+// registration as reader.
+func (c *agent) judgeConflict(ctx context.Context, reader caller, st step, a answer, ambiguous bool) verdict {
 	switch a.code() {
 	case "not_awaiting_report", "not_awaiting_review", "not_pre_registered", "registration_closed":
 	default:
 		return notApplying // identity, window, validation: no retry mends those
 	}
 	var v view
-	if err := c.applicant.get(ctx, c.regPath(""), &v); err != nil {
+	if err := reader.get(ctx, c.regPath(""), &v); err != nil {
 		return retrySame
 	}
 	switch {

@@ -237,7 +237,7 @@ func (c *agent) identityReview(ctx context.Context, st step) error {
 	if !st.Approve {
 		body = map[string]any{"approved": false, "reason": identityRefusal}
 	}
-	reviewer, by := c.staff.county[c.run.Plan.Area], workflows.ByCountyReviewer
+	reviewer, by := c.staff.county[c.area], workflows.ByCountyReviewer
 	if st.Provincial {
 		reviewer, by = c.staff.provincial, workflows.ByProvincialReviewer
 	}

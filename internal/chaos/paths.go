@@ -25,6 +25,8 @@ const (
 	actTry                          // POST …/online-verification/challenge, then POST …/online-verification (网上验证)
 	actAskReview                    // POST …/identity-review-request (人工核验, after three failed tries)
 	actIdentityReview               // POST …/identity-review, by the county reviewer of the area or a provincial reviewer
+	actArea                         // POST …/exam-area (考区变更), by the county reviewer of the current area or a provincial reviewer
+	actAreaRace                     // POST …/exam-area by the county office and …/onsite-check at the old area's desk at once
 )
 
 // step is one action with the statuses it starts from and leads to.
@@ -34,8 +36,9 @@ type step struct {
 	From    []string // statuses the registration may be in before (decisions)
 	To      string   // the status the step leads to
 	AtOnce  bool     // sent right after the step before, without a pause
-	// Provincial: an annulment or manual check by the provincial reviewer,
-	// else by the county reviewer of the registration's exam area.
+	// Provincial: an annulment, manual check or exam-area change by the
+	// provincial reviewer, else by the county reviewer of the
+	// registration's (current) exam area.
 	Provincial bool
 	// Result: an online try's expected answer from the identity service
 	// (workflows.ResultMatch, …); the client sends files that lead to it.
@@ -89,6 +92,15 @@ var (
 	tryNotInRecords = step{Act: actTry, Result: workflows.ResultNotInRecords, From: []string{status.PreRegistered}, To: status.PreRegistered}
 	askReview       = decide(actAskReview, status.PreRegistered, status.IdentityReview)
 )
+
+// areaReason is the reason the office gives for every exam-area change.
+const areaReason = "考生工作调动，申请在新考区现场确认"
+
+// changeArea is an exam-area change (考区变更) of a registration that waits
+// in st: it keeps its status.
+func changeArea(provincial bool, st string) step {
+	return step{Act: actArea, From: []string{st}, To: st, Provincial: provincial}
+}
 
 // identityReview is the office's manual check: approved completes, refused
 // (with identityRefusal) sends the applicant on site.
@@ -211,11 +223,24 @@ var (
 		tryFace, tryFace, tryLiveness, askReview, withdrawFrom(status.IdentityReview))
 	pathOnlineAnnul = zhuankeOnline("online-annul-review", "专科, 3 failed tries → 人工核验, annulled by the county",
 		tryLiveness, tryLiveness, tryFace, askReview, annulFrom(false, status.IdentityReview))
+
+	// Exam-area changes (考区变更) to another area (the plan's MoveTo): in
+	// county review by the county office of the area, then decided by the
+	// new area's county office (the old one's review is refused); pre-
+	// registered by the provincial office, then confirmed at the new area's
+	// desk; and a change by the county office racing the old area's desk.
+	pathAreaCounty = zhuanshengben("area-county", "in county review, moved by the county → new county, desk", false,
+		awaitReport, upload, changeArea(false, status.CountyReview), countyOK, provincialOK, onsite)
+	pathAreaPre = path{Name: "area-pre", Label: "专科 pre-registered, moved by the province → new desk",
+		Kind: workflows.KindNew, Level: "zhuanke", Steps: []step{submit, changeArea(true, status.PreRegistered), onsite}, Target: status.Completed}
+	pathAreaRace = path{Name: "area-race", Label: "专科, a move racing the old desk's check: one wins → done",
+		Kind: workflows.KindNew, Level: "zhuanke", Target: status.Completed,
+		Steps: []step{submit, {Act: actAreaRace, From: []string{status.PreRegistered}, To: status.Completed}}}
 )
 
 // mix is the share of each path: registration i follows mix[i % len(mix)]
-// (before shuffling), so that any len(mix) (33) consecutive ones cover
-// every path.
+// (before shuffling), so that any len(mix) (37) consecutive ones cover
+// every path (the race twice: either side may win).
 var mix = []path{
 	pathZhuanke, pathFound, pathLongest, pathCountyReject, pathProvincialReject, pathEnrolled,
 	pathWithdrawCheck, pathWithdrawReport, pathWithdrawCounty, pathWithdrawProvincial,
@@ -225,6 +250,7 @@ var mix = []path{
 	pathAnnulCheck, pathAnnulReport, pathAnnulCounty, pathAnnulRealPerson,
 	pathOnlineMatch, pathOnlineRetry, pathOnlineReviewOK, pathOnlineReviewNo, pathOnlineNotInRecords,
 	pathOnlineWithdraw, pathOnlineAnnul,
+	pathAreaCounty, pathAreaPre, pathAreaRace, pathAreaRace,
 }
 
 // allPaths lists each path once, in report order, a path's Then after it.
@@ -243,6 +269,16 @@ func allPaths() []path {
 // areas are the exam areas registrations go to (staff of both exist).
 var areas = []struct{ Code, District string }{{"0106", "420106"}, {"0102", "420102"}}
 
+// staffAreas are the exam areas with a county office and a desk in the
+// run: the areas registrations go to, and 0103, which they are only moved
+// to (考区变更); its confirmation window differs from the others'.
+var staffAreas = []string{"0106", "0102", "0103"}
+
+// moves reports whether the path changes the exam area.
+func (p path) moves() bool {
+	return slices.ContainsFunc(p.Steps, func(st step) bool { return st.Act == actArea || st.Act == actAreaRace })
+}
+
 // plan is what one client will do: a path, and who the applicant is.
 type plan struct {
 	Index         int
@@ -258,6 +294,7 @@ type plan struct {
 	Then          *plan  // the path's Then: the same person and application, another account
 	Second        bool   // this is a plan's Then
 	Face          int    // online verification: the sample face (identity.SamplePortrait's seed) of the applicant
+	MoveTo        string // an exam-area change's new area (another of staffAreas)
 }
 
 // makePlans assigns n registrations to paths and makes up their applicants.
@@ -273,6 +310,10 @@ func makePlans(n int, rng *rand.Rand, year, sitting int) []*plan {
 			p.Area, p.Person = area.Code, folk.notInRecords(area.District)
 		} else {
 			p.Area, p.Person = area.Code, folk.next(area.District)
+		}
+		if p.Path.moves() {
+			others := slices.DeleteFunc(slices.Clone(staffAreas), func(a string) bool { return a == p.Area })
+			p.MoveTo = others[rng.IntN(len(others))]
 		}
 		switch {
 		case p.Path.Kind == workflows.KindEnrolled:

@@ -22,6 +22,7 @@ import (
 	"zikao/internal/mail"
 	"zikao/internal/sms"
 	"zikao/internal/status"
+	"zikao/workflows"
 )
 
 // smsGateway is the run's SMS provider: the stand-in (sms.StandIn) served
@@ -237,13 +238,15 @@ func readSMSOutbox(ctx context.Context, database *sqlx.DB, limit time.Duration) 
 
 // checkSMS waits until the SMS outbox is delivered and compares it with
 // what the stand-in accepted and with the e-mails.
-func checkSMS(ctx context.Context, database *sqlx.DB, g *smsGateway, s *snapshot, mails []outboxRow, limit time.Duration) (*Invariant, error) {
+// It also returns the SMS outbox and what the stand-in accepted.
+func checkSMS(ctx context.Context, database *sqlx.DB, g *smsGateway, s *snapshot, mails []outboxRow, limit time.Duration) (*Invariant, []smsRow, []sms.Received, error) {
 	rows, err := readSMSOutbox(ctx, database, limit)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	oks, _ := g.answersOK()
-	return compareSMS(rows, g.received(), oks, mails, s), nil
+	received := g.received()
+	return compareSMS(rows, received, oks, mails, s), rows, received, nil
 }
 
 // noticeStatus is the status of the step that sends each kind of e-mail
@@ -255,12 +258,17 @@ var noticeStatus = map[string]string{
 }
 
 // committed tells whether the history holds the step of a message: its
-// seq with the status its kind reports. A message of another step was
-// written by a workflow task Temporal never committed, and replaced.
+// seq with the status its kind reports — for an area change's, an entry of
+// that change (it keeps the status), and no other message's step is one.
+// A message of another step was written by a workflow task Temporal never
+// committed, and replaced.
 func committed(s *snapshot, registrationID, kind string, seq int) bool {
 	for _, h := range s.history[registrationID] {
 		if h.Seq == seq {
-			return h.Status == noticeStatus[kind]
+			if kind == string(mail.AreaChanged) {
+				return byUpdate(h, workflows.UpdateChangeExamArea)
+			}
+			return h.Status == noticeStatus[kind] && !byUpdate(h, workflows.UpdateChangeExamArea)
 		}
 	}
 	return false

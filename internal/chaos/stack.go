@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"zikao/internal/accounts"
+	"zikao/internal/catalog"
 	"zikao/internal/chsi"
 	"zikao/internal/db"
 	"zikao/internal/demo"
@@ -26,11 +27,21 @@ import (
 	"zikao/workflows"
 )
 
-// Extra staff of the second exam area (password demo.Password), beside
-// the demo ones of 0106.
+// Extra staff of the second exam area and of the area registrations are
+// only moved to (password demo.Password), beside the demo ones of 0106:
+// a county office and a desk in each of staffAreas.
 var extraStaff = []demo.Staff{
 	{LoginName: "county0102@example.com", Role: accounts.RoleCountyReviewer, Area: "0102"},
 	{LoginName: "onsite0102@example.com", Role: accounts.RoleOnsiteOperator, Area: "0102"},
+	{LoginName: "county0103@example.com", Role: accounts.RoleCountyReviewer, Area: "0103"},
+	{LoginName: "onsite0103@example.com", Role: accounts.RoleOnsiteOperator, Area: "0103"},
+}
+
+// movedWindow is the confirmation window of 0103, the area registrations
+// are only moved to: another than the other areas' (yesterday to 30 days
+// on), so that a moved registration shows whose window it took.
+func movedWindow(now time.Time) catalog.Window {
+	return catalog.Window{StartsAt: now.Add(-2 * time.Hour).Truncate(time.Hour), EndsAt: now.AddDate(0, 0, 20).Truncate(time.Hour)}
 }
 
 // stack is the system under test, every part on 127.0.0.1: PostgreSQL,
@@ -122,8 +133,8 @@ func (s *stack) startPostgres(ctx context.Context) error {
 	return nil
 }
 
-// seed applies the migrations and loads the demo data, staff of a second
-// exam area, and the generated enrolment records.
+// seed applies the migrations and loads the demo data, staff of the other
+// exam areas, 0103's own window, and the generated enrolment records.
 func (s *stack) seed(ctx context.Context, o Options, plans []*plan) error {
 	if _, err := db.Migrate(ctx, s.db); err != nil {
 		return err
@@ -135,6 +146,9 @@ func (s *stack) seed(ctx context.Context, o Options, plans []*plan) error {
 		if _, err := accounts.NewStore(s.db).CreateStaff(ctx, st.LoginName, demo.Password, st.Role, st.Area); err != nil {
 			return fmt.Errorf("staff %s: %w", st.LoginName, err)
 		}
+	}
+	if err := catalog.New(s.db).SetWindow(ctx, "0103", o.Year, o.Sitting, movedWindow(time.Now())); err != nil {
+		return err
 	}
 	csvData, rows := enrolmentsCSV(plans)
 	if err := os.WriteFile(filepath.Join(s.dir, "enrolled.csv"), csvData, 0o600); err != nil {
