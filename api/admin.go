@@ -184,9 +184,12 @@ func (s *Server) listWindows(c *gin.Context) {
 }
 
 // moveWindow sets an exam area's window for the current sitting and moves
-// its open registrations to it. Registrations that could not be moved are
-// listed in not_moved (the window is set: sending the same request again
-// moves them).
+// its open registrations to it by a window move (api.md 1.2, "Window moves
+// at scale"): 200 with the outcome when the move ended within the
+// service's wait (registrations that could not be moved are listed in
+// not_moved: the window is set, sending the same request again moves
+// them), else 202 with the move's operation_id, to follow with
+// GET /admin/window-moves/{operation_id}.
 func (s *Server) moveWindow(c *gin.Context) {
 	var in struct {
 		StartsAt string `json:"starts_at"`
@@ -212,37 +215,89 @@ func (s *Server) moveWindow(c *gin.Context) {
 		return
 	}
 	area := c.Param("exam_area_code")
-	moved, notMoved, err := s.moveAreaWindow(c, area, w)
+	m, notMoved, err := s.moveAreaWindow(c, area, w)
 	if err != nil {
 		failErr(c, err)
 		return
 	}
+	window := windowView{ExamAreaCode: area, StartsAt: &w.StartsAt, EndsAt: &w.EndsAt}
+	if !m.Done {
+		c.JSON(http.StatusAccepted, gin.H{"window": window, "operation_id": m.Operation})
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{
-		"window":    windowView{ExamAreaCode: area, StartsAt: &w.StartsAt, EndsAt: &w.EndsAt},
-		"moved":     moved,
-		"not_moved": notMoved,
+		"window":       window,
+		"operation_id": m.Operation,
+		"moved":        m.Moved,
+		"not_moved":    notMoved,
 	})
 }
 
 // moveAreaWindow sets an exam area's window for the current sitting
 // (registering.Service.MoveWindow), for the JSON API and the pages. err is
-// nil once the window is set, even when some registrations keep their old
-// window: those are notMoved (sorted, each logged with why).
-func (s *Server) moveAreaWindow(c *gin.Context, area string, w catalog.Window) (moved int, notMoved []string, err error) {
+// nil once the window is set and its move started, even when some
+// registrations keep their old window: those are notMoved (sorted, each
+// logged with why). A move still running when the service stopped waiting
+// is not m.Done.
+func (s *Server) moveAreaWindow(c *gin.Context, area string, w catalog.Window) (m registering.Moved, notMoved []string, err error) {
 	// A move once started goes on to the end, even past the request's
 	// deadline: what it could not move is reported (and logged), not undone.
-	m, err := s.Registering.MoveWindow(context.WithoutCancel(c.Request.Context()), area, s.Year, s.Sitting, w)
+	m, err = s.Registering.MoveWindow(context.WithoutCancel(c.Request.Context()), area, s.Year, s.Sitting, w)
 	if err != nil && len(m.NotMoved) == 0 {
-		return 0, nil, err
+		return m, nil, err
 	}
-	notMoved = make([]string, 0, len(m.NotMoved))
-	for id, why := range m.NotMoved {
+	notMoved = sortedNotMoved(m)
+	for _, id := range notMoved {
+		slog.WarnContext(c, "registration keeps its old window", "operation_id", m.Operation, "registration_id", id, "error", m.NotMoved[id])
+	}
+	auditAdd(c, "operation_id", m.Operation, "done", m.Done, "moved", m.Moved, "not_moved", len(notMoved))
+	return m, notMoved, nil
+}
+
+// sortedNotMoved are the ids of the registrations a window move has not
+// moved (so far), sorted.
+func sortedNotMoved(m registering.Moved) []string {
+	notMoved := make([]string, 0, len(m.NotMoved))
+	for id := range m.NotMoved {
 		notMoved = append(notMoved, id)
-		slog.WarnContext(c, "registration keeps its old window", "registration_id", id, "error", why)
 	}
 	slices.Sort(notMoved)
-	auditAdd(c, "moved", m.Moved, "not_moved", len(notMoved))
-	return m.Moved, notMoved, nil
+	return notMoved
+}
+
+// windowMoveView is a window move as GET /admin/window-moves/{id} shows it.
+type windowMoveView struct {
+	OperationID  string     `json:"operation_id"`
+	ExamAreaCode string     `json:"exam_area_code"`
+	Window       windowView `json:"window"`
+	State        string     `json:"state"` // running or done
+	Total        int        `json:"total"`
+	Moved        int        `json:"moved"`
+	NotMoved     []string   `json:"not_moved"`
+	StartedAt    time.Time  `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	SupersededBy *string    `json:"superseded_by"`
+}
+
+// windowMove answers a window move's progress, and its outcome once done.
+func (s *Server) windowMove(c *gin.Context) {
+	m, err := s.Registering.WindowMove(c, c.Param("operation_id"))
+	if err != nil && len(m.NotMoved) == 0 {
+		failErr(c, err)
+		return
+	}
+	auditAdd(c, "operation_id", m.Operation, "exam_area_code", m.ExamAreaCode)
+	v := windowMoveView{OperationID: m.Operation, ExamAreaCode: m.ExamAreaCode,
+		Window: windowView{ExamAreaCode: m.ExamAreaCode, StartsAt: &m.Window.StartsAt, EndsAt: &m.Window.EndsAt},
+		State:  "running", Total: m.Total, Moved: m.Moved, NotMoved: sortedNotMoved(m),
+		StartedAt: m.StartedAt, FinishedAt: m.FinishedAt}
+	if m.Done {
+		v.State = "done"
+	}
+	if m.SupersededBy != "" {
+		v.SupersededBy = &m.SupersededBy
+	}
+	c.JSON(http.StatusOK, v)
 }
 
 // rowProblem is one bad line of an import file.
@@ -326,11 +381,16 @@ func (s *Server) dashboard(c *gin.Context) {
 		s.dashboardCSV(c, counts)
 		return
 	}
+	refused, err := s.refusedMailCount(c) // pages_mail.go
+	if err != nil {
+		failErr(c, err)
+		return
+	}
 	out := make([]countView, 0, len(counts))
 	for _, n := range counts {
 		out = append(out, countView{ExamAreaCode: n.ExamAreaCode, Status: n.Status, Count: n.Count})
 	}
-	c.JSON(http.StatusOK, gin.H{"counts": out})
+	c.JSON(http.StatusOK, gin.H{"counts": out, "mail_refused": refused})
 }
 
 // dashboardCSV answers with the dashboard's counts as a CSV download

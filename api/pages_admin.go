@@ -245,7 +245,12 @@ func (s *Server) dashboardPage(c *gin.Context) {
 		failErr(c, err)
 		return
 	}
-	s.render(c, "admin_dashboard", page{Data: makeDashboard(s.Year, s.Sitting, areas, counts)})
+	refused, err := s.refusedMail(c) // pages_mail.go
+	if err != nil {
+		failErr(c, err)
+		return
+	}
+	s.render(c, "admin_dashboard", page{Data: dashboardView{dashboardData: makeDashboard(s.Year, s.Sitting, areas, counts), Mail: refused}})
 }
 
 // dashboardDownload is the dashboard as CSV, for the signed-in page (the
@@ -444,17 +449,49 @@ func (s *Server) staffDisablePost(disable bool) gin.HandlerFunc {
 type windowRow struct {
 	Code, Label  string
 	Starts, Ends string // as the page shows them (北京时间), or ""
+	Move         string // the latest window move of the area, in short, or ""
 	// The values of the per-area form's inputs (datetime-local), or "".
 	startsAt, endsAt string
+	moveID           string // the latest window move's id, or ""
 }
 
 type windowData struct {
 	Year, Sitting int
 	Windows       []windowRow
-	One           *windowRow // the area of the per-area page
-	Moved         int        // after a move
-	NotMoved      []string   // registration ids that keep their old window
-	Saved         bool
+	One           *windowRow      // the area of the per-area page
+	Move          *windowMoveInfo // the latest window move of that area
+}
+
+// windowMoveInfo is a window move as the per-area page shows it: moved of
+// total, then (once done) the registrations not moved.
+type windowMoveInfo struct {
+	Running           bool
+	Moved, Total      int
+	NotMoved          []string // registration ids that keep their old window
+	Started, Finished string
+	Superseded        bool
+}
+
+func moveInfo(m registering.Moved) *windowMoveInfo {
+	i := &windowMoveInfo{Running: !m.Done, Moved: m.Moved, Total: m.Total, Started: day(m.StartedAt), Superseded: m.SupersededBy != ""}
+	if m.FinishedAt != nil {
+		i.Finished = day(*m.FinishedAt)
+	}
+	if m.Done {
+		i.NotMoved = sortedNotMoved(m)
+	}
+	return i
+}
+
+// moveShort is the latest window move of an area in the list's words.
+func moveShort(m registering.Moved) string {
+	switch {
+	case !m.Done:
+		return fmt.Sprintf("调整中：已调整 %d / 共 %d 条", m.Moved, m.Total)
+	case m.NotMovedN > 0:
+		return fmt.Sprintf("已调整 %d / 共 %d 条，%d 条暂未调整", m.Moved, m.Total, m.NotMovedN)
+	}
+	return fmt.Sprintf("已调整 %d / 共 %d 条", m.Moved, m.Total)
 }
 
 // localTime is the value of an <input type="datetime-local"> for t, in
@@ -472,12 +509,20 @@ func (s *Server) windowData(c *gin.Context) (windowData, bool) {
 		failErr(c, err)
 		return windowData{}, false
 	}
+	moves, err := s.Registering.LatestWindowMoves(c, s.Year, s.Sitting)
+	if err != nil {
+		failErr(c, err)
+		return windowData{}, false
+	}
 	d := windowData{Year: s.Year, Sitting: s.Sitting}
 	for _, a := range areas {
 		r := windowRow{Code: a.Code, Label: areaLabel(a.Name, a.Code)}
 		if a.StartsAt != nil && a.EndsAt != nil {
 			r.Starts, r.Ends = day(*a.StartsAt), day(*a.EndsAt)
 			r.startsAt, r.endsAt = localTime(a.StartsAt), localTime(a.EndsAt)
+		}
+		if m, ok := moves[a.Code]; ok {
+			r.Move, r.moveID = moveShort(m), m.Operation
 		}
 		d.Windows = append(d.Windows, r)
 	}
@@ -492,18 +537,28 @@ func (s *Server) windowsPage(c *gin.Context) {
 	s.render(c, "admin_windows", page{Data: d})
 }
 
-// windowArea is the data of the per-area page of the path's exam area; it
-// answers 404 and reports false for an unknown area.
+// windowArea is the data of the per-area page of the path's exam area,
+// with its latest window move; it answers 404 and reports false for an
+// unknown area.
 func (s *Server) windowArea(c *gin.Context) (windowData, url.Values, bool) {
 	d, ok := s.windowData(c)
 	if !ok {
 		return d, nil, false
 	}
 	for i, w := range d.Windows {
-		if w.Code == c.Param("exam_area_code") {
-			d.One = &d.Windows[i]
-			return d, url.Values{"starts_at": {w.startsAt}, "ends_at": {w.endsAt}}, true
+		if w.Code != c.Param("exam_area_code") {
+			continue
 		}
+		d.One = &d.Windows[i]
+		if w.moveID != "" {
+			m, err := s.Registering.WindowMove(c, w.moveID)
+			if err != nil && len(m.NotMoved) == 0 {
+				failErr(c, err)
+				return d, nil, false
+			}
+			d.Move = moveInfo(m)
+		}
+		return d, url.Values{"starts_at": {w.startsAt}, "ends_at": {w.endsAt}}, true
 	}
 	fail(c, errNotFound)
 	return d, nil, false
@@ -532,18 +587,23 @@ func parseLocalTime(f registering.Fields, field, value string) time.Time {
 	return time.Time{}
 }
 
+// windowPost moves the area's window (the same window move as the JSON
+// API): the page then shows how many moved of how many, and those not
+// moved; or, when the move outlasts the service's wait, its progress so
+// far (the page shows it again when reloaded).
 func (s *Server) windowPost(c *gin.Context) {
 	d, _, ok := s.windowArea(c)
 	if !ok {
 		return
 	}
 	form, err := readForm(c)
+	var m registering.Moved
 	if err == nil {
 		f := registering.Fields{}
 		w := catalog.Window{StartsAt: parseLocalTime(f, "starts_at", form.Get("starts_at")),
 			EndsAt: parseLocalTime(f, "ends_at", form.Get("ends_at"))}
 		if err = f.Err(); err == nil {
-			d.Moved, d.NotMoved, err = s.moveAreaWindow(c, d.One.Code, w)
+			m, _, err = s.moveAreaWindow(c, d.One.Code, w)
 		}
 		if err == nil {
 			d.One.Starts, d.One.Ends = day(w.StartsAt), day(w.EndsAt)
@@ -553,9 +613,13 @@ func (s *Server) windowPost(c *gin.Context) {
 		s.render(c, "admin_window", s.refused(c, err, page{Form: form, Data: d}))
 		return
 	}
-	d.Saved = true
-	s.render(c, "admin_window", page{Form: form, Data: d,
-		Notice: fmt.Sprintf("已保存：%d 条进行中的注册已调整到新的现场确认时间", d.Moved)})
+	d.Move = moveInfo(m)
+	d.One.Move = moveShort(m)
+	notice := fmt.Sprintf("已保存：%d 条进行中的注册已调整到新的现场确认时间（共 %d 条）", m.Moved, m.Total)
+	if !m.Done {
+		notice = fmt.Sprintf("已保存：新的现场确认时间已生效，该考区进行中的注册正在调整（已调整 %d / 共 %d 条），刷新本页可查看进度", m.Moved, m.Total)
+	}
+	s.render(c, "admin_window", page{Form: form, Data: d, Notice: notice})
 }
 
 // Enrolment records.

@@ -151,6 +151,7 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	admin.PATCH("/staff/:account_id", s.audit("staff.update"), s.updateStaff)
 	admin.GET("/windows", s.audit("windows.list"), s.listWindows)
 	admin.PUT("/windows/:exam_area_code", s.audit("window.move"), s.moveWindow)
+	admin.GET("/window-moves/:operation_id", s.audit("window_move.show"), s.windowMove)
 	admin.POST("/enrolled-records", s.audit("enrolled.import"), s.importEnrolled)
 	admin.GET("/dashboard", s.audit("dashboard"), s.dashboard)
 

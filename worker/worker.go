@@ -12,11 +12,20 @@ import (
 )
 
 // New returns a worker for taskQueue with the registration workflow and
-// acts registered; start it with Run or Start.
+// acts registered, and the window move workflow with its activities
+// (sending their updates through c); start it with Run or Start.
 func New(c client.Client, taskQueue string, acts *activities.Activities) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{})
+	// Pollers scale with the backlog (Temporal's recommendation): a
+	// window move's thousands of updates ran at about twice the rate of the
+	// SDK's default two pollers per kind on the development server.
+	w := worker.New(c, taskQueue, worker.Options{
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+		ActivityTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+	})
 	RegisterWorkflow(w)
 	w.RegisterActivity(acts)
+	w.RegisterWorkflowWithOptions(workflows.WindowMove, workflow.RegisterOptions{Name: workflows.WindowMoveWorkflowName})
+	w.RegisterActivity(&activities.WindowMoves{Registrations: acts.Registrations, Changer: workflows.WindowChanger{Client: c}})
 	return w
 }
 

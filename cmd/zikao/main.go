@@ -279,7 +279,8 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 		return err
 	}
 	defer closeAll()
-	moved, err := registering.New(database, tc, cfg.TaskQueue, *year, *sitting).MoveWindow(ctx, *area, *year, *sitting, w)
+	svc := registering.New(database, tc, cfg.TaskQueue, *year, *sitting)
+	moved, err := svc.MoveWindow(ctx, *area, *year, *sitting, w)
 	var bad *registering.Invalid
 	if errors.As(err, &bad) {
 		_, en := bad.Fields.Split()
@@ -292,7 +293,13 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 	if err != nil && len(moved.NotMoved) == 0 {
 		return err // nothing known to be set or moved (the same rule as PUT /admin/windows)
 	}
-	fmt.Printf("window of %s set; %d open registration(s) moved to it\n", *area, moved.Moved)
+	if !moved.Done {
+		fmt.Printf("window of %s set; moving its open registrations (window move %s)\n", *area, moved.Operation)
+		if moved, err = followMove(ctx, svc, moved); err != nil && len(moved.NotMoved) == 0 {
+			return err
+		}
+	}
+	fmt.Printf("window of %s set; %d of %d open registration(s) moved to it\n", *area, moved.Moved, moved.Total)
 	for id, why := range moved.NotMoved {
 		fmt.Fprintf(os.Stderr, "registration %s keeps its old window: %v\n", id, why)
 	}
@@ -300,6 +307,35 @@ func setWindow(ctx context.Context, cfg config.Config, args []string) error {
 		return fmt.Errorf("%w; run the command again", err)
 	}
 	return nil
+}
+
+// followMove waits for a window move to end, printing its progress every
+// few seconds, and returns its outcome (as Service.WindowMove). Stopped
+// (Ctrl-C), it leaves the move running and says how to follow it.
+func followMove(ctx context.Context, svc *registering.Service, m registering.Moved) (registering.Moved, error) {
+	shown := -1
+	for {
+		if m.Moved != shown {
+			fmt.Printf("  %d of %d moved\n", m.Moved, m.Total)
+			shown = m.Moved
+		}
+		select {
+		case <-ctx.Done():
+			return m, fmt.Errorf("stopped waiting; the move goes on: GET /api/v1/admin/window-moves/%s follows it", m.Operation)
+		case <-time.After(2 * time.Second):
+		}
+		next, err := svc.WindowMove(ctx, m.Operation)
+		switch {
+		case next.Done:
+			return next, err
+		case err != nil && registering.Unavailable(err):
+			slog.Warn("window move: progress unavailable; trying again", "error", err)
+		case err != nil:
+			return m, err
+		default:
+			m = next
+		}
+	}
 }
 
 func importEnrolled(ctx context.Context, cfg config.Config, args []string) error {
