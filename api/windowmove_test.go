@@ -33,9 +33,9 @@ import (
 // (so that the move outlasts the wait) in batches of batch, continuing as
 // new after continueAfter, until the test ends.
 func shortMoves(t *testing.T, batch, continueAfter int) {
-	saved := registering.Moves
-	registering.Moves = registering.MoveOptions{Wait: time.Millisecond, Batch: batch, ContinueAfter: continueAfter}
-	t.Cleanup(func() { registering.Moves = saved })
+	saved := server.Registering.Moves
+	server.Registering.Moves = registering.MoveOptions{Wait: time.Millisecond, Batch: batch, ContinueAfter: continueAfter}
+	t.Cleanup(func() { server.Registering.Moves = saved })
 }
 
 // changeWindowUpdates counts the change-window updates a registration's

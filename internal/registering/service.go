@@ -47,6 +47,8 @@ type Service struct {
 	// verification; VerifyTimeout bounds a try's call to it, retries included.
 	Identity      Verifier
 	VerifyTimeout time.Duration
+	// Moves tune window moves (MoveWindow).
+	Moves MoveOptions
 }
 
 // New returns a Service over a database and a Temporal client.
@@ -61,6 +63,7 @@ func New(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Se
 		StartTimeout:  10 * time.Second,
 		OverdueAfter:  config.DefaultReviewOverdueAfter,
 		VerifyTimeout: 25 * time.Second,
+		Moves:         MoveOptions{Wait: 10 * time.Second},
 	}
 }
 

@@ -23,11 +23,6 @@ type MoveOptions struct {
 	Batch, ContinueAfter int
 }
 
-// Moves are the options of every Service's window moves; tests shorten
-// Wait and the batches. (A package variable rather than a Service field
-// only because the Service struct lives in service.go.)
-var Moves = MoveOptions{Wait: 10 * time.Second}
-
 // Moved tells what a window move did (so far).
 type Moved struct {
 	Operation    string // the move's id: GET /admin/window-moves/{id}, Service.WindowMove
@@ -52,7 +47,7 @@ const CodeMoveNotFound = "not_found"
 // moves every open registration of that area and sitting to it (the
 // change-window update: its deadline timer starts again) by a window move,
 // an operation of its own (workflows.WindowMove) that goes on if this call
-// returns first. It waits up to Moves.Wait (counted from the call) for the
+// returns first. It waits up to s.Moves.Wait (counted from the call) for the
 // move to end: then Moved.Done and the outcome; otherwise Moved.Operation
 // names the running move, and the error is nil.
 //
@@ -67,7 +62,7 @@ const CodeMoveNotFound = "not_found"
 // registrations not moved, the window is set, Moved.NotMoved lists them
 // and the error is ErrUnavailable.
 func (s *Service) MoveWindow(ctx context.Context, area string, year, sitting int, w catalog.Window) (Moved, error) {
-	deadline := time.Now().Add(Moves.Wait)
+	deadline := time.Now().Add(s.Moves.Wait)
 	f := Fields{}
 	switch {
 	case !w.EndsAt.After(w.StartsAt):
@@ -87,7 +82,7 @@ func (s *Service) MoveWindow(ctx context.Context, area string, year, sitting int
 		return Moved{}, unavailable(err)
 	}
 	in := workflows.WindowMoveInput{MoveID: uuid.NewString(), ExamAreaCode: area, Year: year, Sitting: sitting,
-		Window: workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt}, BatchSize: Moves.Batch, ContinueAfter: Moves.ContinueAfter}
+		Window: workflows.Window{StartsAt: w.StartsAt, EndsAt: w.EndsAt}, BatchSize: s.Moves.Batch, ContinueAfter: s.Moves.ContinueAfter}
 	// The row first, so that the move can be followed from the start; a
 	// row whose workflow never started is finished by the next move of the
 	// area.
