@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"zikao/internal/accounts"
 	"zikao/internal/demo"
 	"zikao/internal/testenv"
 )
@@ -62,4 +63,12 @@ func TestBrowserAreaChange(t *testing.T) {
 	a.open("/me")
 	a.see("江岸区", "考生迁居江岸区", "预注册")
 	a.screenshot()
+
+	// The new area's desk confirms it: one ticket, of the new area's code.
+	ticket := confirmOnSiteAs(t, staffLogin(t, accounts.RoleOnsiteOperator, "0102"), staffPassword, id, name)
+	if !strings.HasPrefix(ticket, "0102") {
+		t.Errorf("ticket %s is not of the new area", ticket)
+	}
+	a.open("/me")
+	a.see("注册完成", ticket)
 }

@@ -361,8 +361,14 @@ func (b *browser) shownReport() string {
 // ID number and confirm it with a photo; it returns the ticket number shown.
 func confirmOnSite(t *testing.T, id, name string) string {
 	t.Helper()
+	return confirmOnSiteAs(t, "onsite0106@example.com", demo.Password, id, name)
+}
+
+// confirmOnSiteAs is confirmOnSite at the desk of the operator login.
+func confirmOnSiteAs(t *testing.T, login, password, id, name string) string {
+	t.Helper()
 	desk := newBrowser(t, "onsite", deskWidth, deskHeight)
-	desk.signIn("onsite0106@example.com", demo.Password)
+	desk.signIn(login, password)
 	if desk.last != "/onsite" {
 		t.Fatalf("an on-site operator lands on %s", desk.last)
 	}
