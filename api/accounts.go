@@ -57,7 +57,26 @@ func allow(roles ...string) gin.HandlerFunc {
 
 // bindJSON decodes a JSON body into v, answering 400 when it is malformed.
 func bindJSON(c *gin.Context, v any) bool {
+	// sanitize checks JSON bodies, but not a body sent as a multipart form
+	// (parseMultipart does): check what is decoded here whatever its type.
+	if !checkJSON(c) {
+		return false
+	}
 	if err := json.NewDecoder(c.Request.Body).Decode(v); err != nil {
+		failBody(c, err)
+		return false
+	}
+	return true
+}
+
+// decodeFields decodes the fields of a JSON object, read by bindJSON, into
+// v, answering 400 as bindJSON does when one does not fit.
+func decodeFields(c *gin.Context, fields map[string]json.RawMessage, v any) bool {
+	b, err := json.Marshal(fields)
+	if err == nil {
+		err = json.Unmarshal(b, v)
+	}
+	if err != nil {
 		failBody(c, err)
 		return false
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"mime/multipart"
@@ -127,13 +128,17 @@ func (s *Server) updateStaff(c *gin.Context) {
 		fail(c, errNotFound)
 		return
 	}
+	var fields map[string]json.RawMessage
+	if !bindJSON(c, &fields) || !refuseNulls(c, fields, "exam_area_code") {
+		return
+	}
 	var in struct {
 		Role         *string `json:"role"`
 		ExamAreaCode *string `json:"exam_area_code"`
 		Disabled     *bool   `json:"disabled"`
 		Password     *string `json:"password"`
 	}
-	if !bindJSON(c, &in) {
+	if !decodeFields(c, fields, &in) {
 		return
 	}
 	a, err := s.changeStaff(c, id,

@@ -2,10 +2,12 @@ package api
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -123,9 +125,15 @@ func checkForm(c *gin.Context) bool {
 	return checkValues(c, c.Request.MultipartForm.Value, errFormName)
 }
 
+// bodyChecked marks a request whose body checkJSON has checked.
+const bodyChecked = "zikao.body-checked"
+
 // checkJSON reads the body (within limitBody's limit), checks it and hands
 // it on to the handler.
 func checkJSON(c *gin.Context) bool {
+	if c.GetBool(bodyChecked) {
+		return true
+	}
 	body, err := io.ReadAll(c.Request.Body)
 	switch {
 	case isTooLarge(err):
@@ -137,6 +145,7 @@ func checkJSON(c *gin.Context) bool {
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	if len(bytes.TrimSpace(body)) == 0 {
+		c.Set(bodyChecked, true)
 		return true // the handler answers for a missing body
 	}
 	faults, err := wellformed.JSON(body)
@@ -149,6 +158,25 @@ func checkJSON(c *gin.Context) bool {
 		return false
 	case len(faults) > 0:
 		invalid(c, jsonFields(faults))
+		return false
+	}
+	c.Set(bodyChecked, true)
+	return true
+}
+
+// refuseNulls answers 422 for the fields of a JSON object set to null but
+// those allowed (the OpenAPI document's nullable ones): in a PATCH a null
+// would otherwise read as "unchanged", and the client believe it changed
+// something. It reports whether there was none.
+func refuseNulls(c *gin.Context, fields map[string]json.RawMessage, allowed ...string) bool {
+	f := registering.Fields{}
+	for name, v := range fields {
+		if string(bytes.TrimSpace(v)) == "null" && !slices.Contains(allowed, name) {
+			f.Add(name, "不能为 null：不修改的字段请省略", "must not be null: leave out what does not change")
+		}
+	}
+	if len(f) > 0 {
+		invalid(c, f)
 		return false
 	}
 	return true
