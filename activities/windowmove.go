@@ -103,7 +103,7 @@ type WindowMoveEnd struct {
 // WindowMoveSummary is a finished move's outcome.
 type WindowMoveSummary struct {
 	Total, Moved, NotMoved int
-	SupersededBy           string
+	SupersededBy           string // a later move of the area stopped this one
 }
 
 // WindowMoveBegin writes the move (if the API has not), waits until the
@@ -268,7 +268,7 @@ func (a *WindowMoves) WindowMoveFinish(ctx context.Context, e WindowMoveEnd) (Wi
 	if err != nil {
 		return WindowMoveSummary{}, moveError(err)
 	}
-	s := WindowMoveSummary{Total: m.Total, Moved: m.Moved, NotMoved: len(m.NotMoved)}
+	s := WindowMoveSummary{Total: m.Total, Moved: m.Moved, NotMoved: m.NotMovedN}
 	if m.SupersededBy != nil {
 		s.SupersededBy = *m.SupersededBy
 	}

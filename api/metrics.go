@@ -62,7 +62,7 @@ func newHTTPMetrics(s *Server) *httpMetrics {
 			Help: "Attempts refused with 429 too_many_attempts (failed logins, password resets, enrolment look-ups, submissions), by route template.",
 		}, []string{"route"}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.throttled, metrics.NewBacklog(s.DB, s.Registering.OverdueAfter), s.SMSMetrics,
+	m.registry.MustRegister(m.requests, m.latency, m.throttled, metrics.NewBacklog(s.DB, s.Registering.OverdueAfter), s.SMSMetrics.Counters(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorLog: slogPrinter{}, ErrorHandling: promhttp.ContinueOnError})
 	return m

@@ -37,15 +37,15 @@ type refusedMailRow struct {
 
 // mailKindLabels name the kinds of e-mail (README, "E-mail") in Chinese.
 var mailKindLabels = map[mail.Kind]string{
-	"rejected":         "报告审核未通过",
-	"pre_registered":   "预注册成功",
-	"completed":        "注册完成",
-	"expired":          "注册失效",
-	"withdrawn":        "注册撤销",
-	"annulled":         "注册作废",
-	"identity_refused": "人工核验未通过",
-	"area_changed":     "考区变更",
-	"window_moved":     "现场确认时间变更",
+	mail.Rejected:        "报告审核未通过",
+	mail.PreRegistered:   "预注册成功",
+	mail.Completed:       "注册完成",
+	mail.Expired:         "注册失效",
+	mail.Withdrawn:       "注册撤销",
+	mail.Annulled:        "注册作废",
+	mail.IdentityRefused: "人工核验未通过",
+	mail.AreaChanged:     "考区变更",
+	mail.WindowMoved:     "现场确认时间变更",
 }
 
 func mailKindLabel(k mail.Kind) string {

@@ -57,12 +57,10 @@ type WindowMoveInput struct {
 	Runs           int    // runs before this one
 }
 
-// WindowMoveResult is a finished window move's outcome; the registrations
-// not moved are listed in PostgreSQL (registrations.Store.WindowMove).
-type WindowMoveResult struct {
-	Total, Moved, NotMoved int
-	SupersededBy           string // a later move of the area stopped this one
-}
+// WindowMoveResult is a finished window move's outcome, as its last
+// activity reads it; the registrations not moved are listed in PostgreSQL
+// (registrations.Store.WindowMove).
+type WindowMoveResult = activities.WindowMoveSummary
 
 // WindowMoveStartOptions are the options to start window move moveID of
 // an exam area: an ID from the move's id, a summary for operators.
@@ -162,12 +160,12 @@ func WindowMove(ctx workflow.Context, in WindowMoveInput) (WindowMoveResult, err
 		}
 	}
 
-	var sum activities.WindowMoveSummary
+	var sum WindowMoveResult
 	if err := workflow.ExecuteActivity(short, wm.WindowMoveFinish, activities.WindowMoveEnd{MoveID: in.MoveID, SupersededBy: superseded}).Get(ctx, &sum); err != nil {
 		return WindowMoveResult{}, fmt.Errorf("finish window move: %w", err)
 	}
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**done: %d of %d moved**, %d not moved", sum.Moved, sum.Total, sum.NotMoved))
-	return WindowMoveResult(sum), nil
+	return sum, nil
 }
 
 // WindowChanger sends window moves' decisions through a Temporal client:

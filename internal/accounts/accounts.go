@@ -297,7 +297,7 @@ type credentials struct {
 
 func (s *Store) credentials(ctx context.Context, loginName string) (*credentials, error) {
 	login, by := NormalizeLoginName(loginName), "lower(login_name)"
-	if phonePattern.MatchString(login) {
+	if sms.ValidPhone(login) {
 		by = "phone" // an e-mail never looks like a phone: the bound phone is a login name too
 	}
 	var c credentials
@@ -336,7 +336,7 @@ func (l Limits) pair(login, address string) throttle.Key {
 // pending only while it is checked.)
 func (s *Store) attempt(ctx context.Context, l Limits, loginName, address string, check func() (bool, error)) (bool, error) {
 	login := NormalizeLoginName(loginName)
-	if phonePattern.MatchString(login) {
+	if sms.ValidPhone(login) {
 		login = digest(login) // a phone (sign-in by phone, reset by SMS code) stays out of the throttle's rows, as in the SMS limits
 	}
 	a, err := s.limiter.Begin(ctx, l.Keys(login, address)...)

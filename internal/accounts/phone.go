@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"regexp"
 	"strings"
 	"time"
 
@@ -31,14 +30,13 @@ var (
 )
 
 // Phone numbers: 11 digits, 1 then 3–9.
-var phonePattern = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 
 // CheckPhone validates a mobile phone number.
 func CheckPhone(p string) string {
 	switch {
 	case p == "":
 		return "请填写手机号码 / phone number is required"
-	case !phonePattern.MatchString(p):
+	case !sms.ValidPhone(p):
 		return "手机号码须为11位数字，以1开头 / phone number must be 11 digits starting with 1"
 	}
 	return ""
@@ -273,7 +271,7 @@ func (s *Store) ResetPasswordByPhone(ctx context.Context, phone, code, newPasswo
 	if msg := CheckPassword(newPassword); msg != "" {
 		return &InvalidError{Fields: map[string]string{"new_password": msg}}
 	}
-	if !phonePattern.MatchString(phone) {
+	if !sms.ValidPhone(phone) {
 		return ErrResetRejected
 	}
 	pw, err := hash(newPassword)

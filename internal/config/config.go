@@ -108,7 +108,7 @@ func FromEnv() (Config, error) {
 		c.TrustedProxies = splitComma(v)
 	}
 	var err error
-	if c.TemporalTLS, err = boolEnv("TEMPORAL_TLS"); err != nil {
+	if c.TemporalTLS, err = boolEnv("TEMPORAL_TLS", false); err != nil {
 		return c, err
 	}
 	if c.Year, err = intEnv("ZIKAO_YEAR", c.Year); err != nil {
@@ -147,11 +147,8 @@ func (c *Config) readSMS() error {
 	if c.SMSTimeout, err = durationEnv("ZIKAO_SMS_TIMEOUT", c.SMSTimeout); err != nil {
 		return err
 	}
-	c.SMSEnabled = true
-	if os.Getenv("ZIKAO_SMS_ENABLED") != "" {
-		if c.SMSEnabled, err = boolEnv("ZIKAO_SMS_ENABLED"); err != nil {
-			return err
-		}
+	if c.SMSEnabled, err = boolEnv("ZIKAO_SMS_ENABLED", true); err != nil {
+		return err
 	}
 	for _, l := range []struct {
 		name string
@@ -228,10 +225,10 @@ func intEnv(name string, def int) (int, error) {
 	return n, nil
 }
 
-func boolEnv(name string) (bool, error) {
+func boolEnv(name string, def bool) (bool, error) {
 	v := os.Getenv(name)
 	if v == "" {
-		return false, nil
+		return def, nil
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
@@ -272,11 +269,7 @@ func (c *Config) readMail() error {
 	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
 		return fmt.Errorf("ZIKAO_MAIL_FROM %q: %w", c.MailFrom, err)
 	}
-	c.MailEnabled = true
-	if os.Getenv("ZIKAO_MAIL_ENABLED") == "" {
-		return nil
-	}
 	var err error
-	c.MailEnabled, err = boolEnv("ZIKAO_MAIL_ENABLED")
+	c.MailEnabled, err = boolEnv("ZIKAO_MAIL_ENABLED", true)
 	return err
 }

@@ -34,6 +34,10 @@ func (m *SMS) Attempted(p sms.Purpose, result string) {
 	m.counts.WithLabelValues(string(p), result).Inc()
 }
 
+// Counters are the counts alone, for a process that does not report the
+// outbox's backlog (the API: the workers do).
+func (m *SMS) Counters() prometheus.Collector { return m.counts }
+
 // Throttled counts a request refused by a limit.
 func (m *SMS) Throttled(p sms.Purpose) { m.counts.WithLabelValues(string(p), "throttled").Inc() }
 

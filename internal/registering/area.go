@@ -28,8 +28,9 @@ func (s *Service) ChangeExamArea(ctx context.Context, who accounts.Account, id, 
 	update := workflows.UpdateChangeExamArea
 	uid := updateID(update, who, key)
 	r, err := s.Get(ctx, who, id)
+	made := r.Made(uid) // this very change, asked again
 	var refusal *Refusal
-	if errors.As(err, &refusal) && refusal.Code == CodeForbidden && r.Made(uid) {
+	if errors.As(err, &refusal) && refusal.Code == CodeForbidden && made {
 		err = nil // a county office's own change, asked again (it has left its area): answered as the first time
 	} else if err == nil && !inScope(who)(r) {
 		err = refuse(CodeForbidden)
@@ -48,7 +49,7 @@ func (s *Service) ChangeExamArea(ctx context.Context, who accounts.Account, id, 
 		return r, err
 	case area.Code == "":
 		// unknown or missing: examArea said so
-	case code == r.ExamAreaCode && !r.Made(uid): // (made: this very change, asked again)
+	case code == r.ExamAreaCode && !made:
 		f.Add("exam_area_code", "新考区与当前考区相同", "the registration is in that exam area already")
 	case area.Window == nil:
 		f.Add("exam_area_code", "该考区尚未设定本次现场确认时间", "that exam area has no confirmation window for this sitting yet")

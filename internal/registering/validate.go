@@ -10,10 +10,10 @@ import (
 	"unicode/utf8"
 
 	"zikao/internal/idcard"
+	"zikao/internal/sms"
 )
 
 var (
-	phonePattern   = regexp.MustCompile(`^1[3-9]\d{9}$`)
 	diplomaPattern = regexp.MustCompile(`^\d{17,18}$`)
 	ticketPattern  = regexp.MustCompile(`^\d{12}$`)
 	codePattern    = regexp.MustCompile(`^[0-9A-Z]{12}$`)
@@ -104,7 +104,7 @@ func (f Fields) IDNumber(field, value string) idcard.Number {
 }
 
 func (f Fields) Phone(field, value string) {
-	if f.Required(field, value, "手机号码", "phone") && !phonePattern.MatchString(value) {
+	if f.Required(field, value, "手机号码", "phone") && !sms.ValidPhone(value) {
 		f.Add(field, "手机号码须为11位数字，以13至19开头", "phone must be an 11-digit mobile number starting with 13 to 19")
 	}
 }

@@ -626,21 +626,6 @@ func (s *Store) ChangeWindow(ctx context.Context, w WindowChange) error {
 	return nil
 }
 
-// OffWindow lists the ids of the open registrations of an exam area and
-// sitting whose window is not the given one.
-func (s *Store) OffWindow(ctx context.Context, area string, year, sitting int, startsAt, endsAt time.Time) ([]string, error) {
-	var ids []string
-	err := s.db.SelectContext(ctx, &ids, `
-		SELECT id FROM registrations WHERE exam_area_code = $1 AND year = $2 AND sitting = $3
-		  AND `+status.OpenSQL+`
-		  AND (window_starts_at, window_ends_at) IS DISTINCT FROM ($4::timestamptz, $5::timestamptz)
-		ORDER BY created_at`, area, year, sitting, startsAt, endsAt)
-	if err != nil {
-		return nil, fmt.Errorf("list open registrations of %s: %w", area, err)
-	}
-	return ids, nil
-}
-
 // Completion records a successful on-site confirmation.
 type Completion struct {
 	RegistrationID string

@@ -89,7 +89,7 @@ func EnqueueNotice(ctx context.Context, tx *sqlx.Tx, registrationID string, seq 
 	for _, name := range Templates[purpose].Params() {
 		params[name] = all[name]
 	}
-	if !phonePattern.MatchString(f.Phone) {
+	if !ValidPhone(f.Phone) {
 		return nil // a registration's phone is checked at submission: nothing to send to otherwise
 	}
 	_, err = Enqueue(ctx, tx, Outgoing{Purpose: purpose, Phone: f.Phone, Params: params, RegistrationID: registrationID, Seq: seq})

@@ -139,6 +139,10 @@ func (s *StandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var phonePattern = regexp.MustCompile(`^1[3-9][0-9]{9}$`)
 
+// ValidPhone reports whether p is a mainland mobile number (11 digits from
+// 13–19): the one rule of what zikao accepts and texts.
+func ValidPhone(p string) bool { return phonePattern.MatchString(p) }
+
 func (s *StandIn) send(w http.ResponseWriter, r *http.Request) {
 	answer := func(code, msg, bizID string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -161,7 +165,7 @@ func (s *StandIn) send(w http.ResponseWriter, r *http.Request) {
 	var params map[string]string
 	tpl, known := TemplateByCode(req.TemplateCode)
 	switch {
-	case !phonePattern.MatchString(req.PhoneNumbers):
+	case !ValidPhone(req.PhoneNumbers):
 		answer("isv.MOBILE_NUMBER_ILLEGAL", "not a mobile number", "")
 		return
 	case req.SignName == "":
