@@ -309,10 +309,14 @@ func TestWindowMoveSurvivesWorkerCrash(t *testing.T) {
 		t.Errorf("done: %s", done.raw)
 	}
 	checkMovedOnce(t, ids, m.Operation, w)
-	// The second worker sent the crashed batch again: its 4 updates
-	// already applied (deduplicated by Temporal) and the 6 that hung.
-	if got := second.sent.Load(); got != n-10 {
-		t.Errorf("the second worker sent %d updates, want %d", got, n-10)
+	// The second worker sent the crashed batch again (its 4 updates
+	// already applied, deduplicated by Temporal, and the 6 that hung) and
+	// the two batches after it. It may send more: a look again that reads
+	// the read model before a moved registration's window is recorded there
+	// sends its update once more, which Temporal also deduplicates (as
+	// checkMovedOnce proved above).
+	if got := second.sent.Load(); got < n-10 {
+		t.Errorf("the second worker sent %d updates, want at least %d", got, n-10)
 	}
 }
 
