@@ -72,6 +72,7 @@ var (
 	_               = define(http.StatusConflict, "challenge_expired", "朗读数字已失效（超过10分钟、已使用或已重新获取），请重新获取后再录制视频", "the challenge has expired, was used or was replaced: ask for new digits and record again")
 	_               = define(http.StatusConflict, "identity_review_not_available", "三次网上验证未通过后才能申请人工核验，且只能申请一次", "a manual check can be asked for once, after three failed tries")
 	_               = unavailableFor(define(http.StatusServiceUnavailable, "verification_unavailable", "身份核验服务暂时不可用，本次不计入验证次数，请稍后重试", "the identity verification service is unavailable; no try was used, try again later"), "10")
+	_               = define(http.StatusGone, "file_purged", "该文件已超过保存期限，已按规定删除", "the file was deleted when its retention period ended")
 	errTooLarge     = define(http.StatusRequestEntityTooLarge, "file_too_large", "文件过大（最大 5 MB）", "the file is too large (5 MB at most)")
 	_               = define(http.StatusUnsupportedMediaType, "unsupported_file_type", "不支持的文件类型", "this file type is not accepted")
 	errValidation   = define(http.StatusUnprocessableEntity, "validation_failed", "提交的信息有误", "validation failed")

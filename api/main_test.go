@@ -29,6 +29,7 @@ import (
 	"zikao/internal/catalog"
 	"zikao/internal/chsi"
 	"zikao/internal/demo"
+	"zikao/internal/devstack"
 	"zikao/internal/identity"
 	"zikao/internal/registrations"
 	"zikao/internal/sms"
@@ -50,6 +51,8 @@ var (
 	// fed by the API's sender and a worker's (sms_test.go).
 	smsGateway    *sms.StandIn
 	smsGatewayURL string
+	// s3 is the object store's server (SeaweedFS), holding every file.
+	s3 *devstack.S3
 )
 
 const (
@@ -83,6 +86,13 @@ func TestMain(m *testing.M) {
 		}
 		defer stopMail()
 		server = api.NewServer(db, temporal, taskQueue, year, sitting)
+		var stopS3 func()
+		if s3, stopS3, err = testenv.S3(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer stopS3()
+		server.Registering.Files = testenv.Files(db, s3, "zikao-files")
 		stopSMS, err := startSMS(ctx, db) // the SMS gateway's stand-in and the worker's sender (sms_test.go)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sms:", err)

@@ -21,7 +21,7 @@ func TestLostTryIsSetBack(t *testing.T) {
 	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
 	c, id := preRegistered(t)
 	ctx := context.Background()
-	fs := files.NewStore(database)
+	fs := server.Registering.Files
 	var try registrations.Try
 	for _, f := range []struct {
 		into *string

@@ -154,11 +154,15 @@ func count(t *testing.T, table, registrationID string) int {
 // photoOf returns the bytes of a registration's photo.
 func photoOf(t *testing.T, registrationID string) []byte {
 	t.Helper()
-	var data []byte
-	if err := database.Get(&data, `SELECT f.data FROM registrations r JOIN files f ON f.id = r.photo_file_id WHERE r.id = $1`, registrationID); err != nil {
+	var id string
+	if err := database.Get(&id, `SELECT photo_file_id FROM registrations WHERE id = $1`, registrationID); err != nil {
 		t.Fatal(err)
 	}
-	return data
+	f, err := server.Registering.Files.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Data
 }
 
 // toIdentityReview makes three failed tries (face mismatches of seed) and

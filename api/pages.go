@@ -83,12 +83,13 @@ var assetFiles embed.FS
 var pageTemplates = parsePages()
 
 var pageFuncs = template.FuncMap{
-	"day":         day,
-	"levelLabel":  catalog.LevelLabel,
-	"statusLabel": status.Label,
-	"roleLabel":   roleLabel,
-	"idOf":        inputID,
-	"homeOf":      homeOf,
+	"day":           day,
+	"levelLabel":    catalog.LevelLabel,
+	"statusLabel":   status.Label,
+	"roleLabel":     roleLabel,
+	"fileKindLabel": fileKindLabel,
+	"idOf":          inputID,
+	"homeOf":        homeOf,
 	"field": func(p page, name, label, typ string) inputField {
 		return inputField{Page: p, Name: name, Label: label, Type: typ}
 	},

@@ -44,6 +44,7 @@ func (s *Server) adminPages(g *gin.RouterGroup) {
 	g.POST("/windows/:exam_area_code", s.audit("window.move"), s.windowPost)
 	g.GET("/enrolled", s.audit("enrolled.form"), s.importPage)
 	g.POST("/enrolled", s.audit("enrolled.import"), s.importPost)
+	g.GET("/file-access", s.audit("file_access.list"), s.fileAccessPage) // pages_fileaccess.go
 }
 
 // areaLabel is how the pages name an exam area: its name with its code.

@@ -154,6 +154,7 @@ func (s *Server) Handler(trustedProxies []string) (*gin.Engine, error) {
 	admin.GET("/window-moves/:operation_id", s.audit("window_move.show"), s.windowMove)
 	admin.POST("/enrolled-records", s.audit("enrolled.import"), s.importEnrolled)
 	admin.GET("/dashboard", s.audit("dashboard"), s.dashboard)
+	admin.GET("/file-access", s.audit("file_access.list"), s.fileAccesses)
 
 	s.pageRoutes(r) // the web pages (pages.go)
 	return r, nil

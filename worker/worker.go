@@ -1,5 +1,6 @@
 // Package worker runs the registration workflow and its activities on a
-// Temporal task queue.
+// Temporal task queue, and the operational workflows beside them (window
+// moves, retention).
 package worker
 
 import (
@@ -27,6 +28,15 @@ func New(c client.Client, taskQueue string, acts *activities.Activities) worker.
 	w.RegisterWorkflowWithOptions(workflows.WindowMove, workflow.RegisterOptions{Name: workflows.WindowMoveWorkflowName})
 	w.RegisterActivity(&activities.WindowMoves{Registrations: acts.Registrations, Changer: workflows.WindowChanger{Client: c}})
 	return w
+}
+
+// RegisterRetention adds the retention workflow under its name and its
+// activity (r: the database, the file store, the periods and the metrics
+// hook) to a worker: the retention schedules start it on the worker's task
+// queue.
+func RegisterRetention(w worker.Worker, r *activities.Retention) {
+	w.RegisterWorkflowWithOptions(workflows.Retention, workflow.RegisterOptions{Name: workflows.RetentionWorkflowName})
+	w.RegisterActivity(r)
 }
 
 // RegisterWorkflow adds the registration workflow under its name to a

@@ -14,6 +14,7 @@ import (
 	"zikao/internal/files"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
+	"zikao/internal/testenv"
 	"zikao/workflows"
 )
 
@@ -37,14 +38,10 @@ const (
 	noteExpired        = "现场确认期已结束，未完成确认"
 )
 
-// putFile stores content as the API stores an upload, and returns its id.
+// putFile writes the row of a file (the workflow only ever sees the id),
+// and returns its id.
 func putFile(t *testing.T, content, contentType string) string {
-	t.Helper()
-	id, err := files.NewStore(database).Put(context.Background(), []byte(content), contentType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return testenv.FileRow(t, database, []byte(content), contentType)
 }
 
 // applicant is the account that submitted the registration.

@@ -29,6 +29,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string) error {
 	fs.IntVar(&o.Faults.PostgresRestarts, "postgres-restarts", o.Faults.PostgresRestarts, "PostgreSQL restarts")
 	fs.IntVar(&o.Faults.IdentityRestarts, "identity-restarts", o.Faults.IdentityRestarts, "identity service stand-in restarts (SIGKILL, down 4–8 s)")
 	fs.IntVar(&o.Faults.SMSRestarts, "sms-restarts", o.Faults.SMSRestarts, "SMS gateway stand-in restarts (down 4–8 s, same address and file)")
+	fs.IntVar(&o.Faults.S3Kills, "s3-kills", o.Faults.S3Kills, "object store (SeaweedFS) SIGKILLs (down 4–8 s, same ports and data)")
 	fs.DurationVar(&o.StepTimeout, "step-timeout", o.StepTimeout, "how long a client retries one step")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "the whole run, checks included")
 	if err := fs.Parse(args); err != nil {

@@ -39,6 +39,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 	smsAddr := fs.String("sms", "127.0.0.1:8091", "SMS gateway stand-in address (its page lists every text sent)")
 	mailPort := fs.Int("mail-port", 8025, "Mailpit web UI and API port on 127.0.0.1 (where to read the e-mails)")
 	smtpPort := fs.Int("smtp-port", 1025, "Mailpit SMTP port on 127.0.0.1")
+	s3Port := fs.Int("s3-port", 8333, "S3 port of the object store (SeaweedFS) on 127.0.0.1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +97,16 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("Mailpit stopped")
 	}()
 
+	s3, err := startS3(ctx, *dataDir, *s3Port, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = s3.Stop()
+		slog.Info("SeaweedFS stopped")
+	}()
+	cfg.S3Endpoint = s3.Endpoint()
+
 	standInsCtx, stopStandIns := context.WithCancel(ctx)
 	defer stopStandIns()
 	registryDone := make(chan error, 1)
@@ -123,6 +134,7 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		"ZIKAO_DIPLOMA_REGISTRY_URL="+cfg.DiplomaRegistryURL,
 		"ZIKAO_IDENTITY_SERVICE_URL="+cfg.IdentityServiceURL,
 		"ZIKAO_SMS_URL="+cfg.SMSURL,
+		"ZIKAO_S3_ENDPOINT="+cfg.S3Endpoint,
 		"ZIKAO_YEAR="+strconv.Itoa(cfg.Year),
 		"ZIKAO_SITTING="+strconv.Itoa(cfg.Sitting),
 		// The worker's e-mails go to Mailpit, without TLS or authentication.
@@ -268,10 +280,11 @@ zikao is running (sitting %d-%d). Ctrl-C stops everything.
   Identity     %s (stand-in of the citizen identity verification service)
   SMS          %s   (stand-in of the SMS provider: every code and text sent)
   Mail         %s   (Mailpit: every e-mail to applicants; SMTP %s)%s
+  Files        S3 http://%s, bucket %s (SeaweedFS; list them: go run ./cmd/zikao files list)
 
 Demo accounts (password %q):
 `, cfg.Year, cfg.Sitting, cfg.ListenAddress, cfg.ListenAddress, uiPort, cfg.TemporalAddress, cfg.TemporalNamespace, cfg.TaskQueue,
-		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, cfg.IdentityServiceURL, cfg.SMSURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), demo.Password)
+		pg.URL("zikao"), clusterNote(pg), cfg.DiplomaRegistryURL, cfg.IdentityServiceURL, cfg.SMSURL, mailpit.URL(), mailpit.SMTPAddress(), mailNote(cfg), cfg.S3Endpoint, cfg.S3Bucket, demo.Password)
 	for _, s := range demo.StaffAccounts {
 		fmt.Printf("  %-26s %s %s\n", s.LoginName, s.Role, s.Area)
 	}
@@ -282,6 +295,20 @@ Demo data: every exam area's confirmation window is open from yesterday to 30 da
   the identity service has no record of an ID number whose digits 15–17 are 999 ('not in records').
 
 `)
+}
+
+// startS3 starts the object store (SeaweedFS's S3 server) with the
+// credentials of the settings, its data under the data folder (s3/, its
+// log in s3.log).
+func startS3(ctx context.Context, dataDir string, port int, cfg config.Config) (*devstack.S3, error) {
+	slog.Info("starting SeaweedFS, the object store of files (the first run builds it, about 4 minutes)")
+	logFile, err := os.OpenFile(filepath.Join(dataDir, "s3.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	// Its output goes through this process: the file stays open while it runs.
+	return devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(dataDir, "s3"), Port: port,
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Log: logFile})
 }
 
 // startMailpit starts Mailpit, the mail catcher, keeping its messages in

@@ -11,6 +11,7 @@
 //	zikao diploma-registry         the diploma registry (学信网) stand-in
 //	zikao identity-service         the citizen identity verification service (公民身份核验) stand-in
 //	zikao sms-gateway              the SMS provider's stand-in
+//	zikao files migrate|rekey|list move files into the object store, re-seal their keys, list them
 //
 // Settings come from environment variables (see internal/config and the README).
 package main
@@ -28,8 +29,10 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"zikao/activities"
 	"zikao/api"
@@ -41,6 +44,7 @@ import (
 	"zikao/internal/demo"
 	"zikao/internal/enrolled"
 	"zikao/internal/identity"
+	"zikao/internal/metrics"
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/worker"
@@ -62,7 +66,11 @@ commands:
   identity-service    run the citizen identity verification service stand-in (-listen)
   sms-gateway         run the SMS provider stand-in (-listen, -data FILE keeping what it received)
   chaos               fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
-  temporal setup      create the namespace if missing, register search attributes, check updates (-retention)
+  temporal setup      create the namespace if missing, register search attributes, check updates,
+                      create the retention schedules (-retention)
+  files migrate       move the files PostgreSQL still holds into the object store (-batch)
+  files rekey         re-seal files' data keys with the current key of ZIKAO_FILE_KEYS (-batch)
+  files list          list the object store's files (-limit)
 `
 
 func main() {
@@ -103,6 +111,8 @@ func main() {
 		err = runChaos(ctx, cfg, args)
 	case "temporal":
 		err = runTemporalCmd(ctx, cfg, args)
+	case "files":
+		err = runFilesCmd(ctx, cfg, args)
 	default:
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
@@ -146,6 +156,9 @@ func runAPI(ctx context.Context, cfg config.Config) error {
 	defer closeAll()
 	reportUntilReachable(ctx, database, tc)
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
+	if s.Registering.Files, err = openFiles(cfg, database); err != nil {
+		return err
+	}
 	s.Accounts.SessionTTL = cfg.SessionTTL
 	s.Accounts.SMSLimits = smsLimits(cfg)
 	s.SMS = smsSender(cfg, database, s.SMSMetrics)
@@ -194,14 +207,30 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 		Registrations: registrations.NewStore(database),
 		Diplomas:      chsi.NewClient(cfg.DiplomaRegistryURL, cfg.DiplomaRegistryUser, cfg.DiplomaRegistryKey, cfg.DiplomaRegistryTimeout),
 	}
-	w, err := startWorker(ctx, tc, worker.New, cfg.TaskQueue, acts)
+	fileStore, err := openFiles(cfg, database)
+	if err != nil {
+		return err
+	}
+	deleted := metrics.NewRetention() // served by the worker's /metrics (the default registry)
+	var registered prometheus.AlreadyRegisteredError
+	if err := prometheus.Register(deleted); errors.As(err, &registered) {
+		deleted = registered.ExistingCollector.(*metrics.Retention) // a worker started again in this process
+	}
+	retention := &activities.Retention{DB: database, Files: fileStore, Periods: cfg.Retention, Deleted: deleted.Deleted}
+	w, err := startWorker(ctx, tc, func(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
+		w := worker.New(c, taskQueue, acts)
+		worker.RegisterRetention(w, retention) // run by the retention schedules (zikao temporal setup)
+		return w
+	}, cfg.TaskQueue, acts)
 	if err != nil {
 		return nil // stopped before Temporal answered
 	}
 	slog.Info("worker polling", "task_queue", cfg.TaskQueue)
 	// The reconciler repairs registrations whose row and workflow disagree
 	// (one worker at a time sweeps).
-	go registering.NewReconciler(registering.New(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting), database).Run(ctx)
+	svc := registering.New(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
+	svc.Files = fileStore
+	go registering.NewReconciler(svc, database).Run(ctx)
 	<-ctx.Done()
 	w.Stop()
 	return nil

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
 	"zikao/internal/config"
@@ -17,8 +19,9 @@ import (
 
 // runTemporalCmd runs `zikao temporal setup`: it creates the namespace when it
 // is missing (not with Temporal Cloud, where the console does), registers the
-// search attributes and checks that the server accepts Workflow Updates,
-// printing what it found and did. Running it again changes nothing.
+// search attributes, checks that the server accepts Workflow Updates and
+// creates (or updates) the retention schedules, printing what it found and
+// did. Running it again changes nothing.
 func runTemporalCmd(ctx context.Context, cfg config.Config, args []string) error {
 	const use = "usage: zikao temporal setup [-retention 720h]"
 	if len(args) == 0 || args[0] != "setup" {
@@ -54,5 +57,18 @@ func setupTemporal(ctx context.Context, cfg config.Config, retention time.Durati
 		Cloud:            cfg.TemporalAPIKey != "",
 		Out:              os.Stdout,
 	})
+	if err != nil {
+		return err
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
+	defer c.Close()
+	var schedules []client.ScheduleOptions
+	for _, s := range workflows.RetentionSchedules() {
+		schedules = append(schedules, s.Options(cfg.TaskQueue))
+	}
+	_, err = temporalsetup.EnsureSchedules(ctx, c, os.Stdout, schedules...)
 	return err
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 
 	"zikao/internal/accounts"
-	"zikao/internal/files"
 	"zikao/internal/registrations"
 	"zikao/internal/sms"
 	"zikao/internal/status"
@@ -523,10 +522,7 @@ func completedRegistration(t *testing.T, name string) (registrations.Registratio
 	t.Helper()
 	ctx := context.Background()
 	r, _ := testenv.Registration(t, database, name, status.PreRegistered)
-	photo, err := files.NewStore(database).Put(ctx, []byte("photo "+r.ID), "image/jpeg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	photo := testenv.FileRow(t, database, []byte("photo "+r.ID), "image/jpeg")
 	ticket, err := registrations.NewStore(database).Complete(ctx, registrations.Completion{RegistrationID: r.ID, Seq: 2, At: time.Now(),
 		PhotoFileID: photo, ByRole: "onsite_operator", UpdateID: "onsite/" + r.ID, HistoryLength: 2})
 	if err != nil {

@@ -55,7 +55,7 @@ func DefaultOptions() Options {
 		RegistryUser: "zikao", RegistryKey: "dev-key",
 		IdentityUser: "zikao", IdentityKey: "dev-key",
 		SMSKeyID: "zikao", SMSSecret: "dev-secret",
-		Faults:      FaultCounts{WorkerKills: 6, APIKills: 2, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 2, SMSRestarts: 2},
+		Faults:      FaultCounts{WorkerKills: 6, APIKills: 2, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 2, SMSRestarts: 2, S3Kills: 2},
 		StepTimeout: 2 * time.Minute, SettleTimeout: 3 * time.Minute, Timeout: 30 * time.Minute,
 	}
 }
@@ -241,7 +241,11 @@ func verify(ctx context.Context, o Options, s *stack, runs []*run, st *stats, fa
 	if err != nil {
 		return nil, err
 	}
-	invs := append(checks(snap, runs, st, faults, o.Faults), mails, texts, smsSenders(s.workers), checkAnnulments(snap, runs, outbox, copies))
+	stored, err := checkFiles(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	invs := append(checks(snap, runs, st, faults, o.Faults), mails, texts, smsSenders(s.workers), checkAnnulments(snap, runs, outbox, copies), stored)
 	invs = append(invs, checkOnline(snap, runs, outbox, copies, st)...)
 	return append(invs, checkAreas(snap, runs), checkAreaNotices(snap, outbox, copies, smsRows, received)), nil
 }

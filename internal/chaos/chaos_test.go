@@ -33,7 +33,7 @@ func TestChaosShortRun(t *testing.T) {
 	o := Options{
 		Registrations: len(mix), Concurrency: 8, Seed: seed(t), Dir: filepath.Join(dir, "run"), Binary: bin,
 		Year: year, Sitting: sitting,
-		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 1, SMSRestarts: 1},
+		Faults:      FaultCounts{WorkerKills: 1, APIKills: 1, TemporalRestarts: 1, PostgresRestarts: 1, IdentityRestarts: 1, SMSRestarts: 1, S3Kills: 1},
 		StepTimeout: 90 * time.Second, SettleTimeout: 150 * time.Second, Timeout: 10 * time.Minute,
 		Out: os.Stdout,
 	}

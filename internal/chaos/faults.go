@@ -17,9 +17,10 @@ const (
 	faultPostgres faultKind = "PostgreSQL restart"
 	faultIdentity faultKind = "identity service restart"
 	faultSMS      faultKind = "SMS gateway restart"
+	faultS3       faultKind = "S3 server SIGKILL"
 )
 
-var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres, faultIdentity, faultSMS}
+var faultKinds = []faultKind{faultWorker, faultAPI, faultTemporal, faultPostgres, faultIdentity, faultSMS, faultS3}
 
 // FaultCounts says how many faults of each kind a run injects.
 type FaultCounts struct {
@@ -29,11 +30,12 @@ type FaultCounts struct {
 	PostgresRestarts int // pg_ctl stop -m fast or immediate, start again 2–4 s later
 	IdentityRestarts int // SIGKILL the identity service stand-in, start it again 4–8 s later
 	SMSRestarts      int // stop the SMS gateway stand-in, start it again 4–8 s later on the same address and file
+	S3Kills          int // SIGKILL the object store's server, start it again 4–8 s later on the same ports and data
 }
 
 func (c FaultCounts) of(k faultKind) int {
 	return map[faultKind]int{faultWorker: c.WorkerKills, faultAPI: c.APIKills, faultTemporal: c.TemporalRestarts,
-		faultPostgres: c.PostgresRestarts, faultIdentity: c.IdentityRestarts, faultSMS: c.SMSRestarts}[k]
+		faultPostgres: c.PostgresRestarts, faultIdentity: c.IdentityRestarts, faultSMS: c.SMSRestarts, faultS3: c.S3Kills}[k]
 }
 
 // fault is one injected fault.
@@ -127,6 +129,8 @@ func (s *stack) inject(ctx context.Context, k faultKind, rng *rand.Rand) *fault 
 		f.Err = s.restartIdentity(ctx, f, rng)
 	case faultSMS:
 		f.Err = s.restartSMS(ctx, f, rng)
+	case faultS3:
+		f.Err = s.restartS3(ctx, f, rng)
 	}
 	if f.Err != nil {
 		return f
@@ -159,6 +163,19 @@ func (s *stack) restartPostgres(ctx context.Context, f *fault, rng *rand.Rand) e
 	}
 	sleep(ctx, 2*time.Second+time.Duration(rng.IntN(2000))*time.Millisecond)
 	return s.startPostgresAgain(context.WithoutCancel(ctx))
+}
+
+// restartS3 SIGKILLs the object store's server (SeaweedFS), leaves it down
+// 4–8 s (uploads meanwhile answer 503 and are sent again with their key,
+// fetches answer 503), and starts it again on the same ports and data.
+func (s *stack) restartS3(ctx context.Context, f *fault, rng *rand.Rand) error {
+	down := 4*time.Second + time.Duration(rng.IntN(4000))*time.Millisecond
+	f.Target = fmt.Sprintf("SeaweedFS on %s, down %s", s.s3.Endpoint(), down.Round(100*time.Millisecond))
+	if err := s.s3.Kill(); err != nil {
+		return err
+	}
+	sleep(ctx, down)
+	return s.s3.Restart(context.WithoutCancel(ctx))
 }
 
 // restartIdentity SIGKILLs the identity service stand-in, leaves it down

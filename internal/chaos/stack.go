@@ -24,6 +24,7 @@ import (
 	"zikao/internal/demo"
 	"zikao/internal/devstack"
 	"zikao/internal/enrolled"
+	"zikao/internal/files"
 	"zikao/workflows"
 )
 
@@ -64,6 +65,8 @@ type stack struct {
 	identity *proc             // the identity verification service stand-in (zikao identity-service)
 	idAddr   string            // where it listens
 	sms      *smsGateway       // the SMS provider's stand-in (in this process) the senders deliver to
+	s3       *devstack.S3      // the object store's server (SeaweedFS) holding the files
+	s3Log    *os.File
 
 	apiAddr string
 	api     *proc
@@ -103,10 +106,29 @@ func startStack(ctx context.Context, o Options, plans []*plan, events *eventLog)
 	if err := s.startIdentity(ctx, o); err != nil {
 		return s, err
 	}
+	if err := s.startS3(ctx); err != nil {
+		return s, err
+	}
 	if err := s.startProcesses(ctx, o, registryURL); err != nil {
 		return s, err
 	}
 	return s, nil
+}
+
+// s3Bucket is the bucket of the run's files.
+const s3Bucket = "zikao-chaos"
+
+// startS3 starts the object store's server, its data and log in the run
+// folder.
+func (s *stack) startS3(ctx context.Context) (err error) {
+	if s.s3Log, err = os.Create(filepath.Join(s.dir, "s3.log")); err != nil {
+		return err
+	}
+	if s.s3, err = devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(s.dir, "s3"), Log: s.s3Log}); err != nil {
+		return err
+	}
+	s.events.add("SeaweedFS (S3) on %s, bucket %s", s.s3.Endpoint(), s3Bucket)
+	return nil
 }
 
 // startPostgres starts a cluster in a temporary folder of its own (as root,
@@ -261,6 +283,11 @@ func (s *stack) startProcesses(ctx context.Context, o Options, registryURL strin
 		"ZIKAO_SMS_URL":               s.sms.URL(),             // and SMS gateway stand-in
 		"ZIKAO_SMS_ACCESS_KEY_ID":     o.SMSKeyID,
 		"ZIKAO_SMS_ACCESS_KEY_SECRET": o.SMSSecret,
+		"ZIKAO_S3_ENDPOINT":           s.s3.Endpoint(), // the run's own SeaweedFS
+		"ZIKAO_S3_BUCKET":             s3Bucket,
+		"ZIKAO_S3_ACCESS_KEY":         s.s3.AccessKey,
+		"ZIKAO_S3_SECRET_KEY":         s.s3.SecretKey,
+		"ZIKAO_FILE_KEYS":             files.DevKeys,
 	})
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("worker-%d", i)
@@ -407,6 +434,10 @@ func (s *stack) stop() {
 	}
 	if s.sms != nil {
 		s.sms.stop()
+	}
+	if s.s3 != nil {
+		_ = s.s3.Stop()
+		s.s3Log.Close()
 	}
 	if err := s.stopTemporal(); err != nil {
 		s.events.add("%v", err)

@@ -64,6 +64,36 @@ type Config struct {
 
 	ReviewOverdueAfter   time.Duration // ZIKAO_REVIEW_OVERDUE_AFTER: a review waiting longer is overdue (metrics)
 	WorkerMetricsAddress string        // ZIKAO_WORKER_METRICS_ADDRESS: the worker's /metrics
+
+	// The object store of files (any S3-compatible store).
+	S3Endpoint  string // ZIKAO_S3_ENDPOINT: host:port
+	S3Bucket    string // ZIKAO_S3_BUCKET
+	S3AccessKey string // ZIKAO_S3_ACCESS_KEY
+	S3SecretKey string // ZIKAO_S3_SECRET_KEY
+	S3Region    string // ZIKAO_S3_REGION: empty lets the client find it
+	S3TLS       bool   // ZIKAO_S3_TLS
+	// FileKeys (ZIKAO_FILE_KEYS): the key-encryption keys of files,
+	// "id:base64,…", the first one current (internal/files).
+	FileKeys string
+
+	Retention Retention
+}
+
+// Retention is how long personal data is kept (the retention schedules).
+// Each setting is a Go duration or a number of days such as 30d.
+type Retention struct {
+	VerificationFiles time.Duration // ZIKAO_RETAIN_VERIFICATION_FILES: online verification's files after the registration ended
+	Reports           time.Duration // ZIKAO_RETAIN_REPORTS: reports of registrations ended without completion
+	Messages          time.Duration // ZIKAO_RETAIN_MESSAGES: delivered or refused e-mails and SMS
+	FileAccesses      time.Duration // ZIKAO_RETAIN_FILE_ACCESSES: the records of staff's fetches of files
+}
+
+// DefaultRetention are the retention periods' defaults (the README says why).
+var DefaultRetention = Retention{
+	VerificationFiles: 30 * 24 * time.Hour,
+	Reports:           180 * 24 * time.Hour,
+	Messages:          90 * 24 * time.Hour,
+	FileAccesses:      3 * 365 * 24 * time.Hour,
 }
 
 // FromEnv reads the configuration from the environment.
@@ -103,6 +133,13 @@ func FromEnv() (Config, error) {
 		Year:                   year,
 		Sitting:                sitting,
 		WorkerMetricsAddress:   env("ZIKAO_WORKER_METRICS_ADDRESS", "127.0.0.1:9091"),
+		S3Endpoint:             env("ZIKAO_S3_ENDPOINT", "127.0.0.1:8333"),
+		S3Bucket:               env("ZIKAO_S3_BUCKET", "zikao-files"),
+		S3AccessKey:            env("ZIKAO_S3_ACCESS_KEY", DevS3AccessKey),
+		S3SecretKey:            env("ZIKAO_S3_SECRET_KEY", DevS3SecretKey),
+		S3Region:               os.Getenv("ZIKAO_S3_REGION"),
+		FileKeys:               os.Getenv("ZIKAO_FILE_KEYS"),
+		Retention:              DefaultRetention,
 	}
 	if v := os.Getenv("ZIKAO_TRUSTED_PROXIES"); v != "" {
 		c.TrustedProxies = splitComma(v)
@@ -138,7 +175,45 @@ func FromEnv() (Config, error) {
 	if err := c.readMail(); err != nil {
 		return c, err
 	}
+	if c.S3TLS, err = boolEnv("ZIKAO_S3_TLS", false); err != nil {
+		return c, err
+	}
+	if c.Retention, err = RetentionFromEnv(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// The object store's credentials of `zikao dev` (its local SeaweedFS).
+const (
+	DevS3AccessKey = "zikao-dev"
+	DevS3SecretKey = "zikao-dev-secret"
+)
+
+// RetentionFromEnv reads the retention periods.
+func RetentionFromEnv() (Retention, error) {
+	r := DefaultRetention
+	for _, p := range []struct {
+		name string
+		v    *time.Duration
+	}{{"ZIKAO_RETAIN_VERIFICATION_FILES", &r.VerificationFiles}, {"ZIKAO_RETAIN_REPORTS", &r.Reports},
+		{"ZIKAO_RETAIN_MESSAGES", &r.Messages}, {"ZIKAO_RETAIN_FILE_ACCESSES", &r.FileAccesses}} {
+		v := os.Getenv(p.name)
+		if v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if days, ok := strings.CutSuffix(v, "d"); ok {
+			var n int
+			n, err = strconv.Atoi(days)
+			d = time.Duration(n) * 24 * time.Hour
+		}
+		if err != nil || d <= 0 {
+			return r, fmt.Errorf("%s: want a positive number of days (30d) or a Go duration (720h), got %q", p.name, v)
+		}
+		*p.v = d
+	}
+	return r, nil
 }
 
 // readSMS reads the SMS provider's timeout, the switch and the limits.

@@ -19,7 +19,6 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"zikao/internal/devstack"
-	"zikao/internal/files"
 	"zikao/internal/mail"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
@@ -150,10 +149,7 @@ func (a applicant) reject(t *testing.T, seq int, reason string) {
 func (a applicant) complete(t *testing.T, seq int) string {
 	t.Helper()
 	ctx := context.Background()
-	photo, err := files.NewStore(database).Put(ctx, []byte("photo "+a.ID), "image/jpeg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	photo := testenv.FileRow(t, database, []byte("photo "+a.ID), "image/jpeg")
 	ticket, err := registrations.NewStore(database).Complete(ctx, registrations.Completion{RegistrationID: a.ID, Seq: seq,
 		At: time.Now(), PhotoFileID: photo, ByRole: "onsite_operator", UpdateID: "onsite/" + a.ID, HistoryLength: seq})
 	if err != nil {

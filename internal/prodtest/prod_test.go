@@ -255,7 +255,14 @@ func runZikao(t testing.TB, cluster *Cluster) (*sqlx.DB, client.Client, *registe
 	}
 	t.Cleanup(tc.Close)
 	startWorker(t, tc, database)
-	return database, tc, registering.New(database, tc, taskQueue, year, sitting)
+	svc := registering.New(database, tc, taskQueue, year, sitting)
+	s3, stop, err := testenv.S3(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	svc.Files = testenv.Files(database, s3, "zikao-files")
+	return database, tc, svc
 }
 
 // tempDir is a temporary folder the user postgres can enter (t.TempDir's

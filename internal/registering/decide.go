@@ -374,8 +374,8 @@ func (s *Service) ReportFile(ctx context.Context, who accounts.Account, id strin
 	if r.ReportFileID == nil {
 		return r, files.File{}, refuse(CodeNoReport)
 	}
-	f, err := s.Files.Get(ctx, *r.ReportFileID)
-	return r, f, unavailable(err)
+	f, err := s.fetch(ctx, who, r.ID, files.KindReport, *r.ReportFileID)
+	return r, f, err
 }
 
 // AwaitingOnsite finds the pre-registered registrations of an ID number in

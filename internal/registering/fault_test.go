@@ -111,6 +111,12 @@ func run(m *testing.M) int {
 	}
 	defer w.Stop()
 	svc = registering.New(database, tc, taskQueue, year, sitting)
+	s3, stopS3, err := testenv.S3(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer stopS3()
+	svc.Files = testenv.Files(database, s3, "zikao-files")
 	code := m.Run()
 	if err := testenv.CheckServerLog(pg.Dir + "/postgres.log"); err != nil && code == 0 {
 		fmt.Fprintln(os.Stderr, err)

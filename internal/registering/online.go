@@ -316,9 +316,9 @@ func (s *Service) IdentityReview(ctx context.Context, who accounts.Account, id, 
 
 // Kinds of the files of a try, as the API names them.
 const (
-	FileIDCardPhoto = "id_card_photo"
-	FilePortrait    = "portrait"
-	FileVideo       = "video"
+	FileIDCardPhoto = files.KindIDCardPhoto
+	FilePortrait    = files.KindPortrait
+	FileVideo       = files.KindVideo
 )
 
 // OnlineFile returns a file of the last try, for reviewers in scope while
@@ -342,6 +342,5 @@ func (s *Service) OnlineFile(ctx context.Context, who accounts.Account, id, kind
 	if fileID == "" {
 		return files.File{}, refuse(CodeNoReport)
 	}
-	f, err := s.Files.Get(ctx, fileID)
-	return f, unavailable(err)
+	return s.fetch(ctx, who, r.ID, kind, fileID)
 }

@@ -58,7 +58,7 @@ func New(db *sqlx.DB, tc client.Client, taskQueue string, year, sitting int) *Se
 		Registrations: registrations.NewStore(db),
 		Catalog:       catalog.New(db),
 		Enrolled:      enrolled.NewStore(db),
-		Files:         files.NewStore(db),
+		Files:         files.NewStore(db, nil, files.Keys{}), // none: uploads fail until the caller sets one
 		UpdateTimeout: 20 * time.Second,
 		StartTimeout:  10 * time.Second,
 		OverdueAfter:  config.DefaultReviewOverdueAfter,
@@ -79,6 +79,7 @@ const (
 	CodeNotOpen          = "registration_not_open"
 	CodeIdentityMismatch = "identity_mismatch"
 	CodeNoReport         = "not_found"
+	CodeFilePurged       = "file_purged"
 	CodeFileTooLarge     = "file_too_large"
 	CodeFileType         = "unsupported_file_type"
 	CodeAreaNotFound     = "not_found" // with DetailExamArea: no such exam area
@@ -122,7 +123,7 @@ var ErrUnavailable = errors.New("temporarily unavailable")
 // Unavailable reports whether err means that PostgreSQL or Temporal could
 // not be reached or did not answer in time, rather than a fault.
 func Unavailable(err error) bool {
-	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) {
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, files.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) {
 		return true
 	}
 	var netErr net.Error

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"zikao/internal/files"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
 	"zikao/internal/testenv"
@@ -109,10 +108,7 @@ func TestOutboxFollowsTheReadModel(t *testing.T) {
 	if !strings.Contains(rows[1].Body, "武汉市武昌区教育局自考办（样例地址）") || !strings.Contains(rows[1].Body, " 至 ") {
 		t.Fatalf("pre-registration e-mail without the office or the window:\n%s", rows[1].Body)
 	}
-	photo, err := files.NewStore(database).Put(ctx, []byte("photo of "+r.ID), "image/jpeg")
-	if err != nil {
-		t.Fatal(err)
-	}
+	photo := testenv.FileRow(t, database, []byte("photo of "+r.ID), "image/jpeg")
 	c := registrations.Completion{RegistrationID: r.ID, Seq: 8, At: time.Now(), PhotoFileID: photo, ByRole: "onsite_operator", UpdateID: "onsite/1", HistoryLength: 8}
 	ticket, err := store.Complete(ctx, c)
 	if err != nil {

@@ -1,5 +1,6 @@
 // Package testenv starts the real parts tests run against: a throw-away
-// PostgreSQL cluster and a Temporal dev server, each on a free loopback port.
+// PostgreSQL cluster, a Temporal dev server and an S3 server (SeaweedFS),
+// each on free loopback ports.
 package testenv
 
 import (
@@ -18,8 +19,10 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
+	"zikao/internal/config"
 	"zikao/internal/db"
 	"zikao/internal/devstack"
+	"zikao/internal/files"
 	"zikao/internal/idcard"
 	"zikao/internal/registrations"
 	"zikao/workflows"
@@ -74,6 +77,35 @@ func PostgresLog() string {
 // project's search attributes registered.
 func Temporal(ctx context.Context) (*testsuite.DevServer, error) {
 	return devstack.StartTemporal(ctx, devstack.TemporalOptions{Namespace: "default", SearchAttributes: workflows.SearchAttributes()})
+}
+
+// S3 starts an S3 server (SeaweedFS) with its data in a temporary folder;
+// stop stops it and removes the folder. Its log is written to s3.log there.
+func S3(ctx context.Context) (s *devstack.S3, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "zikao-test-s3-")
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := os.Create(filepath.Join(dir, "s3.log"))
+	if err == nil {
+		s, err = devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(dir, "data"), Log: log,
+			AccessKey: config.DevS3AccessKey, SecretKey: config.DevS3SecretKey})
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("S3 server: %w", err)
+	}
+	return s, func() { _ = s.Stop(); log.Close(); os.RemoveAll(dir) }, nil
+}
+
+// Files returns a file store over database and the S3 server s, in bucket,
+// sealing with the development key.
+func Files(database *sqlx.DB, s *devstack.S3, bucket string) *files.Store {
+	objects, err := files.NewObjects(files.ObjectConfig{Endpoint: s.Endpoint(), Bucket: bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey})
+	if err != nil {
+		panic(err) // only a malformed endpoint fails, and this one is not
+	}
+	return files.NewStore(database, objects, files.MustParseKeys(files.DevKeys))
 }
 
 // Main runs a test binary's tests with a fresh PostgreSQL database (and a
@@ -164,4 +196,19 @@ func Registration(t testing.TB, db *sqlx.DB, name, st string) (registrations.Reg
 		t.Fatal(err)
 	}
 	return *r, login
+}
+
+// FileRow writes the row of a file whose bytes are in PostgreSQL (as those
+// of older releases, before the object store), for tests that need a file
+// to refer to and not the object store; the same content is one row. It
+// returns the file's id.
+func FileRow(t testing.TB, db *sqlx.DB, content []byte, contentType string) string {
+	t.Helper()
+	var id string
+	err := db.Get(&id, `INSERT INTO files (id, sha256, content_type, size, data) VALUES (gen_random_uuid(), sha256($1), $2, $3, $1)
+		ON CONFLICT (sha256) DO UPDATE SET size = EXCLUDED.size RETURNING id`, content, contentType, len(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
