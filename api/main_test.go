@@ -28,6 +28,7 @@ import (
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/chsi"
+	"zikao/internal/config"
 	"zikao/internal/demo"
 	"zikao/internal/devstack"
 	"zikao/internal/identity"
@@ -55,6 +56,10 @@ var (
 	s3 *devstack.S3
 )
 
+// retentionPeriods are those of the tests' worker: short, so that a test
+// ages a row past them by hours, not months.
+var retentionPeriods = config.Retention{VerificationFiles: time.Hour, Reports: time.Hour, Messages: time.Hour, FileAccesses: 1000 * time.Hour}
+
 const (
 	year, sitting = 2027, 1
 	taskQueue     = "registrations-test"
@@ -70,10 +75,19 @@ func TestMain(m *testing.M) {
 		}
 		registry := httptest.NewServer(chsi.StandIn("u", "k", demo.Diplomas))
 		defer registry.Close()
+		var stopS3 func()
+		var err error
+		if s3, stopS3, err = testenv.S3(ctx); err != nil { // the package's s3
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer stopS3()
+		fileStore := testenv.Files(db, s3, "zikao-files")
 		w := worker.New(temporal, taskQueue, &activities.Activities{
 			Registrations: registrations.NewStore(db),
 			Diplomas:      chsi.NewClient(registry.URL, "u", "k", 5*time.Second),
 		})
+		worker.RegisterRetention(w, &activities.Retention{DB: db, Files: fileStore, Periods: retentionPeriods})
 		if err := w.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -86,13 +100,7 @@ func TestMain(m *testing.M) {
 		}
 		defer stopMail()
 		server = api.NewServer(db, temporal, taskQueue, year, sitting)
-		var stopS3 func()
-		if s3, stopS3, err = testenv.S3(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer stopS3()
-		server.Registering.Files = testenv.Files(db, s3, "zikao-files")
+		server.Registering.Files = fileStore
 		stopSMS, err := startSMS(ctx, db) // the SMS gateway's stand-in and the worker's sender (sms_test.go)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "sms:", err)
