@@ -72,6 +72,11 @@ func StartS3(ctx context.Context, o S3Options) (*S3, error) {
 	if o.Dir == "" {
 		return nil, errors.New("start SeaweedFS: S3Options.Dir is required")
 	}
+	dir, err := filepath.Abs(o.Dir) // weed resolves paths from its own folder
+	if err != nil {
+		return nil, fmt.Errorf("start SeaweedFS: %w", err)
+	}
+	o.Dir = dir
 	bin, err := S3Binary(ctx)
 	if err != nil {
 		return nil, err
