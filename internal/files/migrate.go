@@ -87,8 +87,8 @@ func (s *Store) Rekey(ctx context.Context, limit int) (Moved, error) {
 		if err != nil {
 			return m, fmt.Errorf("re-seal file %s: %w", r.ID, err)
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE files SET key_id = $2, sealed_key = $3 WHERE id = $1 AND key_id = $4`,
-			r.ID, s.keys.Current, sealed, *r.KeyID)
+		res, err := s.db.ExecContext(ctx, `UPDATE files SET key_id = $2, sealed_key = $3 WHERE id = $1 AND key_id = $4 AND sealed_key = $5`,
+			r.ID, s.keys.Current, sealed, *r.KeyID, r.SealedKey) // unless stored again meanwhile
 		if err != nil {
 			return m, fmt.Errorf("re-seal file %s: %w", r.ID, err)
 		}

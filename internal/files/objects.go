@@ -29,7 +29,8 @@ type Objects struct {
 	client *minio.Client
 	bucket string
 	// Timeout bounds one call to the store; a store that does not answer
-	// within it is unavailable (503), never waited on for ever.
+	// within it is unavailable (503), never waited on for ever. An upload's
+	// call holds a PostgreSQL connection (its row's transaction) meanwhile.
 	Timeout time.Duration
 }
 
@@ -48,7 +49,7 @@ func NewObjects(c ObjectConfig) (*Objects, error) {
 	if err != nil {
 		return nil, fmt.Errorf("object store %s: %w", c.Endpoint, err)
 	}
-	return &Objects{client: client, bucket: c.Bucket, Timeout: 30 * time.Second}, nil
+	return &Objects{client: client, bucket: c.Bucket, Timeout: 15 * time.Second}, nil
 }
 
 // Bucket is the bucket's name.
@@ -74,7 +75,7 @@ func (o *Objects) put(ctx context.Context, key string, data []byte) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w: put %s: %w", ErrUnavailable, key, err)
+		return fmt.Errorf("%w: put an object: %w", ErrUnavailable, err) // not its key: a digest identifies a photo
 	}
 	return nil
 }
@@ -91,7 +92,27 @@ func (o *Objects) get(ctx context.Context, key string) ([]byte, error) {
 			return data, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: get %s: %w", ErrUnavailable, key, err)
+	if minio.ToErrorResponse(err).Code == minio.NoSuchKey {
+		return nil, errMissing
+	}
+	return nil, fmt.Errorf("%w: get an object: %w", ErrUnavailable, err)
+}
+
+// errMissing: the store answered, without the object a row says it holds.
+var errMissing = errors.New("object missing from the store")
+
+// exists reports whether the store holds an object.
+func (o *Objects) exists(ctx context.Context, key string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	_, err := o.client.StatObject(ctx, o.bucket, key, minio.StatObjectOptions{})
+	switch code := minio.ToErrorResponse(err).Code; {
+	case err == nil:
+		return true, nil
+	case code == minio.NoSuchKey || code == minio.NoSuchBucket:
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: look an object up: %w", ErrUnavailable, err)
 }
 
 // remove deletes an object; one already gone is no error.
@@ -100,7 +121,7 @@ func (o *Objects) remove(ctx context.Context, key string) error {
 	defer cancel()
 	if err := o.client.RemoveObject(ctx, o.bucket, key, minio.RemoveObjectOptions{}); err != nil &&
 		minio.ToErrorResponse(err).Code != minio.NoSuchKey {
-		return fmt.Errorf("%w: remove %s: %w", ErrUnavailable, key, err)
+		return fmt.Errorf("%w: remove an object: %w", ErrUnavailable, err)
 	}
 	return nil
 }

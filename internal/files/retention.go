@@ -58,8 +58,8 @@ func (s *Store) PurgeDue(ctx context.Context, r Retention, after string, limit i
 	}
 	var p Purged
 	for _, id := range ids {
-		done, err := s.withContent(ctx, id, func(tx *sqlx.Tx, sum []byte) (bool, error) {
-			return s.purgeIf(ctx, tx, sum, id, r)
+		done, err := s.drop(ctx, id, func(tx *sqlx.Tx) (bool, error) {
+			return purgeIf(ctx, tx, id, r)
 		})
 		if err != nil {
 			return p, fmt.Errorf("purge file %s: %w", id, err)
@@ -75,20 +75,15 @@ func (s *Store) PurgeDue(ctx context.Context, r Retention, after string, limit i
 	return p, nil
 }
 
-// purgeIf deletes a due file's bytes, in tx holding its content's lock,
-// checking again that it is due.
-func (s *Store) purgeIf(ctx context.Context, tx *sqlx.Tx, sum []byte, id string, r Retention) (bool, error) {
+// purgeIf marks a due file purged, in tx holding its content's lock,
+// checking again that it is due; its data key goes with its bytes.
+func purgeIf(ctx context.Context, tx *sqlx.Tx, id string, r Retention) (bool, error) {
 	res, err := tx.ExecContext(ctx, `
 		UPDATE files f SET purged_at = now(), data = NULL, key_id = NULL, sealed_key = NULL, stored_at = NULL
 		WHERE f.id = $3 AND `+due, r.Online.Seconds(), r.Reports.Seconds(), id)
 	if err != nil {
 		return false, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
-	}
-	if s.objects != nil {
-		return true, s.objects.remove(ctx, ObjectKey(sum))
-	}
-	return true, nil
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

@@ -71,10 +71,19 @@ func (s *Store) Put(ctx context.Context, data []byte, contentType string) (strin
 		if err := lockContent(ctx, tx, sum[:]); err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &id, `
-			UPDATE files SET created_at = now(), pending = pending + 1 WHERE sha256 = $1 AND purged_at IS NULL RETURNING id`, sum[:])
+		var held row
+		err := tx.GetContext(ctx, &held, `
+			UPDATE files SET created_at = now(), pending = pending + 1 WHERE sha256 = $1 AND purged_at IS NULL
+			RETURNING id, data, key_id, sealed_key`, sum[:])
+		if err == nil {
+			id = held.ID
+			if held.Data != nil {
+				return nil // in PostgreSQL (an older release's, not migrated yet)
+			}
+			return s.heal(ctx, sum[:], data, held) // stored already: its object is checked
+		}
 		if !errors.Is(err, sql.ErrNoRows) {
-			return err // stored already (or an error)
+			return err
 		}
 		dataKey, sealed, err := s.keys.newDataKey(sum[:])
 		if err != nil {
@@ -101,6 +110,25 @@ func (s *Store) Put(ctx context.Context, data []byte, contentType string) (strin
 	return id, nil
 }
 
+// heal puts again, sealed with the row's data key, the object of content
+// sum that a row holds as stored when the store has lost it (a fault
+// outside zikao, a bucket restored from an older backup).
+func (s *Store) heal(ctx context.Context, sum, data []byte, held row) error {
+	key := ObjectKey(sum)
+	if ok, err := s.objects.exists(ctx, key); ok || err != nil {
+		return err
+	}
+	dataKey, err := s.keys.dataKey(*held.KeyID, held.SealedKey, sum)
+	if err != nil {
+		return err
+	}
+	enc, err := encrypt(dataKey, data, sum)
+	if err != nil {
+		return err
+	}
+	return s.objects.put(ctx, key, enc)
+}
+
 // Get returns a stored file: ErrNotFound when there is none of that id,
 // ErrPurged when retention deleted its bytes, ErrUnavailable when the
 // object store does not answer.
@@ -117,12 +145,10 @@ func (s *Store) Get(ctx context.Context, id string) (File, error) {
 	}
 	enc, err := s.objects.get(ctx, ObjectKey(r.Sum))
 	if err != nil {
-		if again, err2 := s.row(ctx, id); errors.Is(err2, ErrPurged) || errors.Is(err2, ErrNotFound) {
-			return File{}, err2 // purged while it was read
-		} else if err2 == nil && again.Data != nil {
-			return again.File, nil
+		if _, again := s.row(ctx, id); errors.Is(again, ErrPurged) || errors.Is(again, ErrNotFound) {
+			return File{}, again // purged while it was read
 		}
-		return File{}, err
+		return File{}, fmt.Errorf("file %s: %w", id, err)
 	}
 	dataKey, err := s.keys.dataKey(*r.KeyID, r.SealedKey, r.Sum)
 	if err != nil {
@@ -178,7 +204,7 @@ func (s *Store) ContentType(ctx context.Context, id string) (string, error) {
 // request that never discards, having died, leaves its file to
 // DiscardOrphans.)
 func (s *Store) Discard(ctx context.Context, id string) error {
-	_, err := s.withContent(ctx, id, func(tx *sqlx.Tx, sum []byte) (bool, error) {
+	_, err := s.drop(ctx, id, func(tx *sqlx.Tx) (bool, error) {
 		var pending int
 		err := tx.GetContext(ctx, &pending, `UPDATE files SET pending = GREATEST(pending - 1, 0) WHERE id = $1 RETURNING pending`, id)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && pending > 0) {
@@ -187,7 +213,7 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 		if err != nil {
 			return false, err
 		}
-		return s.deleteIf(ctx, tx, sum, unreferenced, id)
+		return deleteIf(ctx, tx, unreferenced, id)
 	})
 	if err != nil {
 		return fmt.Errorf("discard file %s: %w", id, err)
@@ -196,19 +222,40 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 }
 
 // deleteIf deletes, in tx (which holds the content's lock), the row of file
-// $1 and its object when cond (SQL over f, with args from $2) holds.
-func (s *Store) deleteIf(ctx context.Context, tx *sqlx.Tx, sum []byte, cond string, args ...any) (bool, error) {
+// $1 when cond (SQL over f, with args from $2) holds.
+func deleteIf(ctx context.Context, tx *sqlx.Tx, cond string, args ...any) (bool, error) {
 	res, err := tx.ExecContext(ctx, `DELETE FROM files f WHERE f.id = $1 AND `+cond, args...)
 	if err != nil {
 		return false, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// drop runs change (the deletion or purge of file id's row, in a
+// transaction holding its content's lock) and, once that has committed,
+// removes the content's object unless a row holds it again meanwhile. The
+// row goes first: a removal cut short leaves unreadable ciphertext (its
+// data key went with the row), never a row without its bytes.
+func (s *Store) drop(ctx context.Context, id string, change func(tx *sqlx.Tx) (bool, error)) (bool, error) {
+	var sum []byte
+	done, err := s.withContent(ctx, id, func(tx *sqlx.Tx, got []byte) (bool, error) {
+		sum = got
+		return change(tx)
+	})
+	if err != nil || !done || s.objects == nil {
+		return done, err
 	}
-	if s.objects != nil {
-		return true, s.objects.remove(ctx, ObjectKey(sum))
-	}
-	return true, nil
+	return true, db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
+		if err := lockContent(ctx, tx, sum); err != nil {
+			return err
+		}
+		var held bool
+		if err := tx.GetContext(ctx, &held, `SELECT EXISTS (SELECT 1 FROM files WHERE sha256 = $1 AND stored_at IS NOT NULL)`, sum); err != nil || held {
+			return err
+		}
+		return s.objects.remove(ctx, ObjectKey(sum))
+	})
 }
 
 // unreferenced is the SQL condition of a file f that no report, registration
@@ -235,8 +282,8 @@ func (s *Store) DiscardOrphans(ctx context.Context, age time.Duration) (int64, e
 	}
 	var n int64
 	for _, id := range ids {
-		done, err := s.withContent(ctx, id, func(tx *sqlx.Tx, sum []byte) (bool, error) {
-			return s.deleteIf(ctx, tx, sum, orphaned, id, age.Seconds())
+		done, err := s.drop(ctx, id, func(tx *sqlx.Tx) (bool, error) {
+			return deleteIf(ctx, tx, orphaned, id, age.Seconds())
 		})
 		if err != nil {
 			return n, fmt.Errorf("discard orphaned file %s: %w", id, err)

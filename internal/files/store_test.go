@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"zikao/internal/files"
 )
 
@@ -209,5 +211,34 @@ func TestParseKeys(t *testing.T) {
 	k, err := files.ParseKeys(" k2:" + testKey + ", " + files.DevKeys)
 	if err != nil || k.Current != "k2" || k.Dev() {
 		t.Fatalf("ParseKeys: %+v, %v", k, err)
+	}
+}
+
+// A row that says stored whose object the store lost (a fault outside
+// zikao) reads as an error, not as other bytes; the next upload of the
+// same bytes puts the object again, under the same id.
+func TestPutHealsALostObject(t *testing.T) {
+	ctx := context.Background()
+	data := jpeg(t, 5000)
+	id, err := store.Put(ctx, data, files.JPEG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := s3.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	if err := client.RemoveObject(ctx, store.Objects().Bucket(), files.ObjectKey(sum[:]), minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(ctx, id); err == nil || errors.Is(err, files.ErrUnavailable) {
+		t.Fatalf("Get of a lost object: %v; want an error that is no outage", err)
+	}
+	if again, err := store.Put(ctx, data, files.JPEG); err != nil || again != id {
+		t.Fatalf("Put again: %s, %v", again, err)
+	}
+	if f, err := store.Get(ctx, id); err != nil || !bytes.Equal(f.Data, data) {
+		t.Fatalf("Get after the new upload: %v", err)
 	}
 }
