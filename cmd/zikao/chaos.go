@@ -1,3 +1,5 @@
+//go:build !production
+
 package main
 
 import (
@@ -10,6 +12,8 @@ import (
 	"zikao/internal/chaos"
 	"zikao/internal/config"
 )
+
+func init() { commands["chaos"] = runChaos } // not in the production build
 
 // runChaos runs the fault-injection run (internal/chaos): its own
 // PostgreSQL, Temporal, Mailpit, registry, identity service and SMS

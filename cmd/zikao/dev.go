@@ -1,3 +1,5 @@
+//go:build !production
+
 package main
 
 import (
@@ -22,6 +24,8 @@ import (
 	"zikao/internal/temporalsetup"
 	"zikao/workflows"
 )
+
+func init() { commands["dev"] = runDev } // not in the production build
 
 // runDev starts the whole system on this machine: PostgreSQL and the
 // Temporal dev server (persisting under the data folder), migrations, demo

@@ -53,7 +53,7 @@ import (
 const usage = `usage: zikao COMMAND [flags]
 
 commands:
-  dev                 start PostgreSQL, Temporal (with its UI), the diploma registry,
+  dev                 (not in the production build) start PostgreSQL, Temporal (with its UI), the diploma registry,
                       identity service and SMS gateway stand-ins, the worker and the API, with demo data;
                       Ctrl-C stops all
   api                 run the HTTP API server
@@ -65,7 +65,7 @@ commands:
   diploma-registry    run the diploma registry stand-in (-listen)
   identity-service    run the citizen identity verification service stand-in (-listen)
   sms-gateway         run the SMS provider stand-in (-listen, -data FILE keeping what it received)
-  chaos               fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
+  chaos               (not in the production build) fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
   temporal setup      create the namespace if missing, register search attributes, check updates,
                       create the retention schedules (-retention)
   files migrate       move the files PostgreSQL still holds into the object store (-batch)
@@ -85,41 +85,35 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	args := os.Args[2:]
-	switch cmd := os.Args[1]; cmd {
-	case "dev":
-		err = runDev(ctx, cfg, args)
-	case "api":
-		err = runAPI(ctx, cfg)
-	case "worker":
-		err = runWorker(ctx, cfg)
-	case "migrate":
-		err = migrate(ctx, cfg)
-	case "staff":
-		err = createStaff(ctx, cfg, args)
-	case "window":
-		err = setWindow(ctx, cfg, args)
-	case "enrolled":
-		err = importEnrolled(ctx, cfg, args)
-	case "diploma-registry":
-		err = runRegistry(ctx, cfg, args)
-	case "identity-service":
-		err = runIdentityService(ctx, cfg, args)
-	case "sms-gateway":
-		err = runSMSGateway(ctx, cfg, args)
-	case "chaos":
-		err = runChaos(ctx, cfg, args)
-	case "temporal":
-		err = runTemporalCmd(ctx, cfg, args)
-	case "files":
-		err = runFilesCmd(ctx, cfg, args)
-	default:
+	run, ok := commands[os.Args[1]]
+	if !ok {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+	err = run(ctx, cfg, os.Args[2:])
 	if err != nil {
 		fatal(err)
 	}
+}
+
+// command runs a subcommand with the settings and its arguments.
+type command func(ctx context.Context, cfg config.Config, args []string) error
+
+// commands are the subcommands; `dev` and `chaos` join them in builds
+// without the production tag (dev.go, chaos.go), and only there: they link
+// the Temporal dev server's harness and the fault-injection rig.
+var commands = map[string]command{
+	"api":              func(ctx context.Context, cfg config.Config, _ []string) error { return runAPI(ctx, cfg) },
+	"worker":           func(ctx context.Context, cfg config.Config, _ []string) error { return runWorker(ctx, cfg) },
+	"migrate":          func(ctx context.Context, cfg config.Config, _ []string) error { return migrate(ctx, cfg) },
+	"staff":            createStaff,
+	"window":           setWindow,
+	"enrolled":         importEnrolled,
+	"diploma-registry": runRegistry,
+	"identity-service": runIdentityService,
+	"sms-gateway":      runSMSGateway,
+	"temporal":         runTemporalCmd,
+	"files":            runFilesCmd,
 }
 
 func fatal(err error) {
