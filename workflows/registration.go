@@ -26,7 +26,7 @@ type registration struct {
 	reasonID     string // the last rejection's reason (its text stays in PostgreSQL)
 	reportID     string
 	windowClosed bool
-	busy         bool                // a transition is being recorded
+	recording    workflow.Mutex      // held while a transition is being recorded
 	updateID     string              // the update whose transition it is
 	cancelCheck  workflow.CancelFunc // stops the diploma check (a withdrawal)
 	online       registrations.Online
@@ -54,13 +54,14 @@ type registration struct {
 // follows the new window (area.go). Decisions arrive as Workflow Updates whose
 // validators refuse what is not allowed in the current state.
 func Registration(ctx workflow.Context, in Input) (State, error) {
-	r := &registration{in: in, status: in.FirstStatus(), seq: 1, online: registrations.Online{TriesLeft: MaxOnlineTries}}
+	r := &registration{in: in, status: in.FirstStatus(), seq: 1, online: registrations.Online{TriesLeft: MaxOnlineTries},
+		recording: workflow.NewMutex(ctx)}
 	// The diploma check holds the registration from the very start, so that
 	// a decision that arrives with the first workflow task waits for its
 	// outcome (a withdrawal stops it instead).
 	checkCtx := ctx
 	if in.NeedsDiplomaCheck() {
-		r.busy = true
+		r.recording.TryLock(ctx) // free: nothing else has run
 		checkCtx, r.cancelCheck = workflow.WithCancel(ctx)
 	}
 	if err := r.setUpdateHandlers(ctx); err != nil {
@@ -92,15 +93,15 @@ func (r *registration) run(ctx, checkCtx workflow.Context) error {
 
 	expirable := func() bool { return r.status == status.AwaitingReport || r.status == status.PreRegistered }
 	if err := workflow.Await(ctx, func() bool {
-		return !r.busy && (status.Terminal(r.status) || (r.windowClosed && expirable()))
+		return !r.recording.IsLocked() && (status.Terminal(r.status) || (r.windowClosed && expirable()))
 	}); err != nil {
 		return err
 	}
 	cancelTimer()
 	if !status.Terminal(r.status) {
-		r.busy = true
+		r.recording.TryLock(ctx) // free: the condition above saw it so
 		err := r.record(ctx, status.Expired, BySystem, 0, "现场确认期已结束，未完成确认")
-		r.busy = false
+		r.recording.Unlock()
 		if err != nil {
 			return err
 		}
@@ -139,15 +140,16 @@ func (r *registration) watchWindow(ctx workflow.Context) {
 // that the applicant may register again, and ends the workflow as cancelled.
 func (r *registration) cancelled(ctx workflow.Context) (State, error) {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	// A decision being recorded was cancelled too: let its handler finish.
-	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
+	// A decision being recorded was cancelled too: let its handler finish,
+	// and hold the registration from then on.
+	if err := r.recording.Lock(ctx); err != nil {
 		return State{}, err
 	}
 	if r.status == status.Completed {
 		return r.state(), nil // too late to cancel: the ticket is issued
 	}
 	if !status.Terminal(r.status) {
-		r.busy, r.updateID = true, ""
+		r.updateID = ""
 		if err := r.record(ctx, status.Withdrawn, BySystem, 0, "运维人员已取消本次注册"); err != nil {
 			return State{}, err
 		}
@@ -176,9 +178,10 @@ func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Du
 // applicant holds an associate diploma or higher. The registry gets an hour
 // of retries; if it stays down, the applicant can still prove the diploma
 // with a certification report. A withdrawal stops the check (cancels
-// checkCtx). The registration is held (busy) until the outcome is recorded.
+// checkCtx). The registration is held (recording) until the outcome is
+// recorded.
 func (r *registration) checkDiploma(ctx, checkCtx workflow.Context) error {
-	defer func() { r.busy, r.cancelCheck = false, nil }()
+	defer func() { r.recording.Unlock(); r.cancelCheck = nil }()
 
 	var found bool
 	err := workflow.ExecuteLocalActivity(localActivity(checkCtx, "ask the diploma registry", time.Hour),
@@ -296,7 +299,7 @@ func refuse(code, message string) error {
 // state again once the step is done (transition), refusing with the same
 // codes.
 func (r *registration) whenSettled(check func() error) error {
-	if r.busy {
+	if r.recording.IsLocked() {
 		return nil
 	}
 	return check()
@@ -306,14 +309,14 @@ func (r *registration) whenSettled(check func() error) error {
 // checks again that the decision still applies (a validator saw the state
 // before that one finished), then records it.
 func (r *registration) transition(ctx workflow.Context, check func() error, apply func() error) (State, error) {
-	if err := workflow.Await(ctx, func() bool { return !r.busy }); err != nil {
+	if err := r.recording.Lock(ctx); err != nil {
 		return State{}, err
 	}
+	defer func() { r.recording.Unlock(); r.updateID = "" }()
 	if err := check(); err != nil {
 		return State{}, err
 	}
-	r.busy, r.updateID = true, workflow.GetCurrentUpdateInfo(ctx).ID
-	defer func() { r.busy, r.updateID = false, "" }()
+	r.updateID = workflow.GetCurrentUpdateInfo(ctx).ID
 	if err := apply(); err != nil {
 		return State{}, err
 	}
