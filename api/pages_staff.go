@@ -84,14 +84,11 @@ func (s *Server) inboxPage(c *gin.Context) {
 	for _, v := range vs {
 		d.Rows = append(d.Rows, inboxRow{view: v, WaitingSince: *v.WaitingSince, Waited: waited(now.Sub(*v.WaitingSince)), Overdue: *v.Overdue})
 	}
-	switch {
-	case q.Stage == registering.StageIdentity:
-		d.Stage = "人工核验"
-	case q.Stage == registering.StageProvincial || (q.Stage == "" && who.Role == accounts.RoleProvincialReviewer):
-		d.Stage = "省考办审核"
-	default:
-		d.Stage = "区考办审核"
+	stage := q.Stage
+	if stage == "" {
+		stage = registering.ReviewStage(who.Role)
 	}
+	d.Stage = stageLabels[stage]
 	if who.Role == accounts.RoleProvincialReviewer {
 		if d.Areas, err = s.Catalog.ExamAreas(c, s.Year, s.Sitting); err != nil {
 			failErr(c, err)
@@ -177,6 +174,13 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 	s.render(c, "review", p)
 }
 
+// stageLabels name the stages of review on the pages.
+var stageLabels = map[string]string{
+	registering.StageCounty:     "区考办审核",
+	registering.StageProvincial: "省考办审核",
+	registering.StageIdentity:   "人工核验",
+}
+
 // reportInline serves the report on file to be shown in the review page,
 // after the same check as the JSON download.
 func (s *Server) reportInline(c *gin.Context) { s.serveReport(c, "inline") }
@@ -188,12 +192,8 @@ func (s *Server) reviewPost(approved bool) gin.HandlerFunc {
 		form, err := readForm(c)
 		if err == nil {
 			who := account(c)
-			stage := registering.StageCounty
-			if who.Role == accounts.RoleProvincialReviewer {
-				stage = registering.StageProvincial
-			}
 			d := registering.Decision{Approved: &approved, Reason: form.Get("reason")}
-			_, err = s.Registering.Review(c.Request.Context(), who, c.Param("id"), formKey(form), stage, d)
+			_, err = s.Registering.Review(c.Request.Context(), who, c.Param("id"), formKey(form), registering.ReviewStage(who.Role), d)
 		}
 		if err != nil {
 			s.renderReview(c, s.refused(c, err, page{Form: form}))

@@ -239,6 +239,19 @@ const (
 	StageIdentity   = "identity" // the manual check of an online verification (人工核验)
 )
 
+// ReviewStage is the stage of report review a role decides, the default
+// of its inbox: the county reviewer's the county stage (区考办), the
+// provincial reviewer's the provincial one (省考办); "" for other roles.
+func ReviewStage(role string) string {
+	switch role {
+	case accounts.RoleCountyReviewer:
+		return StageCounty
+	case accounts.RoleProvincialReviewer:
+		return StageProvincial
+	}
+	return ""
+}
+
 // Decision is a reviewer's decision on a report.
 type Decision struct {
 	Approved *bool  `json:"approved"`
@@ -248,11 +261,11 @@ type Decision struct {
 // Review applies a county (区考办) or provincial (省考办) reviewer's decision.
 // A rejection's reason is stored in PostgreSQL; only its id travels.
 func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, stage string, d Decision) (registrations.Registration, error) {
-	update, role := workflows.UpdateCountyReview, accounts.RoleCountyReviewer
+	update := workflows.UpdateCountyReview
 	if stage == StageProvincial {
-		update, role = workflows.UpdateProvincialReview, accounts.RoleProvincialReviewer
+		update = workflows.UpdateProvincialReview
 	}
-	r, err := s.decision(ctx, who, id, ofRole(who, role))
+	r, err := s.decision(ctx, who, id, func(registrations.Registration) bool { return ReviewStage(who.Role) == stage })
 	if err != nil {
 		return r, err
 	}

@@ -61,7 +61,7 @@ func (s *Service) Inbox(ctx context.Context, who accounts.Account, q InboxQuery)
 		return page, refuse(CodeForbidden)
 	}
 	if q.Stage == "" {
-		q.Stage = map[bool]string{true: StageCounty, false: StageProvincial}[county]
+		q.Stage = ReviewStage(who.Role)
 	}
 	st := stageStatus[q.Stage]
 	f := Fields{}
