@@ -64,32 +64,17 @@ type reportView struct {
 	DownloadURL       string  `json:"download_url"`
 }
 
-// views turns read-model rows into views, with the reference data they need.
+// views turns read-model rows into views, with the reference data they need
+// (read once per process: only a migration changes it).
 func (s *Server) views(c *gin.Context, regs []registrations.Registration) ([]view, error) {
-	majors, err := s.Catalog.Majors(c, "")
+	st, err := s.Catalog.Static(c)
 	if err != nil {
 		return nil, err
 	}
-	majorByCode := map[string]catalog.Major{}
-	for _, m := range majors {
-		majorByCode[m.Code] = m
-	}
-	areas := map[[2]int]map[string]catalog.ExamArea{}
 	staff := staffCaller(c)
 	out := make([]view, 0, len(regs))
 	for _, r := range regs {
-		sitting := [2]int{r.Year, r.Sitting}
-		if areas[sitting] == nil {
-			list, err := s.Catalog.ExamAreas(c, r.Year, r.Sitting)
-			if err != nil {
-				return nil, err
-			}
-			areas[sitting] = map[string]catalog.ExamArea{}
-			for _, a := range list {
-				areas[sitting][a.Code] = a
-			}
-		}
-		out = append(out, makeView(r, majorByCode[r.MajorCode], areas[sitting][r.ExamAreaCode], staff))
+		out = append(out, makeView(r, st.Majors[r.MajorCode], st.Areas[r.ExamAreaCode], staff))
 	}
 	return out, nil
 }

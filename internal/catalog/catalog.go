@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -79,7 +80,48 @@ type Major struct {
 }
 
 // Catalog reads reference data from PostgreSQL.
-type Catalog struct{ db *sqlx.DB }
+type Catalog struct {
+	db *sqlx.DB
+
+	mu     sync.Mutex
+	static *Static // read once (Static)
+}
+
+// Static is the reference data only a migration changes: the majors and
+// the exam areas (names and offices, not their windows, which an
+// administrator moves), by code.
+type Static struct {
+	Majors map[string]Major
+	Areas  map[string]ExamArea // without Window
+}
+
+// Static returns the reference data a migration alone changes, read from
+// PostgreSQL once per Catalog (a failed read is tried again at the next
+// call): every view of a registration needs it.
+func (c *Catalog) Static(ctx context.Context) (Static, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.static != nil {
+		return *c.static, nil
+	}
+	majors, err := c.Majors(ctx, "")
+	if err != nil {
+		return Static{}, err
+	}
+	var areas []ExamArea
+	if err := c.db.SelectContext(ctx, &areas, `SELECT code, name, city, office_address FROM exam_areas`); err != nil {
+		return Static{}, fmt.Errorf("list exam areas: %w", err)
+	}
+	st := Static{Majors: make(map[string]Major, len(majors)), Areas: make(map[string]ExamArea, len(areas))}
+	for _, m := range majors {
+		st.Majors[m.Code] = m
+	}
+	for _, a := range areas {
+		st.Areas[a.Code] = a
+	}
+	c.static = &st
+	return st, nil
+}
 
 // New returns a Catalog over db.
 func New(db *sqlx.DB) *Catalog { return &Catalog{db: db} }
