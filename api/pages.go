@@ -51,7 +51,6 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -60,14 +59,12 @@ import (
 	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/registering"
-	"zikao/internal/sms"
 	"zikao/internal/status"
 	"zikao/internal/wellformed"
 )
@@ -183,17 +180,6 @@ func roleLabel(role string) string {
 	}[role]
 }
 
-// contentSecurityPolicy forbids inline script and script from elsewhere.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; object-src 'self'; frame-src 'self'; " +
-	"img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
-
-func pageHeaders(c *gin.Context) {
-	c.Header("Content-Security-Policy", contentSecurityPolicy)
-	c.Header("X-Content-Type-Options", "nosniff")
-	c.Header("Referrer-Policy", "no-referrer") // page URLs may hold an ID number (look-ups): never pass them on
-	c.Header("Cache-Control", "no-store")
-}
-
 // render answers with a page.
 func (s *Server) render(c *gin.Context, name string, p page) {
 	renderPage(c, name, p)
@@ -259,28 +245,6 @@ func (s *Server) refusedWith(c *gin.Context, err error, p page) (page, problem) 
 	return p, prob
 }
 
-// Keys of the gin context.
-const (
-	tokenKey    = "zikao.token"    // the session token of a signed-in page request
-	refusedKey  = "zikao.refused"  // limitProbes refused a page's action: the error
-	revealedKey = "zikao.revealed" // the answer told something about a person: counts in limitProbes
-)
-
-// pageRefused is the refusal limitProbes left for a page (a lockout), or nil.
-func pageRefused(c *gin.Context) error {
-	if err, ok := c.Get(refusedKey); ok {
-		return err.(error)
-	}
-	return nil
-}
-
-// isPage reports whether a request is for the web pages: anything but the
-// JSON API, health and metrics.
-func isPage(c *gin.Context) bool {
-	p := c.Request.URL.Path
-	return p != "/api" && !strings.HasPrefix(p, "/api/") && p != "/healthz" && p != "/metrics"
-}
-
 func newKey() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
@@ -333,115 +297,15 @@ func checkText(form url.Values) error {
 	return f.Err()
 }
 
-// The session cookie holds the token of an accounts.Store session.
-const sessionCookie = "zikao_session"
-
-func setSessionCookie(c *gin.Context, token string, expires time.Time) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", Expires: expires,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: overTLS(c)})
-}
-
-func clearSessionCookie(c *gin.Context) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: overTLS(c)})
-}
-
-// overTLS reports whether the browser reached the pages over TLS: the API's
-// own, or a reverse proxy's that says so with X-Forwarded-Proto (the README's
-// deployment). A client that sends the header itself only makes its own
-// cookie Secure.
-func overTLS(c *gin.Context) bool {
-	return c.Request.TLS != nil || strings.EqualFold(c.GetHeader("X-Forwarded-Proto"), "https")
-}
-
-// cookieAccount authenticates the session cookie, if any: ok is false
-// without a valid session.
-func (s *Server) cookieAccount(c *gin.Context) (a accounts.Account, token string, ok bool, err error) {
-	ck, err := c.Request.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" || !wellformed.Text(ck.Value) {
-		return a, "", false, nil
-	}
-	a, err = s.Accounts.Authenticate(c, ck.Value)
-	if errors.Is(err, accounts.ErrUnauthenticated) {
-		clearSessionCookie(c)
-		return a, "", false, nil
-	}
-	return a, ck.Value, err == nil, err
-}
-
-// signedIn requires a valid session cookie; without one it sends the
-// browser to the sign-in page (and back here after it).
-func (s *Server) signedIn(c *gin.Context) {
-	a, token, ok, err := s.cookieAccount(c)
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	if !ok {
-		next := ""
-		if c.Request.Method == http.MethodGet {
-			next = "?next=" + url.QueryEscape(c.Request.URL.Path) // never the query: it may hold an ID number
-		}
-		seeOther(c, "/login"+next)
-		c.Abort()
-		return
-	}
-	c.Set(accountKey, a)
-	c.Set(tokenKey, token)
-	c.Next()
-}
-
-// mayBeSignedIn notes the signed-in account, if any (public pages show it).
-func (s *Server) mayBeSignedIn(c *gin.Context) {
-	if a, token, ok, _ := s.cookieAccount(c); ok {
-		c.Set(accountKey, a)
-		c.Set(tokenKey, token)
-	}
-	c.Next()
-}
-
-// homeOf is where an account lands after signing in.
-func homeOf(role string) string {
-	switch role {
-	case accounts.RoleApplicant:
-		return "/me"
-	case accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer:
-		return "/reviews"
-	case accounts.RoleOnsiteOperator:
-		return "/onsite"
-	case accounts.RoleAdmin:
-		return "/admin"
-	}
-	return "/"
-}
-
-// localPath is next when it is a path of this site, else "".
-func localPath(next string) string {
-	// Browsers drop tabs and line breaks from a Location and read \ as /:
-	// "/\t/evil.example" would lead to another site.
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
-		strings.ContainsAny(next, "\\\t\r\n") || !wellformed.Text(next) {
-		return ""
-	}
-	return next
-}
-
 func seeOther(c *gin.Context, to string) { c.Redirect(http.StatusSeeOther, to) }
 
-var errCrossOrigin = problem{status: http.StatusForbidden, apiError: apiError{Code: "cross_origin_request",
-	Message: "跨站请求已被拒绝：请在本站页面上提交表单", MessageEN: "cross-origin request refused"}}
-
-var crossOrigin = http.NewCrossOriginProtection()
-
-// refuseCrossOrigin refuses state-changing requests from other sites
-// (http.CrossOriginProtection: Sec-Fetch-Site, else Origin against Host).
-func refuseCrossOrigin(c *gin.Context) {
-	if err := crossOrigin.Check(c.Request); err != nil {
-		fail(c, errCrossOrigin)
-		return
+// atoi is a form's number, or 0.
+func atoi(s string) int {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return 0
 	}
-	c.Next()
+	return n
 }
 
 // pageRoutes registers the web pages on r.
@@ -481,176 +345,4 @@ func (s *Server) pageRoutes(r *gin.Engine) {
 	s.applicantPages(in.Group("", allow(accounts.RoleApplicant)))
 	s.staffPages(in)
 	s.adminPages(in.Group("/admin", allow(accounts.RoleAdmin))) // pages_admin.go
-}
-
-// The pages of everyone: home, sign in, sign up, passwords, sign out.
-
-func (s *Server) homePage(c *gin.Context) {
-	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
-	if err != nil {
-		failErr(c, err)
-		return
-	}
-	s.render(c, "home", page{Data: map[string]any{"Year": s.Year, "Sitting": s.Sitting, "Areas": areas}})
-}
-
-func (s *Server) loginPage(c *gin.Context) {
-	if a, ok := c.Get(accountKey); ok {
-		seeOther(c, homeOf(a.(accounts.Account).Role))
-		return
-	}
-	p := page{Form: url.Values{"next": {localPath(c.Query("next"))}}}
-	if c.Query("reset") != "" {
-		p.Notice, p.NoticeEN = "密码已重置，请用新密码登录", "the password was reset: sign in with the new one"
-	}
-	s.render(c, "login", p)
-}
-
-func (s *Server) loginPost(c *gin.Context) {
-	form, err := readForm(c)
-	var role string
-	if err == nil {
-		role, err = s.signIn(c, form.Get("login_name"), form.Get("password"))
-	}
-	if err != nil {
-		s.render(c, "login", s.refused(c, err, page{Form: form}))
-		return
-	}
-	to := localPath(form.Get("next"))
-	if to == "" {
-		to = homeOf(role)
-	}
-	seeOther(c, to)
-}
-
-// signIn starts a session (accounts.Store.Login, throttled per login name
-// and address as for the JSON API) and sets its cookie, ending the session
-// the browser had.
-func (s *Server) signIn(c *gin.Context, login, password string) (role string, err error) {
-	sess, err := s.Accounts.Login(c, login, password, c.ClientIP())
-	if err != nil {
-		return "", err
-	}
-	if old, ok := c.Get(tokenKey); ok {
-		if err := s.Accounts.Logout(c, old.(string)); err != nil {
-			slog.WarnContext(c, "end the previous session", "error", err)
-		}
-	}
-	setSessionCookie(c, sess.Token, sess.ExpiresAt)
-	return sess.Role, nil
-}
-
-func (s *Server) logoutPost(c *gin.Context) {
-	if err := s.Accounts.Logout(c, c.GetString(tokenKey)); err != nil {
-		failErr(c, err)
-		return
-	}
-	clearSessionCookie(c)
-	seeOther(c, "/login")
-}
-
-func (s *Server) questions(c *gin.Context) ([]catalog.SecurityQuestion, bool) {
-	qs, err := s.Catalog.SecurityQuestions(c)
-	if err != nil {
-		failErr(c, err)
-		return nil, false
-	}
-	return qs, true
-}
-
-func (s *Server) signUpPage(c *gin.Context) {
-	qs, ok := s.questions(c)
-	if !ok {
-		return
-	}
-	s.render(c, "signup", page{Data: qs})
-}
-
-func (s *Server) signUpPost(c *gin.Context) {
-	qs, ok := s.questions(c)
-	if !ok {
-		return
-	}
-	form, err := readForm(c)
-	if err == nil && wantsCode(form) { // 获取验证码: the form comes back, the code sent
-		s.render(c, "signup", s.codeStep(c, form, sms.SignUp, page{Data: qs}))
-		return
-	}
-	if err == nil && form.Get("password") != form.Get("password_confirm") {
-		err = registering.Fields{"password_confirm": "两次输入的密码不一致 / the passwords differ"}.Err()
-	}
-	if err == nil {
-		_, err = s.Accounts.Create(c, accounts.NewAccount{LoginName: form.Get("login_name"), Password: form.Get("password"),
-			QuestionID: atoi(form.Get("security_question_id")), Answer: form.Get("security_answer"),
-			Phone: form.Get("phone"), SMSCode: form.Get("sms_code")})
-	}
-	if err == nil {
-		_, err = s.signIn(c, form.Get("login_name"), form.Get("password"))
-	}
-	if err != nil {
-		s.render(c, "signup", s.phoneRefused(c, err, page{Form: form, Data: qs}))
-		return
-	}
-	seeOther(c, "/me")
-}
-
-func (s *Server) forgotPage(c *gin.Context) {
-	qs, ok := s.questions(c)
-	if !ok {
-		return
-	}
-	s.render(c, "forgot", page{Data: qs})
-}
-
-func (s *Server) forgotPost(c *gin.Context) {
-	qs, ok := s.questions(c)
-	if !ok {
-		return
-	}
-	form, err := readForm(c)
-	if err == nil {
-		err = s.Accounts.ResetPassword(c, form.Get("login_name"), atoi(form.Get("security_question_id")),
-			form.Get("security_answer"), form.Get("new_password"), c.ClientIP())
-	}
-	if err != nil {
-		s.render(c, "forgot", s.refused(c, err, page{Form: form, Data: qs}))
-		return
-	}
-	seeOther(c, "/login?reset=1")
-}
-
-func (s *Server) passwordPage(c *gin.Context) {
-	p := page{}
-	if c.Query("done") != "" {
-		p.Notice = "密码已修改；其他设备上的登录已退出"
-	}
-	s.render(c, "password", p)
-}
-
-func (s *Server) passwordPost(c *gin.Context) {
-	form, err := readForm(c)
-	if err == nil {
-		err = s.Accounts.ChangePassword(c, account(c).ID, c.GetString(tokenKey), form.Get("old_password"),
-			form.Get("new_password"), c.ClientIP())
-	}
-	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		p := page{Status: errWrongOldPassword.status, Error: errWrongOldPassword.Message,
-			Fields: map[string]string{"old_password": errWrongOldPassword.Message}}
-		s.render(c, "password", p)
-		return
-	}
-	if err != nil {
-		s.render(c, "password", s.refused(c, err, page{Form: form}))
-		return
-	}
-	seeOther(c, "/password?done=1")
-}
-
-// atoi is a form's number, or 0.
-func atoi(s string) int {
-	var n int
-	if _, err := fmt.Sscan(s, &n); err != nil {
-		return 0
-	}
-	return n
 }

@@ -6,21 +6,17 @@ package api
 // store method as the JSON handler of api/admin.go (through its shared
 // helpers: addStaff, changeStaff, moveAreaWindow, loadEnrolled,
 // dashboardCSV), and
-// every request is logged by the same audit middleware.
+// every request is logged by the same audit middleware. The staff pages
+// are in pages_admin_staff.go, the dashboard's chart in pages_chart.go.
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
-	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/enrolled"
 	"zikao/internal/registering"
@@ -65,13 +61,6 @@ func areaLabels(areas []catalog.ExamArea) map[string]string {
 // registration's way from submission to its end.
 var dashboardStatuses = []string{status.DiplomaCheck, status.AwaitingReport, status.CountyReview, status.ProvincialReview,
 	status.PreRegistered, status.Completed, status.Expired, status.Withdrawn, status.Annulled}
-
-// statusColors are the chart's colours, by status.
-var statusColors = map[string]string{
-	status.DiplomaCheck: "#8ab6d6", status.AwaitingReport: "#f2c14e", status.CountyReview: "#f78154",
-	status.ProvincialReview: "#b5838d", status.PreRegistered: "#4d9078", status.Completed: "#1b4965",
-	status.Expired: "#9aa5b1", status.Withdrawn: "#cfd6de", status.Annulled: "#8a1c12",
-}
 
 type dashboardColumn struct{ Status, Label string }
 
@@ -133,108 +122,6 @@ func makeDashboard(year, sitting int, areas []catalog.ExamArea, counts []registr
 	return d
 }
 
-// barChart is the dashboard's chart, laid out for an inline SVG: one
-// horizontal bar per exam area that has registrations, stacked by status.
-type barChart struct {
-	Width, Height int
-	Font          int // the font size
-	Legend        []chartLegend
-	Bars          []chartBar
-}
-
-type chartLegend struct {
-	X, Y, TextX, TextY int
-	Color, Label       string
-}
-
-type chartBar struct {
-	Label             string
-	LabelX, TextY     int
-	Y, Height         int
-	Total, TotalX     int
-	Segments          []chartSegment
-	AccessibleSummary string
-}
-
-type chartSegment struct {
-	X, Y, Width, Height int
-	Color, Title        string
-}
-
-// The chart's geometry, in SVG user units (the page scales it to its
-// width, up to 40rem: small enough to read on a phone).
-const (
-	chartWidth   = 480
-	chartLabelW  = 136 // the area names, right-aligned
-	chartBarsX   = chartLabelW + 6
-	chartBarsW   = chartWidth - chartBarsX - 36 // room for the total after the bar
-	chartRowH    = 26
-	chartBarH    = 18
-	chartFont    = 14
-	chartLegendH = 22
-)
-
-// drawChart lays out the bars of the dashboard's areas that have
-// registrations, scaled to the largest total.
-func drawChart(d dashboardData) barChart {
-	ch := barChart{Width: chartWidth, Font: chartFont}
-	// The legend: the statuses that occur, flowing over as many lines as needed.
-	x, y := 0, 0
-	for i, col := range d.Columns {
-		if d.Totals[i] == 0 {
-			continue
-		}
-		w := 16 + chartFont*utf8.RuneCountInString(col.Label) + 16
-		if x > 0 && x+w > chartWidth {
-			x, y = 0, y+chartLegendH
-		}
-		ch.Legend = append(ch.Legend, chartLegend{X: x, Y: y + 3, TextX: x + 16, TextY: y + chartFont, Color: colorOf(col.Status), Label: col.Label})
-		x += w
-	}
-	top := y + chartLegendH + 8
-	if len(ch.Legend) == 0 {
-		top = 0
-	}
-	most := 0
-	for _, r := range d.Rows {
-		most = max(most, r.Total)
-	}
-	for _, r := range d.Rows {
-		if r.Total == 0 {
-			continue
-		}
-		b := chartBar{Label: r.Label, LabelX: chartLabelW, Y: top + (chartRowH-chartBarH)/2, Height: chartBarH,
-			TextY: top + chartRowH/2 + chartFont/2 - 1, Total: r.Total}
-		var parts []string
-		x, sum := chartBarsX, 0
-		for i, n := range r.Counts {
-			if n == 0 {
-				continue
-			}
-			// Each segment ends where the running sum ends, so rounding never adds up past the bar.
-			sum += n
-			end := chartBarsX + sum*chartBarsW/most
-			b.Segments = append(b.Segments, chartSegment{X: x, Y: b.Y, Width: max(end-x, 1), Height: b.Height, Color: colorOf(d.Columns[i].Status),
-				Title: fmt.Sprintf("%s · %s：%d", r.Label, d.Columns[i].Label, n)})
-			parts = append(parts, fmt.Sprintf("%s %d", d.Columns[i].Label, n))
-			x = end
-		}
-		b.TotalX = x + 6
-		b.AccessibleSummary = r.Label + "：" + strings.Join(parts, "，")
-		ch.Bars = append(ch.Bars, b)
-		top += chartRowH
-	}
-	ch.Height = max(top+4, 1)
-	return ch
-}
-
-func colorOf(st string) string {
-	if c, ok := statusColors[st]; ok {
-		return c
-	}
-	return "#6b7785"
-}
-
 func (s *Server) dashboardPage(c *gin.Context) {
 	counts, err := s.Registering.Dashboard(c)
 	if err != nil {
@@ -263,186 +150,6 @@ func (s *Server) dashboardDownload(c *gin.Context) {
 		return
 	}
 	s.dashboardCSV(c, counts)
-}
-
-// Staff accounts.
-
-// staffRoles are the roles a staff account may have, as the selects offer them.
-var staffRoles = []string{accounts.RoleCountyReviewer, accounts.RoleProvincialReviewer, accounts.RoleOnsiteOperator, accounts.RoleAdmin}
-
-type staffRow struct {
-	ID        int64
-	LoginName string
-	Role      string
-	AreaCode  string // the exam area's code, or ""
-	Area      string // the exam area's label, or ""
-	Phone     string // the bound phone, or ""
-	Disabled  bool
-	Self      bool // the signed-in administrator's own account
-}
-
-type staffData struct {
-	Staff []staffRow
-	Roles []string
-	Areas []catalog.ExamArea
-	One   *staffRow // the account of the per-account page
-}
-
-// staffData reads the staff accounts and the exam areas; it answers with an
-// error page and reports false when it cannot.
-func (s *Server) staffData(c *gin.Context) (staffData, bool) {
-	list, err := s.Accounts.ListStaff(c)
-	if err != nil {
-		failErr(c, err)
-		return staffData{}, false
-	}
-	areas, err := s.Catalog.ExamAreas(c, s.Year, s.Sitting)
-	if err != nil {
-		failErr(c, err)
-		return staffData{}, false
-	}
-	labels := areaLabels(areas)
-	d := staffData{Roles: staffRoles, Areas: areas}
-	for _, a := range list {
-		area := a.Area()
-		if l, ok := labels[area]; ok {
-			area = l
-		}
-		row := staffRow{ID: a.ID, LoginName: a.LoginName, Role: a.Role, AreaCode: a.Area(), Area: area,
-			Disabled: a.Disabled, Self: a.ID == account(c).ID}
-		if a.Phone != nil {
-			row.Phone = *a.Phone
-		}
-		d.Staff = append(d.Staff, row)
-	}
-	return d, true
-}
-
-// staffNotices are the confirmations of the staff pages (?done=…).
-var staffNotices = map[string]string{
-	"created":  "已新增工作人员账号",
-	"disabled": "账号已停用，其所有登录已退出",
-	"enabled":  "账号已启用",
-	"role":     "角色和考区已保存；有改动时，该账号的登录已全部退出",
-	"password": "密码已重置，该账号的所有登录已退出",
-}
-
-func (s *Server) staffPage(c *gin.Context) {
-	d, ok := s.staffData(c)
-	if !ok {
-		return
-	}
-	s.render(c, "admin_staff", page{Data: d, Notice: staffNotices[c.Query("done")]})
-}
-
-func (s *Server) staffCreatePost(c *gin.Context) {
-	d, ok := s.staffData(c)
-	if !ok {
-		return
-	}
-	form, err := readForm(c)
-	if err == nil {
-		_, err = s.addStaff(c, form.Get("login_name"), form.Get("password"), form.Get("role"), form.Get("exam_area_code"))
-	}
-	if err != nil {
-		s.render(c, "admin_staff", s.refused(c, err, page{Form: form, Data: d}))
-		return
-	}
-	seeOther(c, "/admin/staff?done=created")
-}
-
-// staffAccount is the account of the path's account_id with the staff
-// pages' data; it answers 404 and reports false for an unknown account.
-func (s *Server) staffAccount(c *gin.Context) (staffData, bool) {
-	id, err := strconv.ParseInt(c.Param("account_id"), 10, 64)
-	if err != nil {
-		fail(c, errNotFound)
-		return staffData{}, false
-	}
-	d, ok := s.staffData(c)
-	if !ok {
-		return d, false
-	}
-	for i := range d.Staff {
-		if d.Staff[i].ID == id {
-			d.One = &d.Staff[i]
-			return d, true
-		}
-	}
-	fail(c, errNotFound)
-	return d, false
-}
-
-// roleForm is the per-account page's role form as the account is now.
-func roleForm(a *staffRow) url.Values {
-	return url.Values{"role": {a.Role}, "exam_area_code": {a.AreaCode}}
-}
-
-func (s *Server) staffAccountPage(c *gin.Context) {
-	d, ok := s.staffAccount(c)
-	if !ok {
-		return
-	}
-	s.render(c, "admin_account", page{Data: d, Form: roleForm(d.One), Notice: staffNotices[c.Query("done")]})
-}
-
-// staffChangePost applies the change a posted form asks for to the path's
-// account (changeStaff): on success it sends the browser to done, else it
-// shows the template again with the refusal and the form that refused (a
-// form without inputs of its own shows kept instead).
-func (s *Server) staffChangePost(c *gin.Context, tmpl, done string, kept func(staffData) url.Values,
-	change func(url.Values) accounts.StaffChange) {
-	d, ok := s.staffAccount(c)
-	if !ok {
-		return
-	}
-	form, err := readForm(c)
-	if err == nil {
-		_, err = s.changeStaff(c, d.One.ID, change(form))
-	}
-	if errors.Is(err, accounts.ErrStaffNotFound) {
-		fail(c, errNotFound)
-		return
-	}
-	if err != nil {
-		if kept != nil {
-			form = kept(d)
-		}
-		s.render(c, tmpl, s.refused(c, err, page{Form: form, Data: d}))
-		return
-	}
-	seeOther(c, done)
-}
-
-// staffRolePost changes an account's role and exam area (an empty area is none).
-func (s *Server) staffRolePost(c *gin.Context) {
-	s.staffChangePost(c, "admin_account", "/admin/staff/"+c.Param("account_id")+"?done=role", nil,
-		func(form url.Values) accounts.StaffChange {
-			role, area := form.Get("role"), form.Get("exam_area_code")
-			return accounts.StaffChange{Role: &role, ExamAreaCode: &area}
-		})
-}
-
-// staffPasswordPost gives an account a new password.
-func (s *Server) staffPasswordPost(c *gin.Context) {
-	s.staffChangePost(c, "admin_account", "/admin/staff/"+c.Param("account_id")+"?done=password",
-		func(d staffData) url.Values { return roleForm(d.One) },
-		func(form url.Values) accounts.StaffChange {
-			pw := form.Get("password")
-			return accounts.StaffChange{Password: &pw}
-		})
-}
-
-// staffDisablePost disables (or enables) an account from the staff list.
-func (s *Server) staffDisablePost(disable bool) gin.HandlerFunc {
-	done := "/admin/staff?done=enabled"
-	if disable {
-		done = "/admin/staff?done=disabled"
-	}
-	return func(c *gin.Context) {
-		s.staffChangePost(c, "admin_staff", done, func(staffData) url.Values { return url.Values{} },
-			func(url.Values) accounts.StaffChange { return accounts.StaffChange{Disabled: &disable} })
-	}
 }
 
 // Confirmation windows.
