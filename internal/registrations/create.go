@@ -90,7 +90,7 @@ func conflict(ctx context.Context, tx *sqlx.Tx, r *Registration) error {
 		FROM registrations
 		WHERE (account_id = $1 AND idempotency_key = $3)
 		   OR (account_id = $1 AND `+status.OpenSQL+`)
-		   OR (id_number = $2 AND status NOT IN ('expired', 'withdrawn', 'annulled'))
+		   OR (id_number = $2 AND `+status.HoldsIDNumberSQL+`)
 		ORDER BY same_key DESC`, r.AccountID, r.IDNumber, r.IdempotencyKey)
 	if err != nil {
 		return fmt.Errorf("look up conflicting registrations: %w", err)

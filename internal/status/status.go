@@ -36,6 +36,16 @@ func Label(s string) string { return labels[s] }
 // Terminal), spelled as the partial indexes of the migrations spell it.
 const OpenSQL = "status NOT IN ('completed', 'expired', 'withdrawn', 'annulled')"
 
+// HoldsIDNumberSQL is the SQL condition of a registration that holds its ID
+// number (open or completed; not Released): at most one per ID number,
+// spelled as the unique index registrations_active_id_number_key spells it
+// (migration 00007; a test compares the two).
+const HoldsIDNumberSQL = "status NOT IN ('expired', 'withdrawn', 'annulled')"
+
+// Released reports whether a registration in state s has given its ID
+// number back: ended without completion, the person may register again.
+func Released(s string) bool { return s == Expired || s == Withdrawn || s == Annulled }
+
 // Terminal reports whether s ends a registration.
 func Terminal(s string) bool {
 	return s == Completed || s == Expired || s == Withdrawn || s == Annulled

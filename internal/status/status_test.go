@@ -26,3 +26,19 @@ func TestLabelsAndFinalStates(t *testing.T) {
 		t.Errorf("annulled is labelled %q", Label(Annulled))
 	}
 }
+
+// HoldsIDNumberSQL names exactly the Released states.
+func TestHoldsIDNumber(t *testing.T) {
+	var released []string
+	for _, s := range []string{DiplomaCheck, AwaitingReport, CountyReview, ProvincialReview, PreRegistered, IdentityReview, Completed, Expired, Withdrawn, Annulled} {
+		if Released(s) {
+			released = append(released, "'"+s+"'")
+		}
+		if Released(s) && !Terminal(s) {
+			t.Errorf("%s is released but not terminal", s)
+		}
+	}
+	if want := "status NOT IN (" + strings.Join(released, ", ") + ")"; HoldsIDNumberSQL != want {
+		t.Errorf("HoldsIDNumberSQL = %q, want %q", HoldsIDNumberSQL, want)
+	}
+}
