@@ -9,6 +9,7 @@ import (
 
 	"zikao/internal/files"
 	"zikao/internal/identity"
+	"zikao/internal/registering"
 	"zikao/internal/registrations"
 )
 
@@ -64,5 +65,43 @@ func TestLostTryIsSetBack(t *testing.T) {
 	want(t, r, 200, "")
 	if r.str("status") != "completed" {
 		t.Fatalf("a match after the sweep: %s", r.raw)
+	}
+}
+
+// An open registration found in order is not described again at every
+// sweep: only once it changes, or after Recheck (a day by default).
+func TestReconcilerLooksAgainOnlyAfterRecheck(t *testing.T) {
+	openWindows(t, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	applicant := newApplicant(t)
+	r := applicant.json("POST", "/registrations", newRegistration("zhuanke", "", "钱二八"))
+	want(t, r, 202, "")
+	id := r.str("registration_id")
+	waitFor(t, applicant, id, "pre_registered")
+	age(t, id)
+	sweep(t)
+	checkedAt := func() time.Time {
+		var at time.Time
+		if err := database.Get(&at, `SELECT checked_at FROM registrations WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	first := checkedAt()
+	if time.Since(first) > time.Minute {
+		t.Fatalf("the first sweep did not check the registration (checked %s ago)", time.Since(first))
+	}
+	age(t, id) // found in order two minutes ago, unchanged since
+	aged := checkedAt()
+	sweep(t)
+	if !checkedAt().Equal(aged) {
+		t.Fatal("an unchanged registration was checked again before Recheck")
+	}
+	rc := registering.NewReconciler(server.Registering, database)
+	rc.Recheck = time.Minute
+	if _, err := rc.Once(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !checkedAt().After(aged) {
+		t.Fatal("an unchanged registration was not checked again after Recheck")
 	}
 }

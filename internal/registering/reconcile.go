@@ -41,12 +41,17 @@ type Reconciler struct {
 	Every   time.Duration // between sweeps
 	Grace   time.Duration // how long row and workflow may disagree
 	Batch   int           // registrations looked at per sweep
+	// Recheck is how often an open registration that has not changed since
+	// it was last found in order is looked at again (a workflow an operator
+	// terminated); a new or changed one is looked at after Grace.
+	Recheck time.Duration
 }
 
 // NewReconciler returns a Reconciler with the defaults: a sweep a minute,
-// a minute of grace, 500 registrations a sweep.
+// a minute of grace, 500 registrations a sweep, unchanged open ones again
+// once a day.
 func NewReconciler(s *Service, db *sqlx.DB) *Reconciler {
-	return &Reconciler{Service: s, DB: db, Every: time.Minute, Grace: time.Minute, Batch: 500}
+	return &Reconciler{Service: s, DB: db, Every: time.Minute, Grace: time.Minute, Batch: 500, Recheck: 24 * time.Hour}
 }
 
 // Sweep is what one sweep did.
@@ -93,7 +98,7 @@ func (rc *Reconciler) Once(ctx context.Context) (Sweep, error) {
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(reconcilerLock))
 
 	store := rc.Service.Registrations
-	regs, err := store.Unchecked(ctx, time.Now().Add(-rc.Grace), rc.Batch)
+	regs, err := store.Unchecked(ctx, time.Now().Add(-rc.Grace), time.Now().Add(-rc.Recheck), rc.Batch)
 	if err != nil {
 		return sw, err
 	}

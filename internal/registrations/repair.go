@@ -12,16 +12,18 @@ import (
 	"zikao/internal/status"
 )
 
-// Unchecked lists the registrations that are open or have changed since
-// they were last checked, and have not moved or been checked since cutoff,
-// least recently checked first.
-func (s *Store) Unchecked(ctx context.Context, cutoff time.Time, limit int) ([]Registration, error) {
+// Unchecked lists the registrations to check, least recently checked
+// first: those that changed since they were last checked (or never were),
+// and the open ones not checked since recheck; none that moved or was
+// checked since cutoff.
+func (s *Store) Unchecked(ctx context.Context, cutoff, recheck time.Time, limit int) ([]Registration, error) {
 	regs := []Registration{}
 	err := s.db.SelectContext(ctx, &regs, `
 		SELECT * FROM registrations
 		WHERE (`+status.OpenSQL+` OR checked_at < updated_at)
 		  AND updated_at < $1 AND checked_at < $1
-		ORDER BY checked_at LIMIT $2`, cutoff, limit)
+		  AND (checked_at < updated_at OR checked_at <= created_at OR checked_at < $2)
+		ORDER BY checked_at LIMIT $3`, cutoff, recheck, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list registrations to check: %w", err)
 	}
