@@ -1,8 +1,18 @@
 package api_test
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
+
+	"zikao/internal/testenv"
 )
 
 // BenchmarkLongestPath runs the longest path — 专升本, diploma not found,
@@ -29,4 +39,132 @@ func BenchmarkLongestPath(b *testing.B) {
 		want(b, onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "秦十八"}, "photo", jpegFile), 200, "")
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "registrations/s")
+}
+
+// BenchmarkLongestPathConcurrent runs b.N longest paths, ZIKAO_FLOWS (default
+// 50, at most 200) at a time, through the HTTP API, and reports
+// registrations per second; the decisions' latency as the caller sees it
+// (the report upload, both reviews and the on-site check: p50, p99, max);
+// and the CPU per registration of this process (the API, the worker and the
+// benchmark's own clients) and of PostgreSQL (its server processes). The
+// applicants sign up before the clock starts (their password hashing is not
+// the path's). Bound it with -benchtime:
+//
+//	go test -run '^$' -bench LongestPathConcurrent -benchtime 200x -timeout 30m ./api/
+func BenchmarkLongestPathConcurrent(b *testing.B) {
+	flows := 50
+	if v := os.Getenv("ZIKAO_FLOWS"); v != "" {
+		var err error
+		if flows, err = strconv.Atoi(v); err != nil || flows < 1 || flows > 200 {
+			b.Fatalf("ZIKAO_FLOWS=%q: 1 to 200", v)
+		}
+	}
+	openWindows(b, time.Now().Add(-time.Hour), time.Now().AddDate(0, 0, 30))
+	county, province, onsite := staff(b, "county0106@example.com"), staff(b, "province@example.com"), staff(b, "onsite0106@example.com")
+	b.StopTimer()
+	applicants := make([]caller, b.N)
+	for i := range applicants {
+		applicants[i] = newApplicant(b)
+	}
+	var (
+		mu        sync.Mutex
+		decisions []time.Duration
+	)
+	timed := func(r func() response) response {
+		start := time.Now()
+		out := r()
+		d := time.Since(start)
+		mu.Lock()
+		decisions = append(decisions, d)
+		mu.Unlock()
+		return out
+	}
+	cpuBefore, pgBefore := processCPU(b), postgresCPU(b)
+	b.StartTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range flows {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < b.N; i = int(next.Add(1)) - 1 {
+				applicant := applicants[i]
+				body := newRegistration("zhuanshengben", "", "秦十八")
+				r := applicant.json("POST", "/registrations", body)
+				want(b, r, 202, "")
+				id := r.str("registration_id")
+				waitFor(b, applicant, id, "awaiting_report")
+				want(b, timed(func() response {
+					return applicant.multipart("/registrations/"+id+"/diploma-report", map[string]string{"verification_code": "ABCD1234EFGH"}, "file", pdfFile)
+				}), 202, "")
+				want(b, timed(func() response {
+					return county.json("POST", "/registrations/"+id+"/county-review", map[string]any{"approved": true})
+				}), 200, "")
+				want(b, timed(func() response {
+					return province.json("POST", "/registrations/"+id+"/provincial-review", map[string]any{"approved": true})
+				}), 200, "")
+				idNumber := body["personal"].(map[string]any)["id_number"].(string)
+				want(b, timed(func() response {
+					return onsite.multipart("/registrations/"+id+"/onsite-check", map[string]string{"id_card_number": idNumber, "name": "秦十八"}, "photo", jpegFile)
+				}), 200, "")
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cpu, pg := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore
+	slices.Sort(decisions)
+	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
+	b.ReportMetric(float64(pct(0.99).Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/reg")
+	b.ReportMetric(float64(pg.Milliseconds())/float64(b.N), "pg-cpu-ms/reg")
+	b.Logf("%d registrations, %d at a time, in %s: decisions p50 %s, p99 %s, max %s; CPU per registration: this process %s, PostgreSQL %s",
+		b.N, flows, elapsed.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond),
+		decisions[len(decisions)-1].Round(time.Millisecond), cpu/time.Duration(b.N), pg/time.Duration(b.N))
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// postgresCPU is the CPU time the tests' PostgreSQL has used: its
+// postmaster and its live server processes, with the ended ones it reaped.
+func postgresCPU(tb testing.TB) time.Duration {
+	pidFile, err := os.ReadFile(filepath.Join(filepath.Dir(testenv.PostgresLog()), "data", "postmaster.pid"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	postmaster, _, _ := strings.Cut(string(pidFile), "\n")
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, path := range stats {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// pid (comm) state ppid … utime stime cutime cstime: fields 14–17.
+		_, rest, _ := strings.Cut(string(raw), ") ")
+		f := strings.Fields(rest)
+		pid := strings.TrimPrefix(path[len("/proc/"):], "")
+		pid = pid[:strings.Index(pid, "/")]
+		if len(f) < 15 || (pid != postmaster && f[1] != postmaster) {
+			continue
+		}
+		for i, v := range f[11:15] { // utime stime cutime cstime
+			if i >= 2 && pid != postmaster {
+				break // a server process's children are not the cluster's
+			}
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
