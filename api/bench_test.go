@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,7 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 		mu.Unlock()
 		return out
 	}
-	cpuBefore, pgBefore := processCPU(b), postgresCPU(b)
+	cpuBefore, pgBefore, statsBefore := processCPU(b), postgresCPU(b), databaseStats(b)
 	b.StartTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -115,6 +116,19 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu, pg := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore
+	time.Sleep(time.Second) // PostgreSQL's statistics are flushed about once a second
+	stats := databaseStats(b)
+	per := func(k string) float64 { return float64(stats[k]-statsBefore[k]) / float64(b.N) }
+	b.Logf("PostgreSQL per registration: %.0f transactions, %.0f rows returned by scans, %.0f fetched by index, %.0f inserted, %.0f updated, %.0f deleted; %.1f sequential scans",
+		per("xact_commit"), per("tup_returned"), per("tup_fetched"), per("tup_inserted"), per("tup_updated"), per("tup_deleted"), per("seq_scan"))
+	var scanned []string
+	for k := range stats {
+		if name, ok := strings.CutPrefix(k, "seq_scan:"); ok && per(k) >= 0.5 {
+			scanned = append(scanned, fmt.Sprintf("%s %.1f (%.0f rows)", name, per(k), per("seq_tup_read:"+name)))
+		}
+	}
+	slices.Sort(scanned)
+	b.Logf("sequential scans per registration, by table: %s", strings.Join(scanned, "; "))
 	slices.Sort(decisions)
 	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
@@ -124,6 +138,39 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	b.Logf("%d registrations, %d at a time, in %s: decisions p50 %s, p99 %s, max %s; CPU per registration: this process %s, PostgreSQL %s",
 		b.N, flows, elapsed.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond),
 		decisions[len(decisions)-1].Round(time.Millisecond), cpu/time.Duration(b.N), pg/time.Duration(b.N))
+}
+
+// databaseStats reads PostgreSQL's counters of the tests' database.
+func databaseStats(tb testing.TB) map[string]int64 {
+	var row struct {
+		Commits  int64 `db:"xact_commit"`
+		Returned int64 `db:"tup_returned"`
+		Fetched  int64 `db:"tup_fetched"`
+		Inserted int64 `db:"tup_inserted"`
+		Updated  int64 `db:"tup_updated"`
+		Deleted  int64 `db:"tup_deleted"`
+		SeqScans int64 `db:"seq_scan"`
+	}
+	err := database.Get(&row, `SELECT d.xact_commit, d.tup_returned, d.tup_fetched, d.tup_inserted, d.tup_updated, d.tup_deleted,
+		(SELECT COALESCE(sum(seq_scan), 0) FROM pg_stat_user_tables)::bigint AS seq_scan
+		FROM pg_stat_database d WHERE d.datname = current_database()`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]int64{"xact_commit": row.Commits, "tup_returned": row.Returned, "tup_fetched": row.Fetched,
+		"tup_inserted": row.Inserted, "tup_updated": row.Updated, "tup_deleted": row.Deleted, "seq_scan": row.SeqScans}
+	var tables []struct {
+		Name  string `db:"relname"`
+		Scans int64  `db:"seq_scan"`
+		Rows  int64  `db:"seq_tup_read"`
+	}
+	if err := database.Select(&tables, `SELECT relname, seq_scan, seq_tup_read FROM pg_stat_user_tables`); err != nil {
+		tb.Fatal(err)
+	}
+	for _, t := range tables {
+		out["seq_scan:"+t.Name], out["seq_tup_read:"+t.Name] = t.Scans, t.Rows
+	}
+	return out
 }
 
 // processCPU is the CPU time (user and system) this process has used.
