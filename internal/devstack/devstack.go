@@ -250,17 +250,24 @@ func TemporalBinary(ctx context.Context) (string, error) {
 	if p := os.Getenv("ZIKAO_TEMPORAL_BIN"); p != "" {
 		return p, nil
 	}
+	return toolBinary(ctx, "tools/go.mod", "temporal", "the Temporal CLI")
+}
+
+// toolBinary returns the path of a Go tool of the module file modfile (from
+// the repository's root), built from the Go module proxy the first time and
+// found in the build cache afterwards.
+func toolBinary(ctx context.Context, modfile, tool, what string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, "tools", "go.mod"), "-n", "temporal")
+	cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, modfile), "-n", tool)
 	cmd.Dir = root
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("build the Temporal CLI: %w: %s", err, stderr.String())
+		return "", fmt.Errorf("build %s: %w: %s", what, err, stderr.String())
 	}
 	return strings.TrimSpace(string(out)), nil
 }

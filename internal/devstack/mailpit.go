@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,8 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -20,19 +17,7 @@ import (
 // first time, in about a minute) from the Go module proxy as a tool of
 // tools/mailpit/go.mod.
 func MailpitBinary(ctx context.Context) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, "tools", "mailpit", "go.mod"), "-n", "mailpit")
-	cmd.Dir = root
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("build Mailpit: %w: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
+	return toolBinary(ctx, "tools/mailpit/go.mod", "mailpit", "Mailpit")
 }
 
 // MailpitOptions says how to start Mailpit.

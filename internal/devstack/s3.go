@@ -1,7 +1,6 @@
 package devstack
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -26,19 +25,7 @@ import (
 // `zikao dev` and the tests, built (the first time, in about five minutes)
 // from the Go module proxy as a tool of tools/seaweedfs/go.mod.
 func S3Binary(ctx context.Context) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "go", "tool", "-modfile="+filepath.Join(root, "tools", "seaweedfs", "go.mod"), "-n", "weed")
-	cmd.Dir = root
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("build SeaweedFS: %w: %s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out)), nil
+	return toolBinary(ctx, "tools/seaweedfs/go.mod", "weed", "SeaweedFS")
 }
 
 // S3Options says how to start the S3 server.
