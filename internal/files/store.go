@@ -24,12 +24,18 @@ type Store struct {
 	db      *sqlx.DB
 	objects *Objects // nil: none configured, uploads fail
 	keys    Keys
+	uploads chan struct{} // a slot per upload in progress (MaxUploads)
 }
+
+// MaxUploads bounds the uploads a Store runs at once: each holds a
+// PostgreSQL connection while its object is put (the row's transaction),
+// so a slow object store must not take the whole pool (20).
+const MaxUploads = 8
 
 // NewStore returns a Store over db and the object store, sealing new files'
 // data keys with the current key of keys.
 func NewStore(db *sqlx.DB, objects *Objects, keys Keys) *Store {
-	return &Store{db: db, objects: objects, keys: keys}
+	return &Store{db: db, objects: objects, keys: keys, uploads: make(chan struct{}, MaxUploads)}
 }
 
 // Objects is the object store (nil when none is configured).
@@ -64,6 +70,12 @@ func lockContent(ctx context.Context, tx *sqlx.Tx, sum []byte) error {
 func (s *Store) Put(ctx context.Context, data []byte, contentType string) (string, error) {
 	if s.objects == nil {
 		return "", fmt.Errorf("%w: no object store configured", ErrUnavailable)
+	}
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: waiting for an upload slot: %w", ErrUnavailable, ctx.Err())
 	}
 	sum := sha256.Sum256(data)
 	var id string

@@ -242,3 +242,22 @@ func TestPutHealsALostObject(t *testing.T) {
 		t.Fatalf("Get after the new upload: %v", err)
 	}
 }
+
+// More uploads at once than MaxUploads wait for a slot and all succeed.
+func TestManyUploadsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	const n = 3 * files.MaxUploads
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		data := jpeg(t, 20000)
+		go func() {
+			_, err := store.Put(ctx, data, files.JPEG)
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
