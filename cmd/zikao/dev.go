@@ -20,6 +20,7 @@ import (
 	"zikao/internal/db"
 	"zikao/internal/demo"
 	"zikao/internal/devstack"
+	"zikao/internal/files"
 	"zikao/internal/identity"
 	"zikao/internal/temporalsetup"
 	"zikao/workflows"
@@ -110,6 +111,9 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("SeaweedFS stopped")
 	}()
 	cfg.S3Endpoint = s3.Endpoint()
+	if err := bucketReady(ctx, cfg); err != nil {
+		return err
+	}
 
 	standInsCtx, stopStandIns := context.WithCancel(ctx)
 	defer stopStandIns()
@@ -313,6 +317,19 @@ func startS3(ctx context.Context, dataDir string, port int, cfg config.Config) (
 	// Its output goes through this process: the file stays open while it runs.
 	return devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(dataDir, "s3"), Port: port,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Log: logFile})
+}
+
+// bucketReady makes the files' bucket and writes to it once, so that the
+// first upload is not the slow first write of a new bucket.
+func bucketReady(ctx context.Context, cfg config.Config) error {
+	objects, err := files.NewObjects(files.ObjectConfig{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket,
+		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return objects.Ready(ctx)
 }
 
 // startMailpit starts Mailpit, the mail catcher, keeping its messages in

@@ -165,3 +165,21 @@ func (o *Objects) List(ctx context.Context, limit int) ([]Object, error) {
 	}
 	return out, nil
 }
+
+// Ready makes the bucket when it is missing and waits (up to ctx's end)
+// until an object can be put in it and removed: a new bucket of some
+// stores (SeaweedFS grows its first volume) is slow to take the first
+// write, which should not fall on an applicant's upload.
+func (o *Objects) Ready(ctx context.Context) error {
+	for {
+		err := o.put(ctx, "ready", []byte("ready"))
+		if err == nil {
+			return o.remove(ctx, "ready")
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("object store not ready: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

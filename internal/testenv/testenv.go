@@ -98,12 +98,18 @@ func S3(ctx context.Context) (s *devstack.S3, stop func(), err error) {
 	return s, func() { _ = s.Stop(); log.Close(); os.RemoveAll(dir) }, nil
 }
 
-// Files returns a file store over database and the S3 server s, in bucket,
-// sealing with the development key.
+// Files returns a file store over database and the S3 server s, in bucket
+// (made and written to once, so that no test's upload is the slow first
+// write of a new bucket), sealing with the development key.
 func Files(database *sqlx.DB, s *devstack.S3, bucket string) *files.Store {
 	objects, err := files.NewObjects(files.ObjectConfig{Endpoint: s.Endpoint(), Bucket: bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey})
 	if err != nil {
 		panic(err) // only a malformed endpoint fails, and this one is not
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := objects.Ready(ctx); err != nil {
+		panic(err) // the server answered a signed PUT when it started
 	}
 	return files.NewStore(database, objects, files.MustParseKeys(files.DevKeys))
 }
