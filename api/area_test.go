@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/sdk/converter"
-
 	"zikao/internal/accounts"
 	"zikao/internal/catalog"
 	"zikao/internal/devstack"
@@ -123,13 +121,12 @@ func TestAreaChangeThroughAPI(t *testing.T) {
 		t.Errorf("in the new area's inbox: %v since %v, want since %v", ok, got, since)
 	}
 	// Operators filter by the new area in the Temporal UI.
-	desc, err := temporal.DescribeWorkflowExecution(context.Background(), workflows.WorkflowID(id), "")
+	desc, err := temporal.DescribeWorkflow(context.Background(), workflows.WorkflowID(id), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sa string
-	if err := converter.GetDefaultDataConverter().FromPayload(desc.WorkflowExecutionInfo.SearchAttributes.IndexedFields["ExamArea"], &sa); err != nil || sa != "0102" {
-		t.Errorf("ExamArea search attribute %q (%v), want 0102", sa, err)
+	if sa, _ := desc.TypedSearchAttributes.GetKeyword(workflows.ExamAreaKey); sa != "0102" {
+		t.Errorf("ExamArea search attribute %q, want 0102", sa)
 	}
 	// The history records it: the areas, the reason, who.
 	r = province.json("GET", "/registrations/"+id, nil)

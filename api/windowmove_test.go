@@ -136,11 +136,11 @@ func TestWindowMoveOperation(t *testing.T) {
 	}
 	checkMovedOnce(t, ids, op, w)
 	// It continued as new (batches of 3, a new run after 7).
-	d, err := temporal.DescribeWorkflowExecution(context.Background(), workflows.WindowMoveWorkflowID(op), "")
+	d, err := temporal.DescribeWorkflow(context.Background(), workflows.WindowMoveWorkflowID(op), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info := d.GetWorkflowExecutionInfo(); info.GetFirstRunId() == info.GetExecution().GetRunId() {
+	if info := d.RawResponse.GetWorkflowExecutionInfo(); info.GetFirstRunId() == info.GetExecution().GetRunId() {
 		t.Error("the move never continued as new")
 	}
 

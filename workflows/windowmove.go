@@ -194,7 +194,7 @@ func (c WindowChanger) ChangeWindow(ctx context.Context, registrationID string, 
 
 // MoveRunning reports whether the workflow of window move moveID runs.
 func (c WindowChanger) MoveRunning(ctx context.Context, moveID string) (bool, error) {
-	d, err := c.Client.DescribeWorkflowExecution(ctx, WindowMoveWorkflowID(moveID), "")
+	d, err := c.Client.DescribeWorkflow(ctx, WindowMoveWorkflowID(moveID), "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		return false, nil
@@ -202,5 +202,5 @@ func (c WindowChanger) MoveRunning(ctx context.Context, moveID string) (bool, er
 	if err != nil {
 		return false, err
 	}
-	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	return d.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
