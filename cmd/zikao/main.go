@@ -149,6 +149,7 @@ func runAPI(ctx context.Context, cfg config.Config) error {
 	}
 	defer closeAll()
 	reportUntilReachable(ctx, database, tc)
+	go servePprof(ctx, cfg.PprofAddress, "API")
 	s := api.NewServer(database, tc, cfg.TaskQueue, cfg.Year, cfg.Sitting)
 	if s.Registering.Files, err = openFiles(cfg, database); err != nil {
 		return err
@@ -195,6 +196,7 @@ func runWorker(ctx context.Context, cfg config.Config) error {
 	defer closeAll()
 	go func() { _ = waitFor(ctx, "PostgreSQL", retryInterval, pingDB(database)) }()
 	go serveWorkerMetrics(ctx, cfg, database)
+	go servePprof(ctx, cfg.PprofAddress, "worker")
 	defer startMailSender(ctx, cfg, database)() // the e-mail outbox's sender; waits for it on the way out
 	defer startSMSSender(ctx, cfg, database)()  // and the SMS outbox's
 	acts := &activities.Activities{

@@ -64,6 +64,10 @@ type Config struct {
 
 	ReviewOverdueAfter   time.Duration // ZIKAO_REVIEW_OVERDUE_AFTER: a review waiting longer is overdue (metrics)
 	WorkerMetricsAddress string        // ZIKAO_WORKER_METRICS_ADDRESS: the worker's /metrics
+	// PprofAddress (ZIKAO_PPROF_ADDRESS): where the API or worker serves Go's
+	// profiles (/debug/pprof/); empty serves none. For profiling on a
+	// loopback address, never on a public one.
+	PprofAddress string
 
 	// The object store of files (any S3-compatible store).
 	S3Endpoint  string // ZIKAO_S3_ENDPOINT: host:port
@@ -133,6 +137,7 @@ func FromEnv() (Config, error) {
 		Year:                   year,
 		Sitting:                sitting,
 		WorkerMetricsAddress:   env("ZIKAO_WORKER_METRICS_ADDRESS", "127.0.0.1:9091"),
+		PprofAddress:           os.Getenv("ZIKAO_PPROF_ADDRESS"),
 		S3Endpoint:             env("ZIKAO_S3_ENDPOINT", "127.0.0.1:8333"),
 		S3Bucket:               env("ZIKAO_S3_BUCKET", "zikao-files"),
 		S3AccessKey:            env("ZIKAO_S3_ACCESS_KEY", DevS3AccessKey),
