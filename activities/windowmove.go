@@ -55,12 +55,11 @@ type WindowMoves struct {
 	Registrations *registrations.Store
 	Changer       WindowChanger
 	// Parallel is how many change-window updates a batch has in flight at
-	// once (0: DefaultMoveParallel); UpdateTimeout bounds one of them (0:
-	// DefaultMoveUpdateTimeout); Poll is how often a move that waits for
-	// an earlier one of its area looks again (0: DefaultMovePoll).
-	Parallel      int
-	UpdateTimeout time.Duration
-	Poll          time.Duration
+	// once (0: DefaultMoveParallel; DefaultMoveUpdateTimeout bounds each);
+	// Poll is how often a move that waits for an earlier one of its area
+	// looks again (0: DefaultMovePoll).
+	Parallel int
+	Poll     time.Duration
 }
 
 // WindowMoveSpec names a window move and what it does: the exam area and
@@ -239,11 +238,7 @@ feed:
 
 // moveOne moves one registration and tells what happened.
 func (a *WindowMoves) moveOne(ctx context.Context, b WindowMoveBatch, id string) registrations.MoveItem {
-	timeout := a.UpdateTimeout
-	if timeout <= 0 {
-		timeout = DefaultMoveUpdateTimeout
-	}
-	one, cancel := context.WithTimeout(ctx, timeout)
+	one, cancel := context.WithTimeout(ctx, DefaultMoveUpdateTimeout)
 	err := a.Changer.ChangeWindow(one, id, b.StartsAt, b.EndsAt, b.MoveID)
 	cancel()
 	switch {

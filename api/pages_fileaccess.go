@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"zikao/internal/files"
+	"zikao/internal/registering"
 )
 
 // fileKindLabels name the kinds of files on the pages.
@@ -24,7 +25,7 @@ func fileKindLabel(kind string) string { return fileKindLabels[kind] }
 func (s *Server) fileAccessPage(c *gin.Context) {
 	id := c.Query("registration_id")
 	p := page{Form: url.Values{"registration_id": {id}}}
-	accesses, err := s.Registering.FileAccesses(c, account(c), id, fileAccessMax)
+	accesses, err := s.Registering.FileAccesses(c, account(c), id, registering.MaxFileAccesses)
 	if err != nil {
 		s.render(c, "admin_file_access", s.refused(c, err, p))
 		return

@@ -155,7 +155,7 @@ func (s *Server) renderReview(c *gin.Context, p page) {
 		CanDecide: (who.Role == accounts.RoleCountyReviewer && r.Status == status.CountyReview) ||
 			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview),
 		CanAnnul: !status.Terminal(r.Status)}
-	d.StageLabel = map[string]string{accounts.RoleCountyReviewer: "区考办审核", accounts.RoleProvincialReviewer: "省考办审核"}[who.Role]
+	d.StageLabel = stageLabels[registering.ReviewStage(who.Role)]
 	if d.CanAnnul {
 		var err error
 		if d.Areas, err = s.Catalog.ExamAreas(c, s.Year, s.Sitting); err != nil {

@@ -20,7 +20,6 @@ import (
 	"zikao/internal/db"
 	"zikao/internal/demo"
 	"zikao/internal/devstack"
-	"zikao/internal/files"
 	"zikao/internal/identity"
 	"zikao/internal/temporalsetup"
 	"zikao/workflows"
@@ -322,8 +321,7 @@ func startS3(ctx context.Context, dataDir string, port int, cfg config.Config) (
 // bucketReady makes the files' bucket and writes to it once, so that the
 // first upload is not the slow first write of a new bucket.
 func bucketReady(ctx context.Context, cfg config.Config) error {
-	objects, err := files.NewObjects(files.ObjectConfig{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket,
-		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey})
+	objects, err := objectStore(cfg)
 	if err != nil {
 		return err
 	}

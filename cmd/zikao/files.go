@@ -18,10 +18,7 @@ import (
 // store, sealed with ZIKAO_FILE_KEYS (the development key when unset, with
 // a warning).
 func openFiles(cfg config.Config, database *sqlx.DB) (*files.Store, error) {
-	objects, err := files.NewObjects(files.ObjectConfig{
-		Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
-		TLS: cfg.S3TLS, Region: cfg.S3Region,
-	})
+	objects, err := objectStore(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +34,14 @@ func openFiles(cfg config.Config, database *sqlx.DB) (*files.Store, error) {
 		slog.Warn("files are sealed with the public development key: set ZIKAO_FILE_KEYS outside development")
 	}
 	return files.NewStore(database, objects, keys), nil
+}
+
+// objectStore is the files' bucket of the settings.
+func objectStore(cfg config.Config) (*files.Objects, error) {
+	return files.NewObjects(files.ObjectConfig{
+		Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey,
+		TLS: cfg.S3TLS, Region: cfg.S3Region,
+	})
 }
 
 // runFilesCmd runs `zikao files migrate` (move the files PostgreSQL still

@@ -17,7 +17,7 @@ import (
 // are counted, not failed (their ciphertext is unreadable without a row).
 func checkFiles(ctx context.Context, s *stack) (*Invariant, error) {
 	inv := &Invariant{Name: "files: every referenced file in the object store, byte-identical by digest, none in PostgreSQL"}
-	objects, err := files.NewObjects(files.ObjectConfig{Endpoint: s.s3.Endpoint(), Bucket: s3Bucket, AccessKey: s.s3.AccessKey, SecretKey: s.s3.SecretKey})
+	objects, err := s.s3.Objects(s3Bucket)
 	if err != nil {
 		return nil, err
 	}

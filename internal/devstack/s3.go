@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"zikao/internal/files"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -135,6 +136,11 @@ func (s *S3) prepare(data string) error {
 
 // Endpoint is the host:port of its S3 API (plain HTTP).
 func (s *S3) Endpoint() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
+
+// Objects is a bucket of this server, as the file store reaches it.
+func (s *S3) Objects(bucket string) (*files.Objects, error) {
+	return files.NewObjects(files.ObjectConfig{Endpoint: s.Endpoint(), Bucket: bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey})
+}
 
 // Client returns an S3 client signed with its credentials.
 func (s *S3) Client() (*minio.Client, error) {

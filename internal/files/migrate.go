@@ -46,11 +46,7 @@ func (s *Store) Migrate(ctx context.Context, limit int) (Moved, error) {
 			if err != nil {
 				return false, err
 			}
-			enc, err := encrypt(dataKey, data, sum)
-			if err != nil {
-				return false, err
-			}
-			if err := s.objects.put(ctx, ObjectKey(sum), enc); err != nil {
+			if err := s.putSealed(ctx, sum, dataKey, data); err != nil {
 				return false, err
 			}
 			size = len(data)
@@ -87,12 +83,12 @@ func (s *Store) Rekey(ctx context.Context, limit int) (Moved, error) {
 		if err != nil {
 			return m, fmt.Errorf("re-seal file %s: %w", r.ID, err)
 		}
-		res, err := s.db.ExecContext(ctx, `UPDATE files SET key_id = $2, sealed_key = $3 WHERE id = $1 AND key_id = $4 AND sealed_key = $5`,
-			r.ID, s.keys.Current, sealed, *r.KeyID, r.SealedKey) // unless stored again meanwhile
+		done, err := changedOne(s.db.ExecContext(ctx, `UPDATE files SET key_id = $2, sealed_key = $3 WHERE id = $1 AND key_id = $4 AND sealed_key = $5`,
+			r.ID, s.keys.Current, sealed, *r.KeyID, r.SealedKey)) // unless stored again meanwhile
 		if err != nil {
 			return m, fmt.Errorf("re-seal file %s: %w", r.ID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
+		if done {
 			m.Files++
 			m.Bytes += int64(r.Size)
 		}

@@ -62,16 +62,19 @@ func ObjectKey(sum []byte) string { return fmt.Sprintf("sha256/%x", sum) }
 func (o *Objects) put(ctx context.Context, key string, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	_, err := o.client.PutObject(ctx, o.bucket, key, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+	put := func() error {
+		_, err := o.client.PutObject(ctx, o.bucket, key, bytes.NewReader(data), int64(len(data)),
+			minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+		return err
+	}
+	err := put()
 	if minio.ToErrorResponse(err).Code == minio.NoSuchBucket {
 		err = o.client.MakeBucket(ctx, o.bucket, minio.MakeBucketOptions{})
 		if code := minio.ToErrorResponse(err).Code; code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" {
 			err = nil // another first upload made it meanwhile
 		}
 		if err == nil {
-			_, err = o.client.PutObject(ctx, o.bucket, key, bytes.NewReader(data), int64(len(data)),
-				minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+			err = put()
 		}
 	}
 	if err != nil {

@@ -78,12 +78,7 @@ func (s *Store) PurgeDue(ctx context.Context, r Retention, after string, limit i
 // purgeIf marks a due file purged, in tx holding its content's lock,
 // checking again that it is due; its data key goes with its bytes.
 func purgeIf(ctx context.Context, tx *sqlx.Tx, id string, r Retention) (bool, error) {
-	res, err := tx.ExecContext(ctx, `
+	return changedOne(tx.ExecContext(ctx, `
 		UPDATE files f SET purged_at = now(), data = NULL, key_id = NULL, sealed_key = NULL, stored_at = NULL
-		WHERE f.id = $3 AND `+due, r.Online.Seconds(), r.Reports.Seconds(), id)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+		WHERE f.id = $3 AND `+due, r.Online.Seconds(), r.Reports.Seconds(), id))
 }

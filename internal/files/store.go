@@ -101,10 +101,6 @@ func (s *Store) Put(ctx context.Context, data []byte, contentType string) (strin
 		if err != nil {
 			return err
 		}
-		enc, err := encrypt(dataKey, data, sum[:])
-		if err != nil {
-			return err
-		}
 		err = tx.GetContext(ctx, &id, `
 			INSERT INTO files (id, sha256, content_type, size, pending, key_id, sealed_key, stored_at)
 			VALUES ($1, $2, $3, $4, 1, $5, $6, now())
@@ -114,7 +110,7 @@ func (s *Store) Put(ctx context.Context, data []byte, contentType string) (strin
 		if err != nil {
 			return err
 		}
-		return s.objects.put(ctx, ObjectKey(sum[:]), enc)
+		return s.putSealed(ctx, sum[:], dataKey, data)
 	})
 	if err != nil {
 		return "", fmt.Errorf("store file: %w", err)
@@ -134,11 +130,16 @@ func (s *Store) heal(ctx context.Context, sum, data []byte, held row) error {
 	if err != nil {
 		return err
 	}
+	return s.putSealed(ctx, sum, dataKey, data)
+}
+
+// putSealed puts the object of content sum: data sealed with dataKey.
+func (s *Store) putSealed(ctx context.Context, sum, dataKey, data []byte) error {
 	enc, err := encrypt(dataKey, data, sum)
 	if err != nil {
 		return err
 	}
-	return s.objects.put(ctx, key, enc)
+	return s.objects.put(ctx, ObjectKey(sum), enc)
 }
 
 // Get returns a stored file: ErrNotFound when there is none of that id,
@@ -236,7 +237,11 @@ func (s *Store) Discard(ctx context.Context, id string) error {
 // deleteIf deletes, in tx (which holds the content's lock), the row of file
 // $1 when cond (SQL over f, with args from $2) holds.
 func deleteIf(ctx context.Context, tx *sqlx.Tx, cond string, args ...any) (bool, error) {
-	res, err := tx.ExecContext(ctx, `DELETE FROM files f WHERE f.id = $1 AND `+cond, args...)
+	return changedOne(tx.ExecContext(ctx, `DELETE FROM files f WHERE f.id = $1 AND `+cond, args...))
+}
+
+// changedOne reports whether a statement changed one row.
+func changedOne(res sql.Result, err error) (bool, error) {
 	if err != nil {
 		return false, err
 	}

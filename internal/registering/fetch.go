@@ -31,16 +31,28 @@ func (s *Service) fetch(ctx context.Context, who accounts.Account, registrationI
 	return f, nil
 }
 
+// How many accesses FileAccesses lists at once: by default, at most.
+const DefaultFileAccesses, MaxFileAccesses = 100, 500
+
 // FileAccesses lists the newest fetches of files by staff (of one
-// registration, when registrationID is not empty), for administrators.
+// registration, when registrationID is not empty), at most limit (0:
+// DefaultFileAccesses), for administrators.
 func (s *Service) FileAccesses(ctx context.Context, who accounts.Account, registrationID string, limit int) ([]files.Access, error) {
 	if who.Role != accounts.RoleAdmin {
 		return nil, refuse(CodeForbidden)
 	}
+	f := Fields{}
 	if registrationID != "" && uuid.Validate(registrationID) != nil {
-		f := Fields{}
 		f.Add("registration_id", "注册编号格式不正确", "not a registration id")
-		return nil, f.Err()
+	}
+	if limit == 0 {
+		limit = DefaultFileAccesses
+	}
+	if limit < 1 || limit > MaxFileAccesses {
+		f.Add("limit", "须为 1 至 500", "must be 1 to 500")
+	}
+	if err := f.Err(); err != nil {
+		return nil, err
 	}
 	out, err := s.Files.Accesses(ctx, registrationID, limit)
 	return out, unavailable(err)

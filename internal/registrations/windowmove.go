@@ -82,10 +82,9 @@ func (s *Store) CreateWindowMove(ctx context.Context, m WindowMove) error {
 	return nil
 }
 
-// WindowMove returns a window move with its progress and the registrations
-// it has not moved (so far), by registration id; ErrMoveNotFound when
-// there is none.
-func (s *Store) WindowMove(ctx context.Context, id string) (WindowMove, error) {
+// moveRow reads a window move's row: its progress, without the list of
+// the registrations it has not moved.
+func (s *Store) moveRow(ctx context.Context, id string) (WindowMove, error) {
 	var m WindowMove
 	err := s.db.GetContext(ctx, &m, `SELECT `+moveColumns+` FROM window_moves m WHERE m.id = $1`, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -93,6 +92,17 @@ func (s *Store) WindowMove(ctx context.Context, id string) (WindowMove, error) {
 	}
 	if err != nil {
 		return m, fmt.Errorf("read window move: %w", err)
+	}
+	return m, nil
+}
+
+// WindowMove returns a window move with its progress and the registrations
+// it has not moved (so far), by registration id; ErrMoveNotFound when
+// there is none.
+func (s *Store) WindowMove(ctx context.Context, id string) (WindowMove, error) {
+	m, err := s.moveRow(ctx, id)
+	if err != nil {
+		return m, err
 	}
 	err = s.db.SelectContext(ctx, &m.NotMoved, `
 		SELECT registration_id, outcome, reason FROM window_move_items
@@ -251,5 +261,5 @@ func (s *Store) FinishWindowMove(ctx context.Context, id, supersededBy string) (
 	if err != nil {
 		return WindowMove{}, fmt.Errorf("finish window move: %w", err)
 	}
-	return s.WindowMove(ctx, id)
+	return s.moveRow(ctx, id) // its counts: the callers need not the not-moved list
 }

@@ -61,10 +61,7 @@ func SMSCodes(ctx context.Context, db sqlx.ExecerContext, limit int) (int, error
 // ThrottleAttempts deletes the throttle rows older than throttle.Retention
 // (of keys never tried again: the throttle forgets the others itself).
 func ThrottleAttempts(ctx context.Context, db sqlx.ExecerContext, limit int) (int, error) {
-	return deleteBatch(ctx, db, "throttle_attempts", `
-		DELETE FROM throttle_attempts WHERE id = ANY(ARRAY(
-			SELECT id FROM throttle_attempts WHERE started_at < now() - make_interval(secs => $1)
-			LIMIT $2 FOR UPDATE SKIP LOCKED))`, throttle.Retention.Seconds(), limit)
+	return throttle.DeleteOld(ctx, db, nil, limit)
 }
 
 // FileAccesses deletes the records of staff's fetches of files made more

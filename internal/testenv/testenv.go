@@ -102,7 +102,7 @@ func S3(ctx context.Context) (s *devstack.S3, stop func(), err error) {
 // (made and written to once, so that no test's upload is the slow first
 // write of a new bucket), sealing with the development key.
 func Files(database *sqlx.DB, s *devstack.S3, bucket string) *files.Store {
-	objects, err := files.NewObjects(files.ObjectConfig{Endpoint: s.Endpoint(), Bucket: bucket, AccessKey: s.AccessKey, SecretKey: s.SecretKey})
+	objects, err := s.Objects(bucket)
 	if err != nil {
 		panic(err) // only a malformed endpoint fails, and this one is not
 	}

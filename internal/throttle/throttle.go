@@ -224,10 +224,22 @@ func record(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) ([]int6
 // sweep deletes some rows older than Retention (of keys never tried again).
 // A failed sweep is left to the next attempt.
 func (l *Limiter) sweep(ctx context.Context) {
-	_, _ = l.db.ExecContext(ctx, `
+	_, _ = DeleteOld(ctx, l.db, l.clock(), 100)
+}
+
+// DeleteOld deletes up to limit rows older than Retention at now (nil: the
+// database's clock), skipping those another transaction holds, and says how
+// many it deleted: the attempts' own sweep and the retention schedule's.
+func DeleteOld(ctx context.Context, db sqlx.ExecerContext, now *time.Time, limit int) (int, error) {
+	res, err := db.ExecContext(ctx, `
 		DELETE FROM throttle_attempts WHERE id IN (
 			SELECT id FROM throttle_attempts WHERE started_at < coalesce($1::timestamptz, now()) - make_interval(secs => $2)
-			LIMIT 100 FOR UPDATE SKIP LOCKED)`, l.clock(), Retention.Seconds())
+			LIMIT $3 FOR UPDATE SKIP LOCKED)`, now, Retention.Seconds(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("delete old throttle rows: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
 }
 
 // Failed confirms that the attempt failed: it counts for its rules' windows.
