@@ -51,6 +51,9 @@ func TestBrowserAdministration(t *testing.T) {
 	registerIn(t, adminBrowserArea)
 	a := signInAdmin(t, deskWidth, deskHeight)
 	a.see("注册统计", "各考区注册情况", "下载CSV", adminBrowserAreaLabel)
+	a.click("文件访问记录") // the access records, from the administrator's navigation
+	a.see("文件访问记录", "注册编号（可不填）")
+	a.open("/admin")
 
 	type chart struct {
 		SVGs, Bars, Segments int
@@ -398,7 +401,7 @@ func TestBrowserAdminPhoneLayout(t *testing.T) {
 	if n := run(a, chromedp.Evaluate[int](`document.querySelectorAll("figure.chart svg rect").length`)); n == 0 {
 		t.Fatal("no chart on the phone")
 	}
-	for _, path := range []string{"/admin/staff", "/admin/windows", "/admin/windows/" + adminBrowserArea, "/admin/enrolled"} {
+	for _, path := range []string{"/admin/staff", "/admin/windows", "/admin/windows/" + adminBrowserArea, "/admin/enrolled", "/admin/file-access"} {
 		a.open(path)
 		a.fitsPhone()
 	}
