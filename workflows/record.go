@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,15 @@ import (
 // StartToCloseTimeout.)
 const untilDone = 10 * 365 * 24 * time.Hour
 
+// quickTries is how long an activity is tried as a local activity (three
+// tries, 1 s and 2 s apart) before it waits as a regular one. It stays under
+// the 8 s after which the SDK heartbeats the workflow task.
+const quickTries = 5 * time.Second
+
+// versionLongWait: from this version on, an activity still failing after
+// quickTries waits as a regular activity.
+const versionLongWait = "long-wait-as-activity"
+
 // localActivity sets the options of a local activity, retried with backoff
 // (at most a minute apart) for scheduleToClose.
 func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Duration) workflow.Context {
@@ -24,8 +34,41 @@ func localActivity(ctx workflow.Context, summary string, scheduleToClose time.Du
 		Summary:                summary,
 		StartToCloseTimeout:    30 * time.Second,
 		ScheduleToCloseTimeout: scheduleToClose,
-		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+		RetryPolicy:            retryPolicy,
 	})
+}
+
+var retryPolicy = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute}
+
+// run runs an activity of the workflow's own (a read-model write, the
+// diploma registry's question) and waits up to scheduleToClose for it. It is
+// tried as a local activity first, which costs the history one marker. If it
+// still fails after quickTries (PostgreSQL or the registry away), it goes on
+// as a regular activity, retried by the server: a local activity's long
+// retries would add a timer and a workflow task to the history for every
+// try, a regular activity's add nothing until it ends. The activity is the
+// same idempotent function either way.
+func run(ctx workflow.Context, summary string, scheduleToClose time.Duration, activity, arg, result any) error {
+	err := workflow.ExecuteLocalActivity(localActivity(ctx, summary, quickTries), activity, arg).Get(ctx, result)
+	if err == nil || temporal.IsCanceledError(err) || nonRetryable(err) {
+		return err
+	}
+	if workflow.GetVersion(ctx, versionLongWait, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return err // old histories (the local activity's own retries until scheduleToClose) never come here
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:                summary + " (waiting)",
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: scheduleToClose,
+		RetryPolicy:            retryPolicy,
+	})
+	return workflow.ExecuteActivity(ctx, activity, arg).Get(ctx, result)
+}
+
+// nonRetryable tells an activity's permanent failure (see activities).
+func nonRetryable(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.NonRetryable()
 }
 
 // record writes a new status to the read model (a local activity, retried
@@ -56,7 +99,7 @@ func (r *registration) step(ctx workflow.Context, next, byRole string, byAccount
 // recordStep writes a transition (record) and moves the workflow there.
 func (r *registration) recordStep(ctx workflow.Context, t registrations.Transition) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "record "+t.Status, untilDone), a.Record, t).Get(ctx, nil); err != nil {
+	if err := run(ctx, "record "+t.Status, untilDone, a.Record, t, nil); err != nil {
 		return fmt.Errorf("record %s: %w", t.Status, err)
 	}
 	if t.Online != nil {
@@ -74,7 +117,7 @@ func (r *registration) complete(ctx workflow.Context, c registrations.Completion
 	c.RegistrationID, c.Seq, c.At = r.in.RegistrationID, r.seq+1, workflow.Now(ctx)
 	c.UpdateID, c.HistoryLength = r.updateID, workflow.GetInfo(ctx).GetCurrentHistoryLength()
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	if err := workflow.ExecuteLocalActivity(localActivity(ctx, "issue admission ticket", untilDone), a.Complete, c).Get(ctx, nil); err != nil {
+	if err := run(ctx, "issue admission ticket", untilDone, a.Complete, c, nil); err != nil {
 		return fmt.Errorf("complete registration: %w", err)
 	}
 	if c.Online != nil {
