@@ -13,6 +13,7 @@ import (
 	"zikao/internal/files"
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
+	"zikao/internal/status"
 	"zikao/workflows"
 )
 
@@ -39,7 +40,7 @@ type onlineView struct {
 }
 
 func makeOnlineView(r registrations.Registration, now time.Time) onlineView {
-	v := onlineView{Available: registering.OnlineOpen(r, now) == nil, TriesLeft: r.OnlineTriesLeft, ReviewReason: r.IdentityReviewReason}
+	v := onlineView{Available: registering.Open(r, status.StepOnlineTry, now), TriesLeft: r.OnlineTriesLeft, ReviewReason: r.IdentityReviewReason}
 	if r.OnlineLastResult != nil && *r.OnlineLastResult != workflows.ResultMatch {
 		v.LastResult = r.OnlineLastResult
 	}

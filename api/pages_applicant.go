@@ -97,8 +97,9 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 			failErr(c, err)
 			return
 		}
-		d = mineData{View: &v, Open: !status.Terminal(r.Status), Upload: r.Status == status.AwaitingReport,
-			CanStart: status.Terminal(r.Status) && r.Status != status.Completed, Completed: r.Status == status.Completed}
+		who, now := account(c), time.Now()
+		d = mineData{View: &v, Open: registering.May(who, *r, status.StepWithdraw, now), Upload: registering.May(who, *r, status.StepUploadReport, now),
+			CanStart: status.Released(r.Status), Completed: r.Status == status.Completed}
 		if d.Area, err = s.Catalog.ExamArea(c, r.ExamAreaCode, r.Year, r.Sitting); err != nil {
 			failErr(c, err)
 			return
@@ -107,7 +108,7 @@ func (s *Server) renderMine(c *gin.Context, p page) {
 			if r.IdentityReviewReason == nil { // after the manual check, its reason says more
 				d.OnlineResult = onlineResult(v.Online.LastResult)
 			}
-			d.CanAskReview = registering.MayAskIdentityReview(*r, time.Now())
+			d.CanAskReview = registering.May(who, *r, status.StepAskIdentityReview, now)
 		}
 	}
 	d.Tickets = tickets

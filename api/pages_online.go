@@ -82,7 +82,7 @@ func (s *Server) renderOnline(c *gin.Context, p page, r *registrations.Registrat
 			return
 		}
 	}
-	if ch == nil && (p.Error == "" || registering.OnlineOpen(*r, time.Now()) == nil) {
+	if ch == nil && (p.Error == "" || registering.Open(*r, status.StepOnlineTry, time.Now())) {
 		got, err := s.Registering.OnlineChallenge(c.Request.Context(), account(c), r.ID)
 		if err == nil {
 			ch = &got
@@ -95,8 +95,9 @@ func (s *Server) renderOnline(c *gin.Context, p page, r *registrations.Registrat
 		failErr(c, err)
 		return
 	}
-	p.Data = onlineData{View: v, Challenge: ch, CanAskReview: registering.MayAskIdentityReview(*r, time.Now()),
-		Closed: r.Status == status.PreRegistered && (r.OnlineClosed || r.OnlineTriesLeft <= 0), Limits: tryLimits}
+	who, now := account(c), time.Now()
+	p.Data = onlineData{View: v, Challenge: ch, CanAskReview: registering.May(who, *r, status.StepAskIdentityReview, now),
+		Closed: status.Takes(r.Status, status.StepOnlineTry) && !registering.May(who, *r, status.StepOnlineTry, now), Limits: tryLimits}
 	s.render(c, "online", p)
 }
 
@@ -207,7 +208,7 @@ func (s *Server) renderIdentity(c *gin.Context, p page) {
 		failErr(c, err)
 		return
 	}
-	p.Data = identityData{View: v, Area: area, Waiting: r.Status == status.IdentityReview}
+	p.Data = identityData{View: v, Area: area, Waiting: registering.May(account(c), r, status.StepIdentityReview, time.Now())}
 	s.render(c, "identity", p)
 }
 

@@ -146,15 +146,14 @@ func (s *Server) reviewPage(c *gin.Context) {
 
 // renderReview shows one registration to a reviewer, with p's messages.
 func (s *Server) renderReview(c *gin.Context, p page) {
-	who := account(c)
+	who, now := account(c), time.Now()
 	r, v, ok := s.viewOfParam(c)
 	if !ok {
 		return
 	}
 	d := reviewData{View: v, PriorSchool: r.PriorSchool, PriorNumber: r.PriorDiplomaNumber,
-		CanDecide: (who.Role == accounts.RoleCountyReviewer && r.Status == status.CountyReview) ||
-			(who.Role == accounts.RoleProvincialReviewer && r.Status == status.ProvincialReview),
-		CanAnnul: !status.Terminal(r.Status)}
+		CanDecide: registering.May(who, r, status.StepCountyReview, now) || registering.May(who, r, status.StepProvincialReview, now),
+		CanAnnul:  registering.May(who, r, status.StepAnnul, now)}
 	d.StageLabel = stageLabels[registering.ReviewStage(who.Role)]
 	if d.CanAnnul {
 		var err error
@@ -247,7 +246,7 @@ func (s *Server) renderConfirm(c *gin.Context, p page) {
 	if !ok {
 		return
 	}
-	p.Data = confirmData{View: v, CanSubmit: r.Status == status.PreRegistered, Completed: r.Status == status.Completed}
+	p.Data = confirmData{View: v, CanSubmit: registering.May(account(c), r, status.StepOnsiteCheck, time.Now()), Completed: r.Status == status.Completed}
 	s.render(c, "confirm", p)
 }
 

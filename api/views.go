@@ -141,9 +141,9 @@ func nextStep(r registrations.Registration, area catalog.ExamArea) string {
 		switch {
 		case r.IdentityReviewReason != nil:
 			s = "人工核验未通过（" + *r.IdentityReviewReason + "）。" + s
-		case registering.OnlineOpen(r, time.Now()) == nil:
+		case registering.Open(r, status.StepOnlineTry, time.Now()):
 			s += fmt.Sprintf("；也可以在 %s 前网上验证，无需前往（剩余 %d 次）", day(r.WindowEndsAt), r.OnlineTriesLeft)
-		case registering.MayAskIdentityReview(r, time.Now()):
+		case registering.Open(r, status.StepAskIdentityReview, time.Now()):
 			s += "；三次网上验证均未通过，也可以申请人工核验"
 		}
 		return s

@@ -88,7 +88,7 @@ func (r *registration) setUpdateHandlers(ctx workflow.Context) error {
 
 func (r *registration) canUpload() error {
 	switch {
-	case r.status != status.AwaitingReport:
+	case !status.Takes(r.status, status.StepUploadReport):
 		return refuse(ErrNotAwaitingReport, "registration is not awaiting a diploma report")
 	case r.windowClosed:
 		return refuse(ErrOutsideWindow, "the confirmation window has closed")
@@ -117,9 +117,9 @@ func (r *registration) uploadReport(ctx workflow.Context, u ReportUpload) (State
 
 // Reviews.
 
-func (r *registration) awaitingReview(stage string) func() error {
+func (r *registration) awaitingReview(step string) func() error {
 	return func() error {
-		if r.status != stage {
+		if !status.Takes(r.status, step) {
 			return refuse(ErrNotAwaitingReview, "registration is not awaiting this review")
 		}
 		return nil
@@ -137,18 +137,18 @@ func (r *registration) validateCountyReview(ctx workflow.Context, d Review) erro
 	if err := validateDecision(d); err != nil {
 		return err
 	}
-	return r.whenSettled(r.inArea(d.OfficeArea, r.awaitingReview(status.CountyReview)))
+	return r.whenSettled(r.inArea(d.OfficeArea, r.awaitingReview(status.StepCountyReview)))
 }
 
 func (r *registration) validateProvincialReview(ctx workflow.Context, d Review) error {
 	if err := validateDecision(d); err != nil {
 		return err
 	}
-	return r.whenSettled(r.awaitingReview(status.ProvincialReview))
+	return r.whenSettled(r.awaitingReview(status.StepProvincialReview))
 }
 
 func (r *registration) countyReview(ctx workflow.Context, d Review) (State, error) {
-	return r.transition(ctx, r.inArea(d.OfficeArea, r.awaitingReview(status.CountyReview)), func() error {
+	return r.transition(ctx, r.inArea(d.OfficeArea, r.awaitingReview(status.StepCountyReview)), func() error {
 		if d.Approved {
 			return r.record(ctx, status.ProvincialReview, ByCountyReviewer, d.AccountID, "区考办审核通过，等待省考办审核")
 		}
@@ -157,7 +157,7 @@ func (r *registration) countyReview(ctx workflow.Context, d Review) (State, erro
 }
 
 func (r *registration) provincialReview(ctx workflow.Context, d Review) (State, error) {
-	return r.transition(ctx, r.awaitingReview(status.ProvincialReview), func() error {
+	return r.transition(ctx, r.awaitingReview(status.StepProvincialReview), func() error {
 		if d.Approved {
 			return r.record(ctx, status.PreRegistered, ByProvincialReviewer, d.AccountID, "省考办审核通过，请按时到考区现场确认")
 		}
@@ -181,7 +181,7 @@ func (r *registration) reject(ctx workflow.Context, byRole string, byAccount int
 func (r *registration) canConfirm(ctx workflow.Context) error {
 	now := workflow.Now(ctx)
 	switch {
-	case r.status != status.PreRegistered:
+	case !status.Takes(r.status, status.StepOnsiteCheck):
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
 	case r.windowClosed || now.Before(r.in.Window.StartsAt) || !now.Before(r.in.Window.EndsAt):
 		return refuse(ErrOutsideWindow, "outside the exam area's confirmation window")

@@ -25,7 +25,7 @@ func (r *registration) canTryOnline(ctx workflow.Context, challengeID string) er
 	switch {
 	case r.status == status.Expired: // a try that waited for the step before it, across the window's end
 		return refuse(ErrOutsideWindow, "the confirmation window has ended")
-	case r.status != status.PreRegistered:
+	case !status.Takes(r.status, status.StepOnlineTry):
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
 	case r.online.Closed || r.online.TriesLeft <= 0:
 		return refuse(ErrOnlineClosed, "online verification is closed")
@@ -106,7 +106,7 @@ func (r *registration) recordOnline(ctx workflow.Context, step registrations.Tra
 
 func (r *registration) canAskIdentityReview(ctx workflow.Context) error {
 	switch {
-	case r.status != status.PreRegistered:
+	case !status.Takes(r.status, status.StepAskIdentityReview):
 		return refuse(ErrNotPreRegistered, "registration is not pre-registered")
 	case r.online.TriesLeft > 0 || r.online.ReviewAsked: // not_in_records leaves tries: it closes without using one
 		return refuse(ErrNoIdentityReview, "a manual check follows three failed tries, once")
@@ -138,11 +138,11 @@ func (r *registration) validateIdentityReview(ctx workflow.Context, d IdentityRe
 	case d.ByRole != ByCountyReviewer && d.ByRole != ByProvincialReviewer:
 		return refuse(ErrInvalidDecision, "only the county or provincial office checks by eye")
 	}
-	return r.whenSettled(r.inArea(d.OfficeArea, r.awaitingReview(status.IdentityReview)))
+	return r.whenSettled(r.inArea(d.OfficeArea, r.awaitingReview(status.StepIdentityReview)))
 }
 
 func (r *registration) identityReview(ctx workflow.Context, d IdentityReview) (State, error) {
-	return r.transition(ctx, r.inArea(d.OfficeArea, r.awaitingReview(status.IdentityReview)), func() error {
+	return r.transition(ctx, r.inArea(d.OfficeArea, r.awaitingReview(status.StepIdentityReview)), func() error {
 		if d.Approved {
 			return r.complete(ctx, registrations.Completion{Note: "人工核验通过，注册完成", PhotoFileID: r.portraitID,
 				ByRole: d.ByRole, AccountID: d.AccountID})

@@ -7,6 +7,7 @@ import (
 
 	"zikao/internal/accounts"
 	"zikao/internal/registrations"
+	"zikao/internal/status"
 	"zikao/workflows"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) ChangeExamArea(ctx context.Context, who accounts.Account, id, 
 	var refusal *Refusal
 	if errors.As(err, &refusal) && refusal.Code == CodeForbidden && made {
 		err = nil // a county office's own change, asked again (it has left its area): answered as the first time
-	} else if err == nil && !inScope(who)(r) {
+	} else if err == nil && !entitled(who, r, status.StepChangeExamArea) {
 		err = refuse(CodeForbidden)
 	}
 	if err != nil {

@@ -98,23 +98,14 @@ func (s *Service) updateFailed(r registrations.Registration, update string, err 
 }
 
 // decision loads the registration a decision is about and checks that the
-// caller may make it.
-func (s *Service) decision(ctx context.Context, who accounts.Account, id string, allowed func(registrations.Registration) bool) (registrations.Registration, error) {
+// caller is entitled to take its step (May's first half; the workflow checks
+// the state).
+func (s *Service) decision(ctx context.Context, who accounts.Account, id, step string) (registrations.Registration, error) {
 	r, err := s.Get(ctx, who, id)
-	if err == nil && !allowed(r) {
+	if err == nil && !entitled(who, r, step) {
 		err = refuse(CodeForbidden)
 	}
 	return r, err
-}
-
-func owner(who accounts.Account) func(registrations.Registration) bool {
-	return func(r registrations.Registration) bool {
-		return who.Role == accounts.RoleApplicant && r.AccountID == who.ID
-	}
-}
-
-func ofRole(who accounts.Account, role string) func(registrations.Registration) bool {
-	return func(registrations.Registration) bool { return who.Role == role }
 }
 
 // Report is a diploma certification report (学历认证报告) as uploaded: the
@@ -130,7 +121,7 @@ type Report struct {
 // stored first (once per request: the same key stores it once) and only its
 // id travels; a refused report is removed again.
 func (s *Service) UploadReport(ctx context.Context, who accounts.Account, id, key string, rep Report) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, owner(who))
+	r, err := s.decision(ctx, who, id, status.StepUploadReport)
 	if err != nil {
 		return r, err
 	}
@@ -261,11 +252,11 @@ type Decision struct {
 // Review applies a county (区考办) or provincial (省考办) reviewer's decision.
 // A rejection's reason is stored in PostgreSQL; only its id travels.
 func (s *Service) Review(ctx context.Context, who accounts.Account, id, key, stage string, d Decision) (registrations.Registration, error) {
-	update := workflows.UpdateCountyReview
+	update, step := workflows.UpdateCountyReview, status.StepCountyReview
 	if stage == StageProvincial {
-		update = workflows.UpdateProvincialReview
+		update, step = workflows.UpdateProvincialReview, status.StepProvincialReview
 	}
-	r, err := s.decision(ctx, who, id, func(registrations.Registration) bool { return ReviewStage(who.Role) == stage })
+	r, err := s.decision(ctx, who, id, step)
 	if err != nil {
 		return r, err
 	}
@@ -311,7 +302,7 @@ type Onsite struct {
 // the registration; the photo is stored and the workflow completes the
 // registration with its admission ticket number.
 func (s *Service) OnsiteCheck(ctx context.Context, who accounts.Account, id, key string, in Onsite) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, ofRole(who, accounts.RoleOnsiteOperator))
+	r, err := s.decision(ctx, who, id, status.StepOnsiteCheck)
 	if err != nil {
 		return r, err
 	}
@@ -345,7 +336,7 @@ func (s *Service) OnsiteCheck(ctx context.Context, who accounts.Account, id, key
 
 // Withdraw ends the applicant's registration before completion.
 func (s *Service) Withdraw(ctx context.Context, who accounts.Account, id, key string) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, owner(who))
+	r, err := s.decision(ctx, who, id, status.StepWithdraw)
 	if err != nil {
 		return r, err
 	}
@@ -358,7 +349,7 @@ func (s *Service) Withdraw(ctx context.Context, who accounts.Account, id, key st
 // the applicant is shown. The ID number is free again at once. The reason
 // is stored in PostgreSQL; only its id travels.
 func (s *Service) Annul(ctx context.Context, who accounts.Account, id, key, reason string) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, inScope(who))
+	r, err := s.decision(ctx, who, id, status.StepAnnul)
 	if err != nil {
 		return r, err
 	}

@@ -50,7 +50,7 @@ const (
 // digits to read aloud in the video, valid 10 minutes; a newer challenge
 // voids the older ones.
 func (s *Service) OnlineChallenge(ctx context.Context, who accounts.Account, id string) (registrations.Challenge, error) {
-	r, err := s.decision(ctx, who, id, owner(who))
+	r, err := s.decision(ctx, who, id, status.StepOnlineTry) // a challenge is the first half of a try
 	if err != nil {
 		return registrations.Challenge{}, err
 	}
@@ -92,7 +92,7 @@ type OnlineFiles struct {
 // request again (its Idempotency-Key) is answered with what the first did:
 // it never uses two tries. A service that does not answer costs no try.
 func (s *Service) VerifyOnline(ctx context.Context, who accounts.Account, id, key string, in OnlineFiles) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, owner(who))
+	r, err := s.decision(ctx, who, id, status.StepOnlineTry)
 	if err != nil {
 		return r, err
 	}
@@ -261,31 +261,15 @@ func bluer(img image.Image, sq image.Rectangle) bool {
 	return blue-red >= blueOverRedByMin*n
 }
 
-// MayAskIdentityReview tells from the read model whether the applicant may
-// ask for the manual check now: pre-registered after three failed tries
-// (not_in_records closes without using them), never asked before.
-func MayAskIdentityReview(r registrations.Registration, now time.Time) bool {
-	return r.Status == status.PreRegistered && r.OnlineTriesLeft <= 0 && !r.IdentityReviewAsked && now.Before(r.WindowEndsAt)
-}
-
 // RequestIdentityReview asks the office to check the last try's materials
 // by eye (人工核验), after three failed tries, once.
 func (s *Service) RequestIdentityReview(ctx context.Context, who accounts.Account, id, key string) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, owner(who))
+	r, err := s.decision(ctx, who, id, status.StepAskIdentityReview)
 	if err != nil {
 		return r, err
 	}
 	return s.decide(ctx, r, workflows.UpdateRequestIdentityReview, updateID(workflows.UpdateRequestIdentityReview, who, key),
 		workflows.IdentityReviewRequest{AccountID: who.ID})
-}
-
-// inScope: the county reviewer of the registration's exam area, or a
-// provincial reviewer.
-func inScope(who accounts.Account) func(registrations.Registration) bool {
-	return func(r registrations.Registration) bool {
-		return who.Role == accounts.RoleProvincialReviewer ||
-			(who.Role == accounts.RoleCountyReviewer && r.ExamAreaCode == who.Area())
-	}
 }
 
 // reviewerRole is the role a reviewer's step is recorded with.
@@ -300,7 +284,7 @@ func reviewerRole(who accounts.Account) string {
 // registration (the last try's portrait becomes its photo); refused, with a
 // reason the applicant is shown, sends the applicant on site.
 func (s *Service) IdentityReview(ctx context.Context, who accounts.Account, id, key string, d Decision) (registrations.Registration, error) {
-	r, err := s.decision(ctx, who, id, inScope(who))
+	r, err := s.decision(ctx, who, id, status.StepIdentityReview)
 	if err != nil {
 		return r, err
 	}
@@ -324,7 +308,7 @@ const (
 // OnlineFile returns a file of the last try, for reviewers in scope while
 // the manual check waits for them: these are sensitive personal data.
 func (s *Service) OnlineFile(ctx context.Context, who accounts.Account, id, kind string) (files.File, error) {
-	r, err := s.decision(ctx, who, id, inScope(who))
+	r, err := s.decision(ctx, who, id, status.StepIdentityReview) // the manual check's materials
 	if err != nil {
 		return files.File{}, err
 	}
