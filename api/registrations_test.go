@@ -5,16 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -74,25 +69,7 @@ func historyOf(r response) []string {
 // recordHistory writes the workflow's history to workflows/testdata when
 // ZIKAO_RECORD_HISTORIES is set, for the replay test.
 func recordHistory(t *testing.T, name, registrationID string) {
-	if os.Getenv("ZIKAO_RECORD_HISTORIES") == "" {
-		return
-	}
-	iter := temporal.GetWorkflowHistory(context.Background(), workflows.WorkflowID(registrationID), "", false, 0)
-	var hist historypb.History
-	for iter.HasNext() {
-		e, err := iter.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		hist.Events = append(hist.Events, e)
-	}
-	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&hist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join("..", "workflows", "testdata", name+".json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.RecordHistory(t, temporal, name, registrationID)
 }
 
 var ticketFormat = regexp.MustCompile(`^0106271\d{5}$`)

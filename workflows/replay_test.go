@@ -108,6 +108,11 @@ func TestActionBudget(t *testing.T) {
 		"online-not-in-records":                   7,  // 2 + the try (2) + the on-site check (3)
 		"online-three-failures-identity-approved": 14, // 2 + three tries (6) + the request (3) + the approval (3)
 		"online-identity-refused-onsite":          17, // 2 + three tries (6) + the request (3) + the refusal (3) + the on-site check (3)
+		// Release 6: a write that waited out a 40 s outage under the county
+		// review, as a regular activity (recorded by the fault tests of
+		// internal/registering, up to the provincial review): the path so
+		// far, plus the activity and the version marker's upsert.
+		"new-zhuanshengben-outage-waited": 12,
 	}
 	recorded := map[string]bool{}
 	for _, file := range histories(t, releases[0]) {

@@ -14,6 +14,7 @@ import (
 	"zikao/internal/registering"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
+	"zikao/internal/testenv"
 	"zikao/workflows"
 )
 
@@ -56,6 +57,7 @@ func TestLongOutageAddsAFewEvents(t *testing.T) {
 	link.Restore()
 	review(t, &quick, county, cut.ID, 3*time.Minute)
 	after := settledHistory(t, cut.ID)
+	testenv.RecordHistory(t, tc, "new-zhuanshengben-outage-waited", cut.ID)
 
 	added := len(after) - len(base)
 	t.Logf("a %s outage under a decision added %d events to its registration's history (%d against %d); by type: %s",

@@ -15,6 +15,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"zikao/internal/accounts"
@@ -39,7 +42,11 @@ func Postgres(ctx context.Context) (database *sqlx.DB, url string, stop func(), 
 	if err != nil {
 		return nil, "", nil, err
 	}
-	pg, err := devstack.StartPostgres(ctx, dir, port, "zikao")
+	var o devstack.PostgresOptions
+	if os.Getenv("ZIKAO_PG_STATEMENTS") != "" { // for profiling: the benchmarks print the costliest statements
+		o.Settings = map[string]string{"shared_preload_libraries": "pg_stat_statements"}
+	}
+	pg, err := devstack.StartPostgresWith(ctx, dir, port, "zikao", o)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", nil, err
@@ -217,4 +224,33 @@ func FileRow(t testing.TB, db *sqlx.DB, content []byte, contentType string) stri
 		t.Fatal(err)
 	}
 	return id
+}
+
+// RecordHistory writes a registration's workflow history to
+// workflows/testdata/name.json when ZIKAO_RECORD_HISTORIES is set, for the
+// replay test.
+func RecordHistory(t testing.TB, tc client.Client, name, registrationID string) {
+	if os.Getenv("ZIKAO_RECORD_HISTORIES") == "" {
+		return
+	}
+	iter := tc.GetWorkflowHistory(context.Background(), workflows.WorkflowID(registrationID), "", false, 0)
+	var hist historypb.History
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, e)
+	}
+	b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "workflows", "testdata", name+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
