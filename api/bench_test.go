@@ -80,6 +80,7 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 		mu.Unlock()
 		return out
 	}
+	statements := resetStatements(b)
 	cpuBefore, pgBefore, statsBefore := processCPU(b), postgresCPU(b), databaseStats(b)
 	b.StartTimer()
 	start := time.Now()
@@ -129,6 +130,9 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	}
 	slices.Sort(scanned)
 	b.Logf("sequential scans per registration, by table: %s", strings.Join(scanned, "; "))
+	if statements {
+		logStatements(b)
+	}
 	slices.Sort(decisions)
 	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
@@ -214,4 +218,37 @@ func postgresCPU(tb testing.TB) time.Duration {
 		}
 	}
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+// resetStatements empties pg_stat_statements when ZIKAO_PG_STATEMENTS has
+// loaded it (testenv.Postgres), and tells whether it did.
+func resetStatements(b *testing.B) bool {
+	if os.Getenv("ZIKAO_PG_STATEMENTS") == "" {
+		return false
+	}
+	if _, err := database.Exec(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := database.Exec(`SELECT pg_stat_statements_reset()`); err != nil {
+		b.Fatal(err)
+	}
+	return true
+}
+
+// logStatements logs the statements that took PostgreSQL the most time,
+// per registration.
+func logStatements(b *testing.B) {
+	var rows []struct {
+		Query string  `db:"query"`
+		Calls int64   `db:"calls"`
+		Total float64 `db:"total_exec_time"`
+	}
+	if err := database.Select(&rows, `SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query, calls, total_exec_time
+		FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC LIMIT 25`); err != nil {
+		b.Fatal(err)
+	}
+	for _, r := range rows {
+		b.Logf("%7.2f ms %5.1f calls per registration: %s", r.Total/float64(b.N), float64(r.Calls)/float64(b.N), r.Query)
+	}
 }
