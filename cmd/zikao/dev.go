@@ -25,7 +25,14 @@ import (
 	"zikao/workflows"
 )
 
-func init() { commands["dev"] = runDev } // not in the production build
+// Not in the production build: the whole development stack, and its object
+// store and mail catcher alone (for the production-style trial of the
+// README's "Deploying", which runs everything else as in production).
+func init() {
+	commands["dev"] = runDev
+	commands["object-store"] = runObjectStore
+	commands["mail-catcher"] = runMailCatcher
+}
 
 // runDev starts the whole system on this machine: PostgreSQL and the
 // Temporal dev server (persisting under the data folder), migrations, demo
@@ -316,6 +323,55 @@ func startS3(ctx context.Context, dataDir string, port int, cfg config.Config) (
 	// Its output goes through this process: the file stays open while it runs.
 	return devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(dataDir, "s3"), Port: port,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Log: logFile})
+}
+
+// runObjectStore runs SeaweedFS's S3 server alone, with the credentials of
+// the settings, until Ctrl-C.
+func runObjectStore(ctx context.Context, cfg config.Config, args []string) error {
+	fs := flag.NewFlagSet("object-store", flag.ContinueOnError)
+	dataDir := fs.String("data", ".data", "folder of its data (s3/) and log (s3.log)")
+	port := fs.Int("port", 8333, "S3 port on 127.0.0.1")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	s3, err := startS3(ctx, *dataDir, *port, cfg)
+	if err != nil {
+		return err
+	}
+	defer s3.Stop()
+	cfg.S3Endpoint = s3.Endpoint()
+	if err := bucketReady(ctx, cfg); err != nil {
+		return err
+	}
+	slog.Info("object store ready: set ZIKAO_S3_ENDPOINT to it", "endpoint", cfg.S3Endpoint, "bucket", cfg.S3Bucket)
+	<-ctx.Done()
+	return nil
+}
+
+// runMailCatcher runs Mailpit alone until Ctrl-C: the worker's e-mails
+// (ZIKAO_SMTP_ADDRESS 127.0.0.1:1025, ZIKAO_SMTP_TLS=off) are read on its page.
+func runMailCatcher(ctx context.Context, _ config.Config, args []string) error {
+	fs := flag.NewFlagSet("mail-catcher", flag.ContinueOnError)
+	dataDir := fs.String("data", ".data", "folder of its database (mailpit.db) and log (mailpit.log)")
+	uiPort := fs.Int("port", 8025, "web page and API port on 127.0.0.1")
+	smtpPort := fs.Int("smtp-port", 1025, "SMTP port on 127.0.0.1")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		return err
+	}
+	m, err := startMailpit(ctx, *dataDir, *uiPort, *smtpPort)
+	if err != nil {
+		return err
+	}
+	defer m.Stop()
+	slog.Info("Mailpit ready", "page", m.URL(), "smtp", m.SMTPAddress())
+	<-ctx.Done()
+	return nil
 }
 
 // bucketReady makes the files' bucket and writes to it once, so that the

@@ -65,6 +65,8 @@ commands:
   diploma-registry    run the diploma registry stand-in (-listen)
   identity-service    run the citizen identity verification service stand-in (-listen)
   sms-gateway         run the SMS provider stand-in (-listen, -data FILE keeping what it received)
+  object-store        (not in the production build) SeaweedFS's S3 server alone (-data, -port 8333)
+  mail-catcher        (not in the production build) Mailpit alone (-data, -port 8025, -smtp-port 1025)
   chaos               (not in the production build) fault-injection run on its own stack (-n -seed -dir …; see internal/chaos)
   temporal setup      create the namespace if missing, register search attributes, check updates,
                       create the retention schedules (-retention)
@@ -99,7 +101,8 @@ func main() {
 // command runs a subcommand with the settings and its arguments.
 type command func(ctx context.Context, cfg config.Config, args []string) error
 
-// commands are the subcommands; `dev` and `chaos` join them in builds
+// commands are the subcommands; `dev` (with `object-store` and
+// `mail-catcher`) and `chaos` join them in builds
 // without the production tag (dev.go, chaos.go), and only there: they link
 // the Temporal dev server's harness and the fault-injection rig.
 var commands = map[string]command{
