@@ -81,6 +81,9 @@ type browser struct {
 	ctx  context.Context
 	who  string // for the screenshots' names
 	last string // the last page's path
+
+	axeSrc  string // axe-core's script, injected into each page it checks (browser_axe_test.go)
+	checked int    // the page states axe-core checked
 }
 
 // Viewports: a desk screen and a phone.
@@ -93,6 +96,7 @@ const (
 func newBrowser(t *testing.T, who string, w, h int) *browser {
 	t.Helper()
 	needChromium(t)
+	axeSrc := needAxe(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(w, h))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -101,7 +105,8 @@ func newBrowser(t *testing.T, who string, w, h int) *browser {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout
 		t.Fatalf("start Chromium: %v", err)
 	}
-	b := &browser{t: t, ctx: ctx, who: who}
+	b := &browser{t: t, ctx: ctx, who: who, axeSrc: axeSrc}
+	t.Cleanup(b.axeSummary)
 	if w == phoneWidth {
 		b.do(chromedp.EmulateViewport(int64(w), int64(h), chromedp.EmulateMobile))
 	}
@@ -148,12 +153,14 @@ func (b *browser) open(path string) int64 {
 	return b.navigated(resp)
 }
 
-// navigated notes a new page, saves its screenshot and returns its status.
+// navigated notes a new page, saves its screenshot, checks it with
+// axe-core and returns its status.
 func (b *browser) navigated(resp *network.Response) int64 {
 	b.t.Helper()
 	loc := run(b, chromedp.Location())
 	b.last = strings.TrimPrefix(loc, pageURL(""))
 	b.screenshot()
+	b.axe()
 	if resp == nil {
 		return 0
 	}
@@ -173,6 +180,7 @@ func (b *browser) pressHere(text string) {
 	b.t.Helper()
 	b.do(chromedp.Click(fmt.Sprintf(`//button[normalize-space(.)=%s]`, xq(text)), chromedp.NodeVisible))
 	b.last = strings.TrimPrefix(run(b, chromedp.Location()), pageURL(""))
+	b.axe()
 }
 
 // click follows the link with this text.
@@ -297,6 +305,7 @@ func (b *browser) soon(word string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	b.screenshot()
+	b.axe()
 }
 
 // until reloads the page until it shows word (work done in the background).
