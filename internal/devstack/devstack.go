@@ -298,8 +298,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*testsuite.DevServer
 		o.Log = io.Discard
 	}
 	opts := testsuite.DevServerOptions{
-		ExistingPath:     bin,
-		ClientOptions:    &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", o.Port), Namespace: o.Namespace},
+		ExistingPath: bin,
+		ClientOptions: &client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", o.Port), Namespace: o.Namespace,
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}}}, // as config's default
 		DBFilename:       o.DBFile,
 		SearchAttributes: o.SearchAttributes,
 		LogLevel:         "warn",
