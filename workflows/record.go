@@ -71,8 +71,8 @@ func nonRetryable(err error) bool {
 	return errors.As(err, &app) && app.NonRetryable()
 }
 
-// record writes a new status to the read model (a local activity, retried
-// until it succeeds), then moves the workflow and its search attribute there.
+// record writes a new status to the read model (run: retried until it
+// succeeds), then moves the workflow and its search attribute there.
 // byAccount is the account that made the step (0 for the system). Not even
 // a cancellation interrupts the write.
 func (r *registration) record(ctx workflow.Context, next, byRole string, byAccount int64, note string) error {

@@ -293,19 +293,7 @@ func TestWorkerCutFromPostgresUnderADecision(t *testing.T) {
 	time.Sleep(35 * time.Second)
 	link.Restore()
 
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		got, err := quick.Review(context.Background(), county, r.ID, "review-1", registering.StageCounty, registering.Decision{Approved: &approve})
-		if err == nil {
-			if got.Status != status.ProvincialReview {
-				t.Fatalf("after the retried review: %s, want provincial_review", got.Status)
-			}
-			break
-		}
-		if !errors.Is(err, registering.ErrUnavailable) || time.Now().After(deadline) {
-			t.Fatalf("retried review: %v", err)
-		}
-	}
+	review(t, &quick, county, r.ID, 2*time.Minute)
 	got, err := registrations.NewStore(database).Get(context.Background(), r.ID)
 	if err != nil {
 		t.Fatal(err)
