@@ -3,6 +3,9 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"zikao/activities"
+	"zikao/internal/chsi"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
 	"zikao/workflows"
@@ -77,5 +82,29 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 	}
 	if l, r := n.local.Load(), n.regular.Load(); l != 1 || r != 0 {
 		t.Errorf("%d local and %d regular tries, want 1 and 0", l, r)
+	}
+}
+
+// A diploma registry that stays down: the question waits as a regular
+// activity after its local tries, and when it gives up the applicant is
+// asked for a report.
+func TestRegistryDownAsksForAReport(t *testing.T) {
+	s := newScenario(t, "zhuanshengben", "", "韩廿八", inWindow)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
+	n := s.countStarts("CheckDiploma")
+	out := s.run(step{after: 2 * time.Hour, update: workflows.UpdateWithdraw})
+	if out.Status != status.Withdrawn {
+		t.Fatalf("result %+v, want withdrawn", out)
+	}
+	s.wantHistory(status.DiplomaCheck, status.AwaitingReport, status.Withdrawn)
+	if h := s.readModel().History[1]; !strings.Contains(h.Note, "学信网暂时无法查询") {
+		t.Errorf("awaiting_report note %q, want the registry's outage named", h.Note)
+	}
+	if l, r := n.local.Load(), n.regular.Load(); l != 3 || r < 2 {
+		t.Errorf("%d local and %d regular questions, want 3 and then the regular activity's", l, r)
 	}
 }

@@ -23,9 +23,16 @@ const untilDone = 10 * 365 * 24 * time.Hour
 // the 8 s after which the SDK heartbeats the workflow task.
 const quickTries = 5 * time.Second
 
-// versionLongWait: from this version on, an activity still failing after
-// quickTries waits as a regular activity.
-const versionLongWait = "long-wait-as-activity"
+// From these versions on, an activity still failing after quickTries waits
+// as a regular activity: a read-model write (versionLongWait), the diploma
+// registry's question (versionLongAsk). Two ids, because a version holds for
+// the rest of a workflow: an old history whose registry question failed
+// after its hour replays DefaultVersion for the question, and its later
+// writes must still take the new way.
+const (
+	versionLongWait = "long-wait-as-activity"
+	versionLongAsk  = "long-ask-as-activity"
+)
 
 // localActivity sets the options of a local activity, retried with backoff
 // (at most a minute apart) for scheduleToClose.
@@ -48,13 +55,13 @@ var retryPolicy = &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoe
 // retries would add a timer and a workflow task to the history for every
 // try, a regular activity's add nothing until it ends. The activity is the
 // same idempotent function either way.
-func run(ctx workflow.Context, summary string, scheduleToClose time.Duration, activity, arg, result any) error {
+func run(ctx workflow.Context, version, summary string, scheduleToClose time.Duration, activity, arg, result any) error {
 	err := workflow.ExecuteLocalActivity(localActivity(ctx, summary, quickTries), activity, arg).Get(ctx, result)
 	if err == nil || temporal.IsCanceledError(err) || nonRetryable(err) {
 		return err
 	}
-	if workflow.GetVersion(ctx, versionLongWait, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return err // old histories (the local activity's own retries until scheduleToClose) never come here
+	if workflow.GetVersion(ctx, version, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return err // an old history: its local activity failed after scheduleToClose
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		Summary:                summary + " (waiting)",
@@ -99,7 +106,7 @@ func (r *registration) step(ctx workflow.Context, next, byRole string, byAccount
 // recordStep writes a transition (record) and moves the workflow there.
 func (r *registration) recordStep(ctx workflow.Context, t registrations.Transition) error {
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	if err := run(ctx, "record "+t.Status, untilDone, a.Record, t, nil); err != nil {
+	if err := run(ctx, versionLongWait, "record "+t.Status, untilDone, a.Record, t, nil); err != nil {
 		return fmt.Errorf("record %s: %w", t.Status, err)
 	}
 	if t.Online != nil {
@@ -117,7 +124,7 @@ func (r *registration) complete(ctx workflow.Context, c registrations.Completion
 	c.RegistrationID, c.Seq, c.At = r.in.RegistrationID, r.seq+1, workflow.Now(ctx)
 	c.UpdateID, c.HistoryLength = r.updateID, workflow.GetInfo(ctx).GetCurrentHistoryLength()
 	ctx, _ = workflow.NewDisconnectedContext(ctx)
-	if err := run(ctx, "issue admission ticket", untilDone, a.Complete, c, nil); err != nil {
+	if err := run(ctx, versionLongWait, "issue admission ticket", untilDone, a.Complete, c, nil); err != nil {
 		return fmt.Errorf("complete registration: %w", err)
 	}
 	if c.Online != nil {

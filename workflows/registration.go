@@ -167,7 +167,7 @@ func (r *registration) checkDiploma(ctx, checkCtx workflow.Context) error {
 	defer func() { r.recording.Unlock(); r.cancelCheck = nil }()
 
 	var found bool
-	err := run(checkCtx, "ask the diploma registry", time.Hour, a.CheckDiploma, r.in.RegistrationID, &found)
+	err := run(checkCtx, versionLongAsk, "ask the diploma registry", time.Hour, a.CheckDiploma, r.in.RegistrationID, &found)
 	next, note := status.AwaitingReport, "学信网未查到专科及以上学历，请上传学历认证报告"
 	switch {
 	case temporal.IsCanceledError(err):
