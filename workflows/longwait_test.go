@@ -3,8 +3,6 @@ package workflows_test
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,8 +13,6 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"zikao/activities"
-	"zikao/internal/chsi"
 	"zikao/internal/registrations"
 	"zikao/internal/status"
 	"zikao/workflows"
@@ -90,11 +86,7 @@ func TestPermanentFailureIsNotRetried(t *testing.T) {
 // asked for a report.
 func TestRegistryDownAsksForAReport(t *testing.T) {
 	s := newScenario(t, "zhuanshengben", "", "韩廿八", inWindow)
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	defer down.Close()
-	s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
+	s.registryDown()
 	n := s.countStarts("CheckDiploma")
 	out := s.run(step{after: 2 * time.Hour, update: workflows.UpdateWithdraw})
 	if out.Status != status.Withdrawn {

@@ -437,11 +437,7 @@ func TestWithdrawalAtTheEndOfTheWindow(t *testing.T) {
 // A withdrawal does not wait for a diploma registry that does not answer.
 func TestWithdrawalStopsTheDiplomaCheck(t *testing.T) {
 	s := newScenario(t, "zhuanshengben", "", "卫十五", inWindow)
-	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	defer down.Close()
-	s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
+	s.registryDown()
 	out := s.run(step{after: time.Minute, update: workflows.UpdateWithdraw})
 	if out.Status != status.Withdrawn {
 		t.Fatalf("result %+v, want withdrawn", out)
@@ -633,11 +629,7 @@ func TestAnnulEndsEveryWait(t *testing.T) {
 	const reason = "冒用他人身份证号"
 	t.Run("diploma check", func(t *testing.T) {
 		s := newScenario(t, "zhuanshengben", "", "秦三一", inWindow)
-		down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "down", http.StatusServiceUnavailable)
-		}))
-		defer down.Close()
-		s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
+		s.registryDown()
 		out := s.run(step{after: time.Minute, update: workflows.UpdateAnnul, arg: s.annulment(reason)})
 		s.wantAnnulled(out, reason, status.DiplomaCheck)
 	})
@@ -742,4 +734,14 @@ func TestStepsRecordTheirAccount(t *testing.T) {
 			t.Errorf("step %d (%s by %s): account %d, want %v", i+1, h.Status, h.ByRole, got, want)
 		}
 	}
+}
+
+// registryDown makes the scenario's diploma registry answer 503 to every
+// question.
+func (s *scenario) registryDown() {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	s.t.Cleanup(down.Close)
+	s.env.RegisterActivity(&activities.Activities{Registrations: store, Diplomas: chsi.NewClient(down.URL, "u", "k", time.Second)})
 }
