@@ -54,16 +54,15 @@ func axeDir() string {
 	return filepath.Join(base, "zikao-axe-core-"+axeVersion)
 }
 
-// needAxe is axe-core's script (axe.min.js), fetched the first time, or
-// fails the test naming the command that fetches it.
-func needAxe(t *testing.T) string {
+// needAxe loads axe-core's script (axe.min.js) into axeSource, fetched the
+// first time, or fails the test naming the command that fetches it.
+func needAxe(t *testing.T) {
 	t.Helper()
 	axeOnce.Do(func() { axeSource, axeErr = loadAxe(axeDir()) })
 	if axeErr != nil {
 		t.Fatalf("the browser tests check every page with axe-core %s from the npm registry: %v\nfetch it with: %s",
 			axeVersion, axeErr, axeFetchCommand(axeDir()))
 	}
-	return axeSource
 }
 
 // loadAxe reads dir/axe.min.js, fetching it first with npm pack when it
@@ -146,10 +145,8 @@ type axeViolation struct {
 }
 
 // axeRun runs axe on the page (not in its frames: the report's frame holds a
-// PDF or an image) and returns the violations, or null for a document that
-// is not HTML (a file shown as is).
+// PDF or an image) and returns the violations.
 var axeRun = fmt.Sprintf(`(async function () {
-	if (document.contentType !== "text/html") return null;
 	const r = await axe.run(document, {runOnly: {type: "tag", values: %s}, resultTypes: ["violations"], iframes: false});
 	return r.violations.map(function (v) {
 		return {id: v.id, impact: v.impact || "", help: v.help, helpUrl: v.helpUrl, nodes: v.nodes.length,
@@ -189,7 +186,7 @@ func (b *browser) axe() {
 		return
 	}
 	if !st.Loaded {
-		b.do(chromedp.Evaluate[chromedp.Void](b.axeSrc))
+		b.do(chromedp.Evaluate[chromedp.Void](axeSource))
 	}
 	found := run(b, chromedp.Evaluate[[]axeViolation](axeRun, chromedp.EvalAwaitPromise))
 	b.checked++

@@ -82,8 +82,7 @@ type browser struct {
 	who  string // for the screenshots' names
 	last string // the last page's path
 
-	axeSrc  string // axe-core's script, injected into each page it checks (browser_axe_test.go)
-	checked int    // the page states axe-core checked
+	checked int // the page states axe-core checked (browser_axe_test.go)
 }
 
 // Viewports: a desk screen and a phone.
@@ -96,7 +95,7 @@ const (
 func newBrowser(t *testing.T, who string, w, h int) *browser {
 	t.Helper()
 	needChromium(t)
-	axeSrc := needAxe(t)
+	needAxe(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(w, h))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -105,7 +104,7 @@ func newBrowser(t *testing.T, who string, w, h int) *browser {
 	if err := chromedp.Do(ctx); err != nil { // starts the browser, without a timeout
 		t.Fatalf("start Chromium: %v", err)
 	}
-	b := &browser{t: t, ctx: ctx, who: who, axeSrc: axeSrc}
+	b := &browser{t: t, ctx: ctx, who: who}
 	t.Cleanup(b.axeSummary)
 	if w == phoneWidth {
 		b.do(chromedp.EmulateViewport(int64(w), int64(h), chromedp.EmulateMobile))

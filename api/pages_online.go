@@ -97,7 +97,7 @@ func (s *Server) renderOnline(c *gin.Context, p page, r *registrations.Registrat
 	}
 	who, now := account(c), time.Now()
 	p.Data = onlineData{View: v, Challenge: ch, CanAskReview: registering.May(who, *r, status.StepAskIdentityReview, now),
-		Closed: status.Takes(r.Status, status.StepOnlineTry) && (r.OnlineClosed || r.OnlineTriesLeft <= 0), Limits: tryLimits}
+		Closed: registering.OnlineClosed(*r, now), Limits: tryLimits}
 	s.render(c, "online", p)
 }
 

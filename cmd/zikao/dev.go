@@ -117,9 +117,6 @@ func runDev(ctx context.Context, cfg config.Config, args []string) error {
 		slog.Info("SeaweedFS stopped")
 	}()
 	cfg.S3Endpoint = s3.Endpoint()
-	if err := bucketReady(ctx, cfg); err != nil {
-		return err
-	}
 
 	standInsCtx, stopStandIns := context.WithCancel(ctx)
 	defer stopStandIns()
@@ -313,7 +310,7 @@ Demo data: every exam area's confirmation window is open from yesterday to 30 da
 
 // startS3 starts the object store (SeaweedFS's S3 server) with the
 // credentials of the settings, its data under the data folder (s3/, its
-// log in s3.log).
+// log in s3.log), and makes the files' bucket ready (bucketReady).
 func startS3(ctx context.Context, dataDir string, port int, cfg config.Config) (*devstack.S3, error) {
 	slog.Info("starting SeaweedFS, the object store of files (the first run builds it, about 4 minutes)")
 	logFile, err := os.OpenFile(filepath.Join(dataDir, "s3.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -321,8 +318,17 @@ func startS3(ctx context.Context, dataDir string, port int, cfg config.Config) (
 		return nil, err
 	}
 	// Its output goes through this process: the file stays open while it runs.
-	return devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(dataDir, "s3"), Port: port,
+	s3, err := devstack.StartS3(ctx, devstack.S3Options{Dir: filepath.Join(dataDir, "s3"), Port: port,
 		AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Log: logFile})
+	if err != nil {
+		return nil, err
+	}
+	cfg.S3Endpoint = s3.Endpoint()
+	if err := bucketReady(ctx, cfg); err != nil {
+		_ = s3.Stop()
+		return nil, err
+	}
+	return s3, nil
 }
 
 // runObjectStore runs SeaweedFS's S3 server alone, with the credentials of
@@ -343,9 +349,6 @@ func runObjectStore(ctx context.Context, cfg config.Config, args []string) error
 	}
 	defer s3.Stop()
 	cfg.S3Endpoint = s3.Endpoint()
-	if err := bucketReady(ctx, cfg); err != nil {
-		return err
-	}
 	slog.Info("object store ready: set ZIKAO_S3_ENDPOINT to it", "endpoint", cfg.S3Endpoint, "bucket", cfg.S3Bucket)
 	<-ctx.Done()
 	return nil

@@ -16,10 +16,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"zikao/internal/files"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"zikao/internal/files"
 )
 
 // S3Binary returns the path of SeaweedFS's weed command, the S3 server of

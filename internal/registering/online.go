@@ -76,6 +76,14 @@ func OnlineOpen(r registrations.Registration, now time.Time) error {
 	return nil
 }
 
+// OnlineClosed tells from the read model that a pre-registered applicant's
+// online verification is closed (its tries used, or closed by the identity
+// service's answer): OnlineOpen's refusal for that reason.
+func OnlineClosed(r registrations.Registration, now time.Time) bool {
+	var refusal *Refusal
+	return errors.As(OnlineOpen(r, now), &refusal) && refusal.Code == workflows.ErrOnlineClosed
+}
+
 // OnlineFiles are a try's three files as uploaded (nil where none was sent).
 type OnlineFiles struct {
 	ChallengeID string

@@ -15,7 +15,6 @@ const (
 	StepWithdraw          = "withdraw"
 	StepAnnul             = "annul"
 	StepChangeExamArea    = "change_exam_area"
-	StepChangeWindow      = "change_window"
 )
 
 // Takes reports whether a registration in state s takes step (as far as
@@ -33,7 +32,7 @@ func Takes(s, step string) bool {
 		return s == IdentityReview
 	case StepOnsiteCheck, StepOnlineTry, StepAskIdentityReview:
 		return s == PreRegistered
-	case StepWithdraw, StepAnnul, StepChangeExamArea, StepChangeWindow:
+	case StepWithdraw, StepAnnul, StepChangeExamArea:
 		return !Terminal(s)
 	}
 	return false
