@@ -88,7 +88,7 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	var ids []string
 	statements := resetStatements(b)
 	stopProfile := profileTimed(b)
-	cpuBefore, pgBefore, statsBefore := processCPU(b), postgresCPU(b), databaseStats(b)
+	cpuBefore, pgBefore, statsBefore, poolBefore := processCPU(b), postgresCPU(b), databaseStats(b), database.Stats()
 	b.StartTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -127,12 +127,14 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	stopProfile()
-	cpu, pg := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore
+	cpu, pg, pool := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, database.Stats()
+	b.Logf("connection pool (API and worker): %d waits for a connection, %s in all; %d closed as idle past the limit",
+		pool.WaitCount-poolBefore.WaitCount, (pool.WaitDuration - poolBefore.WaitDuration).Round(time.Millisecond), pool.MaxIdleClosed-poolBefore.MaxIdleClosed)
 	time.Sleep(time.Second) // PostgreSQL's statistics are flushed about once a second
 	stats := databaseStats(b)
 	per := func(k string) float64 { return float64(stats[k]-statsBefore[k]) / float64(b.N) }
-	b.Logf("PostgreSQL per registration: %.0f transactions, %.0f rows returned by scans, %.0f fetched by index, %.0f inserted, %.0f updated, %.0f deleted; %.1f sequential scans",
-		per("xact_commit"), per("tup_returned"), per("tup_fetched"), per("tup_inserted"), per("tup_updated"), per("tup_deleted"), per("seq_scan"))
+	b.Logf("PostgreSQL per registration: %.2f connections opened, %.0f transactions, %.0f rows returned by scans, %.0f fetched by index, %.0f inserted, %.0f updated, %.0f deleted; %.1f sequential scans",
+		per("sessions"), per("xact_commit"), per("tup_returned"), per("tup_fetched"), per("tup_inserted"), per("tup_updated"), per("tup_deleted"), per("seq_scan"))
 	var scanned []string
 	for k := range stats {
 		if name, ok := strings.CutPrefix(k, "seq_scan:"); ok && per(k) >= 0.5 {
@@ -166,15 +168,16 @@ func databaseStats(tb testing.TB) map[string]int64 {
 		Updated  int64 `db:"tup_updated"`
 		Deleted  int64 `db:"tup_deleted"`
 		SeqScans int64 `db:"seq_scan"`
+		Sessions int64 `db:"sessions"`
 	}
-	err := database.Get(&row, `SELECT d.xact_commit, d.tup_returned, d.tup_fetched, d.tup_inserted, d.tup_updated, d.tup_deleted,
+	err := database.Get(&row, `SELECT d.xact_commit, d.tup_returned, d.tup_fetched, d.tup_inserted, d.tup_updated, d.tup_deleted, d.sessions,
 		(SELECT COALESCE(sum(seq_scan), 0) FROM pg_stat_user_tables)::bigint AS seq_scan
 		FROM pg_stat_database d WHERE d.datname = current_database()`)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	out := map[string]int64{"xact_commit": row.Commits, "tup_returned": row.Returned, "tup_fetched": row.Fetched,
-		"tup_inserted": row.Inserted, "tup_updated": row.Updated, "tup_deleted": row.Deleted, "seq_scan": row.SeqScans}
+		"tup_inserted": row.Inserted, "tup_updated": row.Updated, "tup_deleted": row.Deleted, "seq_scan": row.SeqScans, "sessions": row.Sessions}
 	var tables []struct {
 		Name  string `db:"relname"`
 		Scans int64  `db:"seq_scan"`

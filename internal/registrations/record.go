@@ -69,9 +69,6 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err != nil || !fresh {
 			return err
 		}
-		if err := retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
-			return err
-		}
 		starts, ends := bounds(t.Window)
 		res, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
@@ -161,7 +158,10 @@ func enqueue(ctx context.Context, tx *sqlx.Tx, n mail.Notice) error {
 }
 
 // retract removes the unsent e-mails and SMS of a registration's steps
-// from seq on (mail.Retract).
+// from seq on (mail.Retract). A step's messages are written in the
+// transaction that writes its history entry, so whatever removes history
+// entries retracts their messages with them (writeHistory, Restore), and
+// only then: a step written where no entry was has none to retract.
 func retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
 	if err := mail.Retract(ctx, tx, registrationID, seq); err != nil {
 		return err
@@ -188,7 +188,8 @@ type historyEntry struct {
 // it is a retry: nothing to do. Written before differently, the write with
 // the longer workflow history wins: the other came from a workflow task that
 // Temporal never committed (a worker died after the write; the update it
-// handled was lost), or is that task, late.
+// handled was lost), or is that task, late. Entries replaced take their
+// unsent messages with them.
 func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error) {
 	insert := func() (int64, error) {
 		res, err := tx.ExecContext(ctx, `
@@ -234,6 +235,9 @@ func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error
 	if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq >= $2`,
 		e.RegistrationID, e.Seq); err != nil {
 		return false, fmt.Errorf("replace history of %s: %w", e.RegistrationID, err)
+	}
+	if err := retract(ctx, tx, e.RegistrationID, e.Seq); err != nil {
+		return false, err
 	}
 	n, err := insert()
 	return n == 1, err
