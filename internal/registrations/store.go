@@ -7,13 +7,13 @@ package registrations
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"zikao/internal/status"
 )
@@ -114,40 +114,54 @@ type Store struct{ db *sqlx.DB }
 // NewStore returns a Store over db.
 func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
 
+// selectWithHistory reads the registrations that where selects (a
+// condition on the row, with its order and limit), each with its report and
+// its history, in one statement.
 func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any) ([]Registration, error) {
-	regs := []Registration{}
-	if err := s.db.SelectContext(ctx, &regs, `SELECT * FROM (
-			SELECT r.*, d.file_id AS report_file_id, d.verification_code AS report_verification_code,
+	var rows []struct {
+		Registration
+		History []byte `db:"history"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT v.*, (
+			SELECT json_agg(json_build_object('seq', h.seq, 'status', h.status, 'at', h.at, 'by_role', h.by_role,
+					'note', h.note, 'by_account_id', h.by_account_id, 'update_id', h.update_id,
+					'by_account', (SELECT a.login_name FROM accounts a WHERE a.id = h.by_account_id)) ORDER BY h.seq)
+				FROM registration_history h WHERE h.registration_id = v.id) AS history
+		FROM (SELECT r.*, d.file_id AS report_file_id, d.verification_code AS report_verification_code,
 				d.report_number, d.certificate_number AS report_certificate_number
 			FROM registrations r LEFT JOIN diploma_reports d ON d.id = r.report_id) v
 		WHERE `+where, args...); err != nil {
 		return nil, fmt.Errorf("select registrations: %w", err)
 	}
-	if len(regs) == 0 {
-		return regs, nil
-	}
-	ids := make([]string, len(regs))
-	index := make(map[string]int, len(regs))
-	for i, r := range regs {
-		ids[i] = r.ID
-		index[r.ID] = i
-	}
-	var rows []struct {
-		RegistrationID string `db:"registration_id"`
-		HistoryEntry
-	}
-	err := s.db.SelectContext(ctx, &rows, `SELECT h.registration_id, h.seq, h.status, h.at, h.by_role, h.note,
-			h.by_account_id, a.login_name AS by_account, h.update_id
-		FROM registration_history h LEFT JOIN accounts a ON a.id = h.by_account_id
-		WHERE h.registration_id = ANY($1::uuid[]) ORDER BY h.registration_id, h.seq`, pq.Array(ids))
-	if err != nil {
-		return nil, fmt.Errorf("select history: %w", err)
-	}
-	for _, row := range rows {
-		i := index[row.RegistrationID]
-		regs[i].History = append(regs[i].History, row.HistoryEntry)
+	regs := make([]Registration, len(rows))
+	for i, row := range rows {
+		regs[i] = row.Registration
+		if row.History == nil {
+			continue
+		}
+		var history []historyJSON
+		if err := json.Unmarshal(row.History, &history); err != nil {
+			return nil, fmt.Errorf("read history of %s: %w", row.ID, err)
+		}
+		regs[i].History = make([]HistoryEntry, len(history))
+		for j, h := range history {
+			h.At = h.At.In(row.CreatedAt.Location()) // as the driver gives the row's times
+			regs[i].History[j] = HistoryEntry(h)
+		}
 	}
 	return regs, nil
+}
+
+// historyJSON is a HistoryEntry as selectWithHistory reads it.
+type historyJSON struct {
+	Seq         int       `json:"seq"`
+	Status      string    `json:"status"`
+	At          time.Time `json:"at"`
+	ByRole      string    `json:"by_role"`
+	Note        string    `json:"note"`
+	ByAccountID *int64    `json:"by_account_id"`
+	ByAccount   *string   `json:"by_account"`
+	UpdateID    *string   `json:"update_id"`
 }
 
 func (s *Store) one(ctx context.Context, where string, args ...any) (Registration, error) {

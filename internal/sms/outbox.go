@@ -51,7 +51,7 @@ func Enqueue(ctx context.Context, tx sqlx.ExtContext, o Outgoing) (string, error
 		INSERT INTO sms_outbox (id, purpose, registration_id, seq, phone, template_code, params)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (registration_id, purpose, seq) DO NOTHING`,
-		id, string(o.Purpose), registrationID, seq, o.Phone, tpl.Code, params)
+		id, string(o.Purpose), registrationID, seq, o.Phone, tpl.Code, string(params))
 	if err != nil {
 		return "", fmt.Errorf("write %s SMS to the outbox: %w", o.Purpose, err)
 	}
