@@ -45,6 +45,12 @@ func newRegistration(level, idNumber, name string) map[string]any {
 // waitFor polls the registration until it reaches status.
 func waitFor(t testing.TB, c caller, id, status string) response {
 	t.Helper()
+	return pollFor(t, c, id, status, 50*time.Millisecond)
+}
+
+// pollFor is waitFor asking every interval.
+func pollFor(t testing.TB, c caller, id, status string, interval time.Duration) response {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		r := c.json("GET", "/registrations/"+id, nil)
@@ -54,7 +60,7 @@ func waitFor(t testing.TB, c caller, id, status string) response {
 		if time.Now().After(deadline) {
 			t.Fatalf("registration %s is %s, want %s", id, r.str("status"), status)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 
