@@ -137,6 +137,15 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	b.StopTimer()
 	stopProfile()
 	cpu, pg, pool := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, database.Stats()
+	slices.Sort(decisions)
+	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
+	b.ReportMetric(float64(pct(0.99).Milliseconds()), "p99-ms")
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/reg")
+	b.ReportMetric(float64(pg.Milliseconds())/float64(b.N), "pg-cpu-ms/reg")
+	if b.N == 1 {
+		return // the first, single run that sizes the benchmark (its log would crowd out the real run's)
+	}
 	b.Logf("connection pool (API and worker): %d waits for a connection, %s in all; %d closed as idle past the limit",
 		pool.WaitCount-poolBefore.WaitCount, (pool.WaitDuration - poolBefore.WaitDuration).Round(time.Millisecond), pool.MaxIdleClosed-poolBefore.MaxIdleClosed)
 	time.Sleep(time.Second) // PostgreSQL's statistics are flushed about once a second
@@ -156,12 +165,6 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 		logStatements(b)
 	}
 	b.Logf("%d of %d registrations ran an activity as a regular activity (a write that outlasted its local tries)", waited(b, ids), len(ids))
-	slices.Sort(decisions)
-	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
-	b.ReportMetric(float64(pct(0.99).Milliseconds()), "p99-ms")
-	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/reg")
-	b.ReportMetric(float64(pg.Milliseconds())/float64(b.N), "pg-cpu-ms/reg")
 	b.Logf("%d registrations, %d at a time, in %s: decisions p50 %s, p99 %s, max %s; CPU per registration: this process %s, PostgreSQL %s",
 		b.N, flows, elapsed.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond),
 		decisions[len(decisions)-1].Round(time.Millisecond), cpu/time.Duration(b.N), pg/time.Duration(b.N))
@@ -278,9 +281,6 @@ func resetStatements(b *testing.B) bool {
 // logStatements prints the statements that took PostgreSQL the most time
 // and those it ran most often, per registration.
 func logStatements(b *testing.B) {
-	if b.N == 1 {
-		return // the first, single run that sizes the benchmark
-	}
 	for _, order := range []string{"total_exec_time", "calls"} {
 		var rows []struct {
 			Query string  `db:"query"`
