@@ -99,6 +99,7 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	statements := resetStatements(b)
 	stopProfile := profileTimed(b)
 	cpuBefore, pgBefore, machineBefore, statsBefore, poolBefore := processCPU(b), postgresCPU(b), machineCPU(b), databaseStats(b), database.Stats()
+	temporalBefore, weedBefore := commandCPU("temporal"), commandCPU("weed")
 	b.StartTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -138,6 +139,7 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	b.StopTimer()
 	stopProfile()
 	cpu, pg, machine, pool := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, machineCPU(b)-machineBefore, database.Stats()
+	temporal, weed := commandCPU("temporal")-temporalBefore, commandCPU("weed")-weedBefore
 	slices.Sort(decisions)
 	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "registrations/s")
@@ -170,9 +172,10 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 		b.N, flows, elapsed.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond),
 		decisions[len(decisions)-1].Round(time.Millisecond), cpu/time.Duration(b.N), pg/time.Duration(b.N))
 	n := time.Duration(b.N)
-	b.Logf("the machine's CPU per registration: %s (%d cores: at most %.1f registrations/s), of which the Temporal dev server, SeaweedFS and the rest %s",
+	b.Logf("the machine's CPU per registration: %s (%d cores: at most %.1f registrations/s), of which this process %s, PostgreSQL %s, the Temporal dev server %s, SeaweedFS %s, the rest %s",
 		(machine / n).Round(100*time.Microsecond), runtime.NumCPU(), float64(runtime.NumCPU())*float64(time.Second)/float64(machine/n),
-		((machine - cpu - pg) / n).Round(100*time.Microsecond))
+		(cpu / n).Round(100*time.Microsecond), (pg / n).Round(100*time.Microsecond), (temporal / n).Round(100*time.Microsecond),
+		(weed / n).Round(100*time.Microsecond), ((machine - cpu - pg - temporal - weed) / n).Round(100*time.Microsecond))
 	met := func(ok bool) string {
 		if ok {
 			return "met"
@@ -247,6 +250,29 @@ func machineCPU(tb testing.TB) time.Duration {
 	for _, i := range []int{1, 2, 3, 6, 7} {
 		n, _ := strconv.ParseInt(f[i], 10, 64)
 		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+}
+
+// commandCPU is the CPU time the live processes named name (their comm)
+// have used.
+func commandCPU(name string) time.Duration {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var ticks int64
+	for _, path := range stats {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			continue // ended meanwhile
+		}
+		head, rest, _ := strings.Cut(string(raw), ") ")
+		if _, comm, _ := strings.Cut(head, " ("); comm != name {
+			continue
+		}
+		f := strings.Fields(rest)
+		for _, v := range f[11:13] { // utime stime
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks += n
+		}
 	}
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
