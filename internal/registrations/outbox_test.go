@@ -194,6 +194,34 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	wantMail(t, sent, "expired", "withdrawn")
 }
 
+// A message that a sender is delivering while its step is set back escapes
+// the retraction (SKIP LOCKED); when that delivery fails, the next write of
+// the step retracts it, so that the applicant hears of the step the workflow
+// committed only.
+func TestRetractionCatchesAMessageBeingSent(t *testing.T) {
+	ctx := context.Background()
+	r := quietRegistration(t)
+	record(t, r, 2, status.Withdrawn, "", 10) // a task Temporal never committed
+	sending, err := database.Beginx()         // a sender delivering its e-mail
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sending.Rollback() //nolint:errcheck
+	var id string
+	if err := sending.Get(&id, `SELECT id FROM outbox WHERE registration_id = $1 FOR UPDATE`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := registrations.NewStore(database).Restore(ctx, r.ID, registrations.Snapshot{Status: status.PreRegistered, Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wantMail(t, r, "withdrawn") // skipped while being sent
+	if err := sending.Rollback(); err != nil { // the delivery failed
+		t.Fatal(err)
+	}
+	record(t, r, 2, status.Expired, "", 15) // what the workflow committed
+	wantMail(t, r, "expired")
+}
+
 // An annulment (作废) shows its reason and writes its e-mail with it; it
 // ends the registration, so that the ID number may be registered again at
 // once, by another account.

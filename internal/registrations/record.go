@@ -69,6 +69,9 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err != nil || !fresh {
 			return err
 		}
+		if err := retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
+			return err
+		}
 		starts, ends := bounds(t.Window)
 		res, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
@@ -158,10 +161,11 @@ func enqueue(ctx context.Context, tx *sqlx.Tx, n mail.Notice) error {
 }
 
 // retract removes the unsent e-mails and SMS of a registration's steps
-// from seq on (mail.Retract). A step's messages are written in the
-// transaction that writes its history entry, so whatever removes history
-// entries retracts their messages with them (writeHistory, Restore), and
-// only then: a step written where no entry was has none to retract.
+// from seq on (mail.Retract). It runs at every step written, not only where
+// history entries are removed: it skips a message that a sender is
+// delivering at that moment (SKIP LOCKED), and when that delivery fails, the
+// message is left behind with its entry gone; the next write of that step
+// removes it.
 func retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
 	if err := mail.Retract(ctx, tx, registrationID, seq); err != nil {
 		return err
@@ -188,8 +192,7 @@ type historyEntry struct {
 // it is a retry: nothing to do. Written before differently, the write with
 // the longer workflow history wins: the other came from a workflow task that
 // Temporal never committed (a worker died after the write; the update it
-// handled was lost), or is that task, late. Entries replaced take their
-// unsent messages with them.
+// handled was lost), or is that task, late.
 func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error) {
 	insert := func() (int64, error) {
 		res, err := tx.ExecContext(ctx, `
@@ -235,9 +238,6 @@ func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error
 	if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq >= $2`,
 		e.RegistrationID, e.Seq); err != nil {
 		return false, fmt.Errorf("replace history of %s: %w", e.RegistrationID, err)
-	}
-	if err := retract(ctx, tx, e.RegistrationID, e.Seq); err != nil {
-		return false, err
 	}
 	n, err := insert()
 	return n == 1, err

@@ -82,6 +82,9 @@ func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note 
 		if err != nil || !fresh {
 			return err
 		}
+		if err := retract(ctx, tx, id, seq); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4, stage_since = $4
 			WHERE id = $1 AND last_seq < $2 AND `+status.OpenSQL, id, seq, st, at)
 		if err != nil {

@@ -66,6 +66,9 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if !fresh {
 			return nil
 		}
+		if err := retract(ctx, tx, r.ID, c.Seq); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `
 			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2,
 				stage_since = CASE WHEN status = 'completed' THEN stage_since ELSE $5 END
