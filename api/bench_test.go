@@ -182,7 +182,7 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 		}
 		return "not met"
 	}
-	perReg := (cpu + pg) / time.Duration(b.N)
+	perReg := (cpu + pg) / n
 	b.Logf("issue 19's targets: decisions p99 ≤ 250ms: %s; none over 2s: %s; CPU per registration (this process and PostgreSQL) ≤ %s, half of 94d7051's: %s (%s)",
 		met(pct(0.99) <= 250*time.Millisecond), met(decisions[len(decisions)-1] <= 2*time.Second),
 		cpuBudget, met(perReg <= cpuBudget), perReg.Round(100*time.Microsecond))

@@ -30,8 +30,8 @@ func Open(ctx context.Context, url string) (*sqlx.DB, error) {
 	return db, nil
 }
 
-// MaxConns is the most connections a process holds open to PostgreSQL.
-const MaxConns = 20
+// maxConns is the most connections a process holds open to PostgreSQL.
+const maxConns = 20
 
 // OpenLazy prepares the connection pool without connecting: for servers that
 // start while PostgreSQL is away and connect once it answers. Each query
@@ -45,7 +45,8 @@ func OpenLazy(url string) (*sqlx.DB, error) {
 	// rather than two (the statement described first, then bound): half
 	// the messages and system calls on both sides. Parameters go as text,
 	// as before, except []byte ones, which go as binary: every []byte the
-	// product sends is a bytea (a JSON document goes as a string).
+	// product sends is a bytea. (A []byte for a jsonb or text parameter
+	// would be refused or misread: send a JSON document as a string.)
 	cfg.BinaryParameters = true
 	connector, err := pq.NewConnectorConfig(cfg)
 	if err != nil {
@@ -57,8 +58,8 @@ func OpenLazy(url string) (*sqlx.DB, error) {
 	// later, and each new connection is a PostgreSQL server process to
 	// start and warm (BenchmarkLongestPathConcurrent measured 1.6 per
 	// registration with 10). Connections idle for minutes still close.
-	db.SetMaxOpenConns(MaxConns)
-	db.SetMaxIdleConns(MaxConns)
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	return db, nil
 }

@@ -152,7 +152,8 @@ func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any
 	return regs, nil
 }
 
-// historyJSON is a HistoryEntry as selectWithHistory reads it.
+// historyJSON is a HistoryEntry as selectWithHistory reads it (field for
+// field the same, so that one converts to the other).
 type historyJSON struct {
 	Seq         int       `json:"seq"`
 	Status      string    `json:"status"`
