@@ -215,7 +215,8 @@ func TestRetractionCatchesAMessageBeingSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMail(t, r, "withdrawn") // skipped while being sent
-	if err := sending.Rollback(); err != nil { // the delivery failed
+	// The delivery fails.
+	if err := sending.Rollback(); err != nil {
 		t.Fatal(err)
 	}
 	record(t, r, 2, status.Expired, "", 15) // what the workflow committed
