@@ -98,7 +98,8 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	var ids []string
 	statements := resetStatements(b)
 	stopProfile := profileTimed(b)
-	cpuBefore, pgBefore, machineBefore, statsBefore, poolBefore := processCPU(b), postgresCPU(b), machineCPU(b), databaseStats(b), database.Stats()
+	cpuBefore, pgBefore, statsBefore, poolBefore := processCPU(b), postgresCPU(b), databaseStats(b), database.Stats()
+	machineBefore, stealBefore := machineCPU(b)
 	temporalBefore, weedBefore := commandCPU("temporal"), commandCPU("weed")
 	b.StartTimer()
 	start := time.Now()
@@ -138,7 +139,9 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	stopProfile()
-	cpu, pg, machine, pool := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, machineCPU(b)-machineBefore, database.Stats()
+	cpu, pg, pool := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, database.Stats()
+	machine, steal := machineCPU(b)
+	machine, steal = machine-machineBefore, steal-stealBefore
 	temporal, weed := commandCPU("temporal")-temporalBefore, commandCPU("weed")-weedBefore
 	slices.Sort(decisions)
 	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
@@ -172,10 +175,11 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 		b.N, flows, elapsed.Round(time.Millisecond), pct(0.5).Round(time.Millisecond), pct(0.99).Round(time.Millisecond),
 		decisions[len(decisions)-1].Round(time.Millisecond), cpu/time.Duration(b.N), pg/time.Duration(b.N))
 	n := time.Duration(b.N)
-	b.Logf("the machine's CPU per registration: %s (%d cores: at most %.1f registrations/s), of which this process %s, PostgreSQL %s, the Temporal dev server %s, SeaweedFS %s, the rest %s",
+	b.Logf("the machine's CPU per registration: %s (%d cores: at most %.1f registrations/s), of which this process %s, PostgreSQL %s, the Temporal dev server %s, SeaweedFS %s, the rest %s; the hypervisor took the cores %.0f %% of the run (steal)",
 		(machine / n).Round(100*time.Microsecond), runtime.NumCPU(), float64(runtime.NumCPU())*float64(time.Second)/float64(machine/n),
 		(cpu / n).Round(100*time.Microsecond), (pg / n).Round(100*time.Microsecond), (temporal / n).Round(100*time.Microsecond),
-		(weed / n).Round(100*time.Microsecond), ((machine - cpu - pg - temporal - weed) / n).Round(100*time.Microsecond))
+		(weed / n).Round(100*time.Microsecond), ((machine - cpu - pg - temporal - weed) / n).Round(100*time.Microsecond),
+		100*steal.Seconds()/(elapsed.Seconds()*float64(runtime.NumCPU())))
 	met := func(ok bool) string {
 		if ok {
 			return "met"
@@ -238,20 +242,24 @@ func processCPU(tb testing.TB) time.Duration {
 }
 
 // machineCPU is the CPU time every process of the machine has used (busy
-// time of every core: /proc/stat).
-func machineCPU(tb testing.TB) time.Duration {
+// time of every core), and the time the hypervisor gave the cores to
+// another machine (steal: this one waited): /proc/stat.
+func machineCPU(tb testing.TB) (busy, steal time.Duration) {
 	raw, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	line, _, _ := strings.Cut(string(raw), "\n")
-	var ticks int64
 	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
-	for _, i := range []int{1, 2, 3, 6, 7} {
-		n, _ := strconv.ParseInt(f[i], 10, 64)
-		ticks += n
+	ticks := func(fields ...int) time.Duration {
+		var sum int64
+		for _, i := range fields {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
+			sum += n
+		}
+		return time.Duration(sum) * time.Second / 100 // USER_HZ
 	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return ticks(1, 2, 3, 6, 7), ticks(8)
 }
 
 // commandCPU is the CPU time the live processes named name (their comm)
