@@ -265,24 +265,7 @@ func machineCPU(tb testing.TB) (busy, steal time.Duration) {
 // commandCPU is the CPU time the live processes named name (their comm)
 // have used.
 func commandCPU(name string) time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, path := range stats {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			continue // ended meanwhile
-		}
-		head, rest, _ := strings.Cut(string(raw), ") ")
-		if _, comm, _ := strings.Cut(head, " ("); comm != name {
-			continue
-		}
-		f := strings.Fields(rest)
-		for _, v := range f[11:13] { // utime stime
-			n, _ := strconv.ParseInt(v, 10, 64)
-			ticks += n
-		}
-	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
+	return processesCPU(func(_, comm, _ string) (bool, bool) { return comm == name, false })
 }
 
 // postgresCPU is the CPU time the tests' PostgreSQL has used: its
@@ -293,6 +276,15 @@ func postgresCPU(tb testing.TB) time.Duration {
 		tb.Fatal(err)
 	}
 	postmaster, _, _ := strings.Cut(string(pidFile), "\n")
+	return processesCPU(func(pid, _, ppid string) (bool, bool) {
+		return pid == postmaster || ppid == postmaster, pid == postmaster // a server process's children are not the cluster's
+	})
+}
+
+// processesCPU sums the CPU time (user and system) of the live processes
+// that count (by pid, comm and parent's pid), with their reaped children's
+// where children says so.
+func processesCPU(counts func(pid, comm, ppid string) (count, children bool)) time.Duration {
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var ticks int64
 	for _, path := range stats {
@@ -301,17 +293,21 @@ func postgresCPU(tb testing.TB) time.Duration {
 			continue // ended meanwhile
 		}
 		// pid (comm) state ppid … utime stime cutime cstime: fields 14–17.
-		_, rest, _ := strings.Cut(string(raw), ") ")
+		head, rest, _ := strings.Cut(string(raw), ") ")
+		pid, comm, _ := strings.Cut(head, " (")
 		f := strings.Fields(rest)
-		pid := strings.TrimPrefix(path[len("/proc/"):], "")
-		pid = pid[:strings.Index(pid, "/")]
-		if len(f) < 15 || (pid != postmaster && f[1] != postmaster) {
+		if len(f) < 15 {
 			continue
 		}
-		for i, v := range f[11:15] { // utime stime cutime cstime
-			if i >= 2 && pid != postmaster {
-				break // a server process's children are not the cluster's
-			}
+		count, children := counts(pid, comm, f[1])
+		if !count {
+			continue
+		}
+		fields := f[11:13] // utime stime
+		if children {
+			fields = f[11:15] // and cutime cstime
+		}
+		for _, v := range fields {
 			n, _ := strconv.ParseInt(v, 10, 64)
 			ticks += n
 		}
