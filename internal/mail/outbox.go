@@ -79,21 +79,6 @@ func factsOf(ctx context.Context, tx *sqlx.Tx, n Notice) (string, Facts, error) 
 	}, nil
 }
 
-// Retract removes the messages of a registration's steps from seq on that
-// are not sent yet: those steps were written by a workflow task Temporal
-// never committed, and are being replaced. A message the sender is
-// delivering at this moment is left to it (never waited for).
-func Retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
-	_, err := tx.ExecContext(ctx, `
-		DELETE FROM outbox WHERE id IN (
-			SELECT id FROM outbox WHERE registration_id = $1 AND seq >= $2 AND accepted_at IS NULL
-			FOR UPDATE SKIP LOCKED)`, registrationID, seq)
-	if err != nil {
-		return fmt.Errorf("retract unsent e-mails of %s: %w", registrationID, err)
-	}
-	return nil
-}
-
 // Backlog is the outbox's queue: the messages the SMTP server has neither
 // accepted nor refused yet, and how long the oldest of them has waited (0
 // when none); and how many it refused for good.

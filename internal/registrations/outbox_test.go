@@ -127,10 +127,22 @@ func TestOutboxFollowsTheReadModel(t *testing.T) {
 func quietRegistration(t *testing.T) registrations.Registration {
 	t.Helper()
 	r := newRegistration(t)
-	if _, err := database.Exec(`DELETE FROM outbox WHERE registration_id = $1`, r.ID); err != nil {
+	if _, err := database.Exec(`WITH m AS (DELETE FROM outbox WHERE registration_id = $1) DELETE FROM sms_outbox WHERE registration_id = $1`, r.ID); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// wantSMS checks the purposes of a registration's SMS in the outbox, by step.
+func wantSMS(t *testing.T, r registrations.Registration, purposes ...string) {
+	t.Helper()
+	var got []string
+	if err := database.Select(&got, `SELECT purpose FROM sms_outbox WHERE registration_id = $1 ORDER BY seq, purpose`, r.ID); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != strings.Join(purposes, ",") {
+		t.Fatalf("SMS outbox holds %v, want %v", got, purposes)
+	}
 }
 
 // Expiry and withdrawal (by the workflow, or the reconciler's Close) each
@@ -172,10 +184,13 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	r := quietRegistration(t)
 	record(t, r, 2, status.Withdrawn, "", 10) // the lost task's write
 	wantMail(t, r, "withdrawn")
+	wantSMS(t, r, "withdrawn")
 	record(t, r, 2, status.Expired, "", 15) // what the workflow committed instead
 	wantMail(t, r, "expired")
+	wantSMS(t, r, "expired")
 	record(t, r, 2, status.Withdrawn, "", 12) // the lost task, late
 	wantMail(t, r, "expired")
+	wantSMS(t, r, "expired")
 
 	other := quietRegistration(t)
 	record(t, other, 2, status.Withdrawn, "", 10)
@@ -183,15 +198,19 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMail(t, other)
+	wantSMS(t, other)
 
-	// A message the SMTP server accepted stays (it cannot be recalled).
+	// A message the SMTP server or the SMS provider accepted stays (it
+	// cannot be recalled).
 	sent := quietRegistration(t)
 	record(t, sent, 2, status.Withdrawn, "", 10)
-	if _, err := database.Exec(`UPDATE outbox SET accepted_at = now() WHERE registration_id = $1`, sent.ID); err != nil {
+	if _, err := database.Exec(`WITH m AS (UPDATE outbox SET accepted_at = now() WHERE registration_id = $1)
+		UPDATE sms_outbox SET accepted_at = now() WHERE registration_id = $1`, sent.ID); err != nil {
 		t.Fatal(err)
 	}
 	record(t, sent, 2, status.Expired, "", 15)
 	wantMail(t, sent, "expired", "withdrawn")
+	wantSMS(t, sent, "expired", "withdrawn")
 }
 
 // A message that a sender is delivering while its step is set back escapes

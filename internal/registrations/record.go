@@ -73,7 +73,11 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 			return err
 		}
 		starts, ends := bounds(t.Window)
+		// The report on file is accepted (kept from the clean-up of reports
+		// never handed over) in the same statement.
 		res, err := tx.ExecContext(ctx, `
+			WITH accepted AS (
+				UPDATE diploma_reports SET accepted_at = now() WHERE id = NULLIF($6, '')::uuid AND accepted_at IS NULL)
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
 				stage_since = CASE WHEN status = $3 THEN stage_since ELSE $4 END,`+reasons+`,
 				report_id = NULLIF($6, '')::uuid,
@@ -91,12 +95,6 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if kind, ok := noticeOf(t); ok {
 			if err := notify(ctx, tx, res, mail.Notice{RegistrationID: t.RegistrationID, Seq: t.Seq, Kind: kind, ReasonID: e.ReasonID}); err != nil {
 				return err
-			}
-		}
-		if t.ReportID != "" {
-			_, err = tx.ExecContext(ctx, `UPDATE diploma_reports SET accepted_at = COALESCE(accepted_at, now()) WHERE id = $1`, t.ReportID)
-			if err != nil {
-				return fmt.Errorf("accept diploma report of %s: %w", t.RegistrationID, err)
 			}
 		}
 		return nil
@@ -161,16 +159,26 @@ func enqueue(ctx context.Context, tx *sqlx.Tx, n mail.Notice) error {
 }
 
 // retract removes the unsent e-mails and SMS of a registration's steps
-// from seq on (mail.Retract). It runs at every step written, not only where
-// history entries are removed: it skips a message that a sender is
-// delivering at that moment (SKIP LOCKED), and when that delivery fails, the
-// message is left behind with its entry gone; the next write of that step
-// removes it.
+// from seq on: those steps were written by a workflow task Temporal never
+// committed, and are being replaced. A message a sender is delivering at
+// this moment is left to it (SKIP LOCKED, never waited for); when that
+// delivery fails, the message is left behind with its entry gone, so
+// retract runs at every step written, not only where history entries are
+// removed: the next write of that step removes it. Both outboxes in one
+// statement (a data-modifying WITH runs whether or not it is read).
 func retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
-	if err := mail.Retract(ctx, tx, registrationID, seq); err != nil {
-		return err
+	_, err := tx.ExecContext(ctx, `
+		WITH mail AS (
+			DELETE FROM outbox WHERE id IN (
+				SELECT id FROM outbox WHERE registration_id = $1 AND seq >= $2 AND accepted_at IS NULL
+				FOR UPDATE SKIP LOCKED))
+		DELETE FROM sms_outbox WHERE id IN (
+			SELECT id FROM sms_outbox WHERE registration_id = $1 AND seq >= $2 AND accepted_at IS NULL
+			FOR UPDATE SKIP LOCKED)`, registrationID, seq)
+	if err != nil {
+		return fmt.Errorf("retract unsent e-mails and SMS of %s: %w", registrationID, err)
 	}
-	return sms.Retract(ctx, tx, registrationID, seq)
+	return nil
 }
 
 // historyEntry is a history row as written.

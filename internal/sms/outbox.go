@@ -105,20 +105,6 @@ func (t Template) Params() []string {
 	return names
 }
 
-// Retract removes the unsent messages of a registration's steps from seq
-// on: those steps were written by a workflow task Temporal never
-// committed, and are being replaced (as mail.Retract).
-func Retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
-	_, err := tx.ExecContext(ctx, `
-		DELETE FROM sms_outbox WHERE id IN (
-			SELECT id FROM sms_outbox WHERE registration_id = $1 AND seq >= $2 AND accepted_at IS NULL
-			FOR UPDATE SKIP LOCKED)`, registrationID, seq)
-	if err != nil {
-		return fmt.Errorf("retract unsent SMS of %s: %w", registrationID, err)
-	}
-	return nil
-}
-
 // Backlog is the SMS outbox's queue: messages not yet accepted by the
 // provider (nor given up), the ones whose last attempt failed, the ones
 // given up, and how long the oldest pending one has waited.

@@ -683,8 +683,7 @@ func TestTwoSenders(t *testing.T) {
 
 // A registration's notice goes to the phone bound to its account, else the
 // phone on the registration, with the facts of the step; written again for
-// the same step, it adds nothing; Retract removes the unsent ones of the
-// steps it replaces, never a sent one.
+// the same step, it adds nothing.
 func TestNoticeOfARegistration(t *testing.T) {
 	drain(t)
 	ctx := context.Background()
@@ -748,24 +747,11 @@ func TestNoticeOfARegistration(t *testing.T) {
 		t.Fatalf("after binding a phone: %+v", got)
 	}
 
-	// Sent: the pre-registration's. Retracted from step 2 on: the unsent
-	// withdrawal only.
+	// Sent: the pre-registration's. (A step replaced later retracts its
+	// unsent messages: registrations' TestSupersededStepsRetractTheirMail.)
 	g, srv := standIn(t, "")
 	if err := newSender(gatewayTo(srv.URL)).Deliver(ctx, got[0].ID); err != nil {
 		t.Fatal(err)
-	}
-	tx, err := database.BeginTxx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sms.Retract(ctx, tx, r.ID, 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if after := rows(); len(after) != 1 || after[0].ID != got[0].ID {
-		t.Errorf("after Retract: %+v, want the sent message only", after)
 	}
 	wantDelivered(t, g, []string{got[0].ID})
 	if text := g.Messages(r.Phone)[0].Text; !strings.Contains(text, "武汉市武昌区自考办") || strings.Contains(text, r.Name) {
@@ -774,7 +760,7 @@ func TestNoticeOfARegistration(t *testing.T) {
 
 	// An unknown purpose, or parameters that do not fit, are refused at
 	// once, not by the provider hours later.
-	tx, err = database.BeginTxx(ctx, nil)
+	tx, err := database.BeginTxx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -84,37 +85,61 @@ type Attempt struct {
 }
 
 // Begin counts one pending attempt for each key, or none and returns a
-// *LockedError when any key refuses it.
+// *LockedError when any key refuses it. It takes three statements in its
+// transaction: the keys' locks and the clock, their attempts that count
+// (forgetting their failures past the window), and the pending rows (and
+// the sweep of old rows).
 func (l *Limiter) Begin(ctx context.Context, keys ...Key) (*Attempt, error) {
 	a := &Attempt{l: l}
+	keys = distinct(keys)
 	err := db.InTx(ctx, l.db, func(tx *sqlx.Tx) error {
-		now, err := l.now(ctx, tx)
+		now, err := l.lock(ctx, tx, keys)
 		if err != nil {
 			return err
 		}
-		if err := lock(ctx, tx, keys); err != nil {
+		counted, err := l.counted(ctx, tx, keys, now)
+		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			if err := l.check(ctx, tx, k, now); err != nil {
-				return err
+			if wait := k.Rule.wait(counted[k.name()], now); wait > 0 {
+				return &LockedError{RetryAfter: seconds(wait)}
 			}
 		}
-		a.ids, err = record(ctx, tx, keys, now)
+		a.ids, err = l.record(ctx, tx, keys, now)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	l.sweep(ctx)
 	return a, nil
 }
 
-// now is the time of the transaction: the injected clock's, else PostgreSQL's.
-func (l *Limiter) now(ctx context.Context, tx *sqlx.Tx) (time.Time, error) {
+func (k Key) name() string { return k.Rule.Scope + "\n" + k.Key }
+
+// distinct returns the keys sorted by name, each once: the order in which
+// they are locked, the same for every transaction, so that transactions
+// locking several keys cannot deadlock.
+func distinct(keys []Key) []Key {
+	keys = slices.Clone(keys)
+	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.name(), b.name()) })
+	return slices.CompactFunc(keys, func(a, b Key) bool { return a.name() == b.name() })
+}
+
+// lock takes each key's advisory lock, in the keys' order, and returns the
+// time of the transaction: the injected clock's, else PostgreSQL's.
+func (l *Limiter) lock(ctx context.Context, tx *sqlx.Tx, keys []Key) (time.Time, error) {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name()
+	}
 	var now time.Time
-	if err := tx.GetContext(ctx, &now, `SELECT coalesce($1::timestamptz, now())`, l.clock()); err != nil {
-		return time.Time{}, fmt.Errorf("read the clock: %w", err)
+	err := tx.GetContext(ctx, &now, `
+		SELECT coalesce($2::timestamptz, now()) FROM (
+			SELECT count(pg_advisory_xact_lock(hashtextextended(n, 0))) FROM unnest($1::text[]) AS n) AS locked`,
+		pq.Array(names), l.clock())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("lock throttle keys: %w", err)
 	}
 	return now, nil
 }
@@ -127,46 +152,39 @@ func (l *Limiter) clock() *time.Time {
 	return &t
 }
 
-// lock takes each key's advisory lock, in one order so that transactions
-// locking several keys cannot deadlock.
-func lock(ctx context.Context, tx *sqlx.Tx, keys []Key) error {
-	names := make([]string, len(keys))
-	for i, k := range keys {
-		names[i] = k.Rule.Scope + "\n" + k.Key
-	}
-	slices.Sort(names)
-	for _, n := range slices.Compact(names) {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, n); err != nil {
-			return fmt.Errorf("lock throttle key: %w", err)
-		}
-	}
-	return nil
-}
-
 // event is one attempt that counts: failed at at, or pending since at.
 type event struct {
+	Name    string    `db:"name"`
 	At      time.Time `db:"at"`
 	Pending bool      `db:"pending"`
 }
 
-// check refuses an attempt of k at now when its rule says so.
-func (l *Limiter) check(ctx context.Context, tx *sqlx.Tx, k Key, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM throttle_attempts WHERE scope = $1 AND key = $2 AND failed_at <= $3`,
-		k.Rule.Scope, k.Key, now.Add(-k.Rule.Window)); err != nil {
-		return fmt.Errorf("forget old %s failures: %w", k.Rule.Scope, err)
+// counted returns each key's attempts that count at now, oldest first, by
+// key name: its failures within its rule's window, and its pending attempts
+// younger than Pending. Its failures past the window are deleted.
+func (l *Limiter) counted(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) (map[string][]event, error) {
+	scopes, names, windows := make([]string, len(keys)), make([]string, len(keys)), make([]float64, len(keys))
+	for i, k := range keys {
+		scopes[i], names[i], windows[i] = k.Rule.Scope, k.Key, k.Rule.Window.Seconds()
 	}
 	var events []event
 	err := tx.SelectContext(ctx, &events, `
-		SELECT coalesce(failed_at, started_at) AS at, failed_at IS NULL AS pending FROM throttle_attempts
-		WHERE scope = $1 AND key = $2 AND (failed_at IS NOT NULL OR started_at > $3)
-		ORDER BY at`, k.Rule.Scope, k.Key, now.Add(-l.Pending))
+		WITH k AS (SELECT scope, key, $4::timestamptz - make_interval(secs => w) AS since
+				FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(scope, key, w)),
+			forgotten AS (
+				DELETE FROM throttle_attempts t USING k WHERE t.scope = k.scope AND t.key = k.key AND t.failed_at <= k.since)
+		SELECT t.scope || E'\n' || t.key AS name, coalesce(t.failed_at, t.started_at) AS at, t.failed_at IS NULL AS pending
+		FROM throttle_attempts t JOIN k ON t.scope = k.scope AND t.key = k.key
+		WHERE t.failed_at > k.since OR (t.failed_at IS NULL AND t.started_at > $5)
+		ORDER BY at`, pq.Array(scopes), pq.Array(names), pq.Array(windows), now, now.Add(-l.Pending))
 	if err != nil {
-		return fmt.Errorf("count %s attempts: %w", k.Rule.Scope, err)
+		return nil, fmt.Errorf("count attempts: %w", err)
 	}
-	if wait := k.Rule.wait(events, now); wait > 0 {
-		return &LockedError{RetryAfter: seconds(wait)}
+	byKey := map[string][]event{}
+	for _, e := range events {
+		byKey[e.Name] = append(byKey[e.Name], e)
 	}
-	return nil
+	return byKey, nil
 }
 
 // wait is how long an attempt at now must wait, given the attempts that
@@ -204,37 +222,38 @@ func seconds(d time.Duration) time.Duration {
 	return time.Duration(math.Max(1, math.Ceil(d.Seconds()))) * time.Second
 }
 
-// record inserts one pending row per key.
-func record(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) ([]int64, error) {
+// record inserts one pending row per key, and deletes up to 100 rows older
+// than Retention (of keys never tried again) in the same statement: the
+// attempts' own sweep (oldOnes).
+func (l *Limiter) record(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) ([]int64, error) {
 	scopes, names := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
 		scopes[i], names[i] = k.Rule.Scope, k.Key
 	}
 	var ids []int64
 	err := tx.SelectContext(ctx, &ids, `
+		WITH swept AS (`+oldOnes+`)
 		INSERT INTO throttle_attempts (scope, key, started_at)
-		SELECT s, k, $3 FROM unnest($1::text[], $2::text[]) AS u(s, k) RETURNING id`,
-		pq.Array(scopes), pq.Array(names), now)
+		SELECT s, k, $6 FROM unnest($4::text[], $5::text[]) AS u(s, k) RETURNING id`,
+		l.clock(), Retention.Seconds(), 100, pq.Array(scopes), pq.Array(names), now)
 	if err != nil {
 		return nil, fmt.Errorf("count attempt: %w", err)
 	}
 	return ids, nil
 }
 
-// sweep deletes some rows older than Retention (of keys never tried again).
-// A failed sweep is left to the next attempt.
-func (l *Limiter) sweep(ctx context.Context) {
-	_, _ = DeleteOld(ctx, l.db, l.clock(), 100)
-}
+// oldOnes deletes up to $3 rows older than $2 seconds at $1 (null: the
+// database's clock), skipping those another transaction holds.
+const oldOnes = `
+		DELETE FROM throttle_attempts WHERE id IN (
+			SELECT id FROM throttle_attempts WHERE started_at < coalesce($1::timestamptz, now()) - make_interval(secs => $2)
+			LIMIT $3 FOR UPDATE SKIP LOCKED)`
 
 // DeleteOld deletes up to limit rows older than Retention at now (nil: the
 // database's clock), skipping those another transaction holds, and says how
 // many it deleted: the attempts' own sweep and the retention schedule's.
 func DeleteOld(ctx context.Context, db sqlx.ExecerContext, now *time.Time, limit int) (int, error) {
-	res, err := db.ExecContext(ctx, `
-		DELETE FROM throttle_attempts WHERE id IN (
-			SELECT id FROM throttle_attempts WHERE started_at < coalesce($1::timestamptz, now()) - make_interval(secs => $2)
-			LIMIT $3 FOR UPDATE SKIP LOCKED)`, now, Retention.Seconds(), limit)
+	res, err := db.ExecContext(ctx, oldOnes, now, Retention.Seconds(), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete old throttle rows: %w", err)
 	}
