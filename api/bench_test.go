@@ -332,21 +332,22 @@ func resetStatements(b *testing.B) bool {
 // logStatements prints the statements that took PostgreSQL the most time
 // and those it ran most often, per registration.
 func logStatements(b *testing.B) {
-	for _, order := range []string{"total_exec_time", "calls"} {
+	for _, order := range []string{"total_exec_time", "total_plan_time", "calls"} {
 		var rows []struct {
 			Query string  `db:"query"`
 			Calls int64   `db:"calls"`
-			Total float64 `db:"total_exec_time"`
+			Exec  float64 `db:"total_exec_time"`
+			Plan  float64 `db:"total_plan_time"`
 		}
-		if err := database.Select(&rows, `SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query, calls, total_exec_time
+		if err := database.Select(&rows, `SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query, calls, total_exec_time, total_plan_time
 			FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
 			ORDER BY `+order+` DESC LIMIT 25`); err != nil {
 			b.Fatal(err)
 		}
 		// Printed, not logged: the benchmark's log keeps only its first lines.
-		fmt.Printf("PostgreSQL's statements by %s, per registration (%d registrations):\n", order, b.N)
+		fmt.Printf("PostgreSQL's statements by %s, per registration (%d registrations): executing, planning, calls\n", order, b.N)
 		for _, r := range rows {
-			fmt.Printf("%7.2f ms %5.1f calls  %s\n", r.Total/float64(b.N), float64(r.Calls)/float64(b.N), r.Query)
+			fmt.Printf("%7.2f ms %7.2f ms %5.1f calls  %s\n", r.Exec/float64(b.N), r.Plan/float64(b.N), float64(r.Calls)/float64(b.N), r.Query)
 		}
 	}
 }

@@ -111,6 +111,7 @@ func DefaultLimits(prefix string) Limits {
 // Store keeps accounts and sessions in PostgreSQL.
 type Store struct {
 	db          *sqlx.DB
+	prepared    *db.Prepared
 	limiter     *throttle.Limiter
 	SessionTTL  time.Duration
 	LoginLimits Limits
@@ -122,6 +123,7 @@ type Store struct {
 func NewStore(database *sqlx.DB) *Store {
 	return &Store{
 		db:          database,
+		prepared:    db.NewPrepared(database),
 		limiter:     throttle.New(database),
 		SessionTTL:  12 * time.Hour,
 		LoginLimits: DefaultLimits("password"),
@@ -411,9 +413,12 @@ func tokenHash(token string) []byte {
 // account that is not disabled.
 func (s *Store) Authenticate(ctx context.Context, token string) (Account, error) {
 	var a Account
-	err := s.db.GetContext(ctx, &a, `
+	st, err := s.prepared.Stmt(ctx, `
 		SELECT a.id, a.login_name, a.role, a.exam_area_code, a.phone FROM sessions s JOIN accounts a ON a.id = s.account_id
-		WHERE s.token_hash = $1 AND s.expires_at > now() AND a.disabled_at IS NULL`, tokenHash(token))
+		WHERE s.token_hash = $1 AND s.expires_at > now() AND a.disabled_at IS NULL`) // every request's: prepared
+	if err == nil {
+		err = st.GetContext(ctx, &a, tokenHash(token))
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, ErrUnauthenticated
 	}

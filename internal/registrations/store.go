@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"zikao/internal/db"
 	"zikao/internal/status"
 )
 
@@ -109,20 +110,18 @@ func (r Registration) Made(updateID string) bool {
 }
 
 // Store reads and writes the read model.
-type Store struct{ db *sqlx.DB }
+type Store struct {
+	db       *sqlx.DB
+	prepared *db.Prepared
+}
 
 // NewStore returns a Store over db.
-func NewStore(db *sqlx.DB) *Store { return &Store{db: db} }
+func NewStore(pool *sqlx.DB) *Store { return &Store{db: pool, prepared: db.NewPrepared(pool)} }
 
-// selectWithHistory reads the registrations that where selects (a
-// condition on the row, with its order and limit), each with its report and
-// its history, in one statement.
-func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any) ([]Registration, error) {
-	var rows []struct {
-		Registration
-		History []byte `db:"history"`
-	}
-	if err := s.db.SelectContext(ctx, &rows, `SELECT v.*, (
+// withHistory selects registrations, each with its report and its history
+// (as JSON), in one statement: the condition on the row, with its order and
+// limit, follows.
+const withHistory = `SELECT v.*, (
 			SELECT json_agg(json_build_object('seq', h.seq, 'status', h.status, 'at', h.at, 'by_role', h.by_role,
 					'note', h.note, 'by_account_id', h.by_account_id, 'update_id', h.update_id,
 					'by_account', (SELECT a.login_name FROM accounts a WHERE a.id = h.by_account_id)) ORDER BY h.seq)
@@ -130,9 +129,27 @@ func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any
 		FROM (SELECT r.*, d.file_id AS report_file_id, d.verification_code AS report_verification_code,
 				d.report_number, d.certificate_number AS report_certificate_number
 			FROM registrations r LEFT JOIN diploma_reports d ON d.id = r.report_id) v
-		WHERE `+where, args...); err != nil {
+		WHERE `
+
+// rowWithHistory is a row of withHistory.
+type rowWithHistory struct {
+	Registration
+	History []byte `db:"history"`
+}
+
+// selectWithHistory reads the registrations that where selects (a
+// condition on the row, with its order and limit), each with its report and
+// its history, in one statement.
+func (s *Store) selectWithHistory(ctx context.Context, where string, args ...any) ([]Registration, error) {
+	var rows []rowWithHistory
+	if err := s.db.SelectContext(ctx, &rows, withHistory+where, args...); err != nil {
 		return nil, fmt.Errorf("select registrations: %w", err)
 	}
+	return historiesOf(rows)
+}
+
+// historiesOf returns the registrations of rows with their histories.
+func historiesOf(rows []rowWithHistory) ([]Registration, error) {
 	regs := make([]Registration, len(rows))
 	for i, row := range rows {
 		regs[i] = row.Registration
@@ -165,8 +182,20 @@ type historyJSON struct {
 	UpdateID    *string   `json:"update_id"`
 }
 
+// one reads the registration that where selects by a key (with its
+// history), with a prepared statement: the statement run most per
+// registration (every look-up and every answer of a decision), and one
+// whose plan never depends on the key.
 func (s *Store) one(ctx context.Context, where string, args ...any) (Registration, error) {
-	regs, err := s.selectWithHistory(ctx, where, args...)
+	st, err := s.prepared.Stmt(ctx, withHistory+where)
+	if err != nil {
+		return Registration{}, fmt.Errorf("select registration: %w", err)
+	}
+	var rows []rowWithHistory
+	if err := st.SelectContext(ctx, &rows, args...); err != nil {
+		return Registration{}, fmt.Errorf("select registration: %w", err)
+	}
+	regs, err := historiesOf(rows)
 	if err != nil {
 		return Registration{}, err
 	}

@@ -44,7 +44,7 @@ func Postgres(ctx context.Context) (database *sqlx.DB, url string, stop func(), 
 	}
 	var o devstack.PostgresOptions
 	if os.Getenv("ZIKAO_PG_STATEMENTS") != "" { // for profiling: the benchmarks print the costliest statements
-		o.Settings = map[string]string{"shared_preload_libraries": "pg_stat_statements"}
+		o.Settings = map[string]string{"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_planning": "on"}
 	}
 	pg, err := devstack.StartPostgresWith(ctx, dir, port, "zikao", o)
 	if err != nil {
