@@ -2,8 +2,11 @@ package db
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -17,19 +20,81 @@ import (
 // ZIKAO_PG_STATEMENTS), planning the registration's read alone took PostgreSQL
 // more time than running it.
 //
-// Only for statements run on the pool itself, never in a transaction:
-// preparing takes a connection of the pool, which a transaction waiting
-// for it might hold. A connection lost (PostgreSQL restarted) takes its
+// A statement is prepared on the pool (database/sql then prepares it on
+// each connection at its first use there). Preparing it takes a connection,
+// so a transaction never waits for that: the first time a transaction runs
+// a statement, the statement runs unprepared and is prepared on the pool in
+// the background. A connection lost (PostgreSQL restarted) takes its
 // statements with it; database/sql prepares them again on the next one.
 type Prepared struct {
-	pool  *sqlx.DB
-	mu    sync.Mutex
-	stmts map[string]*sqlx.Stmt
+	pool      *sqlx.DB
+	mu        sync.Mutex
+	stmts     map[string]*sqlx.Stmt
+	preparing map[string]bool
 }
 
 // NewPrepared returns an empty set of prepared statements of pool.
 func NewPrepared(pool *sqlx.DB) *Prepared {
-	return &Prepared{pool: pool, stmts: map[string]*sqlx.Stmt{}}
+	return &Prepared{pool: pool, stmts: map[string]*sqlx.Stmt{}, preparing: map[string]bool{}}
+}
+
+// Exec runs query in q, the pool or one of its transactions, prepared.
+func (p *Prepared) Exec(ctx context.Context, q sqlx.ExtContext, query string, args ...any) (sql.Result, error) {
+	st, err := p.in(ctx, q, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return q.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// Get runs query in q, the pool or one of its transactions, prepared, and
+// scans its one row into dest (sql.ErrNoRows when there is none).
+func (p *Prepared) Get(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
+	st, err := p.in(ctx, q, query)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return sqlx.GetContext(ctx, q, dest, query, args...)
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
+// in returns query prepared for q; nil, to run it unprepared, when q is a
+// transaction and the pool has not prepared it yet (it then does, in the
+// background).
+func (p *Prepared) in(ctx context.Context, q sqlx.ExtContext, query string) (*sqlx.Stmt, error) {
+	tx, ok := q.(*sqlx.Tx)
+	if !ok {
+		return p.Stmt(ctx, query)
+	}
+	p.mu.Lock()
+	st, ok := p.stmts[query]
+	if !ok && !p.preparing[query] {
+		p.preparing[query] = true
+		go p.prepare(query)
+	}
+	p.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	return tx.StmtxContext(ctx, st), nil
+}
+
+// prepare prepares query on the pool, for in.
+func (p *Prepared) prepare(query string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := p.Stmt(ctx, query)
+	p.mu.Lock()
+	delete(p.preparing, query) // tried again at its next use if it failed
+	p.mu.Unlock()
+	if err != nil {
+		slog.Warn("statement left unprepared for now", "error", err)
+	}
 }
 
 // Stmt returns query prepared on the pool, preparing it at its first call

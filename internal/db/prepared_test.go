@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"go.temporal.io/sdk/testsuite"
@@ -72,4 +73,37 @@ func TestPreparedOutlivesItsConnections(t *testing.T) {
 		}
 	}
 	t.Logf("%d connections terminated; %d call(s) failed before the statement ran again", terminated, failures)
+}
+
+// In a transaction, a statement runs unprepared until the pool has
+// prepared it in the background, then prepared on the transaction's own
+// connection.
+func TestPreparedInTransactions(t *testing.T) {
+	ctx := context.Background()
+	p := db.NewPrepared(database)
+	const query = `SELECT $1::int * 2`
+	for try := 0; ; try++ {
+		tx, err := database.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n, prepared int
+		if err := p.Get(ctx, tx, &n, query, 21); err != nil || n != 42 {
+			t.Fatalf("try %d: %d, %v", try, n, err)
+		}
+		if err := tx.GetContext(ctx, &prepared, `SELECT count(*) FROM pg_prepared_statements WHERE statement = $1`, query); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if prepared == 1 {
+			t.Logf("prepared in the transaction's connection from try %d on", try)
+			return
+		}
+		if try == 100 {
+			t.Fatal("never prepared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -59,7 +59,7 @@ func (s *Store) Create(ctx context.Context, r *Registration, note string) error 
 			return fmt.Errorf("insert registration: %w", err)
 		}
 		first := historyEntry{RegistrationID: r.ID, Seq: 1, Status: r.Status, At: r.CreatedAt, ByRole: "applicant", Note: note, AccountID: r.AccountID}
-		if _, err := writeHistory(ctx, tx, first); err != nil {
+		if _, err := s.writeHistory(ctx, tx, first); err != nil {
 			return err
 		}
 		if r.Status == status.PreRegistered { // 专科 and 在籍 start there: where and when to go

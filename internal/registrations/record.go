@@ -65,17 +65,17 @@ func (s *Store) Record(ctx context.Context, t Transition) error {
 		if err := moveNote(ctx, tx, t, &e); err != nil {
 			return err
 		}
-		fresh, err := writeHistory(ctx, tx, e)
+		fresh, err := s.writeHistory(ctx, tx, e)
 		if err != nil || !fresh {
 			return err
 		}
-		if err := retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
+		if err := s.retract(ctx, tx, t.RegistrationID, t.Seq); err != nil {
 			return err
 		}
 		starts, ends := bounds(t.Window)
 		// The report on file is accepted (kept from the clean-up of reports
 		// never handed over) in the same statement.
-		res, err := tx.ExecContext(ctx, `
+		res, err := s.prepared.Exec(ctx, tx, `
 			WITH accepted AS (
 				UPDATE diploma_reports SET accepted_at = now() WHERE id = NULLIF($6, '')::uuid AND accepted_at IS NULL)
 			UPDATE registrations SET status = $3, updated_at = $4, last_seq = $2,
@@ -166,8 +166,8 @@ func enqueue(ctx context.Context, tx *sqlx.Tx, n mail.Notice) error {
 // retract runs at every step written, not only where history entries are
 // removed: the next write of that step removes it. Both outboxes in one
 // statement (a data-modifying WITH runs whether or not it is read).
-func retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
-	_, err := tx.ExecContext(ctx, `
+func (s *Store) retract(ctx context.Context, tx *sqlx.Tx, registrationID string, seq int) error {
+	_, err := s.prepared.Exec(ctx, tx, `
 		WITH mail AS (
 			DELETE FROM outbox WHERE id IN (
 				SELECT id FROM outbox WHERE registration_id = $1 AND seq >= $2 AND accepted_at IS NULL
@@ -201,9 +201,9 @@ type historyEntry struct {
 // the longer workflow history wins: the other came from a workflow task that
 // Temporal never committed (a worker died after the write; the update it
 // handled was lost), or is that task, late.
-func writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error) {
+func (s *Store) writeHistory(ctx context.Context, tx *sqlx.Tx, e historyEntry) (bool, error) {
 	insert := func() (int64, error) {
-		res, err := tx.ExecContext(ctx, `
+		res, err := s.prepared.Exec(ctx, tx, `
 			INSERT INTO registration_history (registration_id, seq, status, at, by_role, note, update_id, history_length, by_account_id)
 			VALUES ($1, $2, $3, $4, $5, $6 || COALESCE((SELECT text FROM decision_reasons WHERE id = NULLIF($7, '')::uuid), ''),
 				NULLIF($8, ''), $9, NULLIF($10, 0))

@@ -56,7 +56,7 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM registration_history WHERE registration_id = $1 AND seq > $2`, id, snap.Seq); err != nil {
 			return fmt.Errorf("restore history of %s: %w", id, err)
 		}
-		if err := retract(ctx, tx, id, snap.Seq+1); err != nil {
+		if err := s.retract(ctx, tx, id, snap.Seq+1); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `
@@ -78,11 +78,11 @@ func (s *Store) Restore(ctx context.Context, id string, snap Snapshot) error {
 func (s *Store) Close(ctx context.Context, id string, seq int, st, byRole, note string) error {
 	return db.InTx(ctx, s.db, func(tx *sqlx.Tx) error {
 		at := time.Now()
-		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: id, Seq: seq, Status: st, At: at, ByRole: byRole, Note: note})
+		fresh, err := s.writeHistory(ctx, tx, historyEntry{RegistrationID: id, Seq: seq, Status: st, At: at, ByRole: byRole, Note: note})
 		if err != nil || !fresh {
 			return err
 		}
-		if err := retract(ctx, tx, id, seq); err != nil {
+		if err := s.retract(ctx, tx, id, seq); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE registrations SET status = $3, last_seq = $2, updated_at = $4, stage_since = $4

@@ -47,7 +47,7 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if err != nil {
 			return fmt.Errorf("lock registration %s: %w", c.RegistrationID, err)
 		}
-		fresh, err := writeHistory(ctx, tx, historyEntry{RegistrationID: r.ID, Seq: c.Seq, Status: status.Completed, At: c.At,
+		fresh, err := s.writeHistory(ctx, tx, historyEntry{RegistrationID: r.ID, Seq: c.Seq, Status: status.Completed, At: c.At,
 			ByRole: c.ByRole, AccountID: c.AccountID, Note: c.Note, UpdateID: c.UpdateID, HistoryLength: c.HistoryLength})
 		switch {
 		case err != nil:
@@ -66,10 +66,10 @@ func (s *Store) Complete(ctx context.Context, c Completion) (string, error) {
 		if !fresh {
 			return nil
 		}
-		if err := retract(ctx, tx, r.ID, c.Seq); err != nil {
+		if err := s.retract(ctx, tx, r.ID, c.Seq); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `
+		res, err := s.prepared.Exec(ctx, tx, `
 			UPDATE registrations SET status = 'completed', ticket_number = $3, photo_file_id = $4::uuid, updated_at = $5, last_seq = $2,
 				stage_since = CASE WHEN status = 'completed' THEN stage_since ELSE $5 END
 			WHERE id = $1 AND last_seq <= $2`, r.ID, c.Seq, ticket, c.PhotoFileID, c.At)
