@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -98,9 +97,9 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	var ids []string
 	statements := resetStatements(b)
 	stopProfile := profileTimed(b)
-	cpuBefore, pgBefore, statsBefore, poolBefore := processCPU(b), postgresCPU(b), databaseStats(b), database.Stats()
-	machineBefore, stealBefore := machineCPU(b)
-	temporalBefore, weedBefore := commandCPU("temporal"), commandCPU("weed")
+	cpuBefore, pgBefore, statsBefore, poolBefore := testenv.ProcessCPU(b), postgresCPU(b), databaseStats(b), database.Stats()
+	machineBefore, stealBefore := testenv.MachineCPU(b)
+	temporalBefore, weedBefore := testenv.CommandCPU("temporal"), testenv.CommandCPU("weed")
 	b.StartTimer()
 	start := time.Now()
 	var next atomic.Int64
@@ -139,10 +138,10 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	stopProfile()
-	cpu, pg, pool := processCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, database.Stats()
-	machine, steal := machineCPU(b)
+	cpu, pg, pool := testenv.ProcessCPU(b)-cpuBefore, postgresCPU(b)-pgBefore, database.Stats()
+	machine, steal := testenv.MachineCPU(b)
 	machine, steal = machine-machineBefore, steal-stealBefore
-	temporal, weed := commandCPU("temporal")-temporalBefore, commandCPU("weed")-weedBefore
+	temporal, weed := testenv.CommandCPU("temporal")-temporalBefore, testenv.CommandCPU("weed")-weedBefore
 	slices.Sort(decisions)
 	pct := func(p float64) time.Duration { return decisions[int(p*float64(len(decisions)-1))] }
 	p99, longest := pct(0.99), decisions[len(decisions)-1]
@@ -197,6 +196,11 @@ func BenchmarkLongestPathConcurrent(b *testing.B) {
 // polls: 112–141 ms in three runs, 130 ms on average.
 const cpuBudget = 65 * time.Millisecond
 
+// postgresCPU is the CPU time the tests' PostgreSQL has used.
+func postgresCPU(tb testing.TB) time.Duration {
+	return testenv.PostgresCPU(tb, filepath.Dir(testenv.PostgresLog()))
+}
+
 // databaseStats reads PostgreSQL's counters of the tests' database.
 func databaseStats(tb testing.TB) map[string]int64 {
 	var row struct {
@@ -229,89 +233,6 @@ func databaseStats(tb testing.TB) map[string]int64 {
 		out["seq_scan:"+t.Name], out["seq_tup_read:"+t.Name] = t.Scans, t.Rows
 	}
 	return out
-}
-
-// processCPU is the CPU time (user and system) this process has used.
-func processCPU(tb testing.TB) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// machineCPU is the CPU time every process of the machine has used (busy
-// time of every core), and the time the hypervisor gave the cores to
-// another machine (steal: this one waited): /proc/stat.
-func machineCPU(tb testing.TB) (busy, steal time.Duration) {
-	raw, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	line, _, _ := strings.Cut(string(raw), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
-	ticks := func(fields ...int) time.Duration {
-		var sum int64
-		for _, i := range fields {
-			n, _ := strconv.ParseInt(f[i], 10, 64)
-			sum += n
-		}
-		return time.Duration(sum) * time.Second / 100 // USER_HZ
-	}
-	return ticks(1, 2, 3, 6, 7), ticks(8)
-}
-
-// commandCPU is the CPU time the live processes named name (their comm)
-// have used.
-func commandCPU(name string) time.Duration {
-	return processesCPU(func(_, comm, _ string) (bool, bool) { return comm == name, false })
-}
-
-// postgresCPU is the CPU time the tests' PostgreSQL has used: its
-// postmaster and its live server processes, with the ended ones it reaped.
-func postgresCPU(tb testing.TB) time.Duration {
-	pidFile, err := os.ReadFile(filepath.Join(filepath.Dir(testenv.PostgresLog()), "data", "postmaster.pid"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	postmaster, _, _ := strings.Cut(string(pidFile), "\n")
-	return processesCPU(func(pid, _, ppid string) (bool, bool) {
-		return pid == postmaster || ppid == postmaster, pid == postmaster // a server process's children are not the cluster's
-	})
-}
-
-// processesCPU sums the CPU time (user and system) of the live processes
-// that count (by pid, comm and parent's pid), with their reaped children's
-// where children says so.
-func processesCPU(counts func(pid, comm, ppid string) (count, children bool)) time.Duration {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var ticks int64
-	for _, path := range stats {
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			continue // ended meanwhile
-		}
-		// pid (comm) state ppid … utime stime cutime cstime: fields 14–17.
-		head, rest, _ := strings.Cut(string(raw), ") ")
-		pid, comm, _ := strings.Cut(head, " (")
-		f := strings.Fields(rest)
-		if len(f) < 15 {
-			continue
-		}
-		count, children := counts(pid, comm, f[1])
-		if !count {
-			continue
-		}
-		fields := f[11:13] // utime stime
-		if children {
-			fields = f[11:15] // and cutime cstime
-		}
-		for _, v := range fields {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			ticks += n
-		}
-	}
-	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 // resetStatements empties pg_stat_statements when ZIKAO_PG_STATEMENTS has

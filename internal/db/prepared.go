@@ -50,19 +50,6 @@ func (p *Prepared) Exec(ctx context.Context, q sqlx.ExtContext, query string, ar
 	return st.ExecContext(ctx, args...)
 }
 
-// Get runs query in q, the pool or one of its transactions, prepared, and
-// scans its one row into dest (sql.ErrNoRows when there is none).
-func (p *Prepared) Get(ctx context.Context, q sqlx.ExtContext, dest any, query string, args ...any) error {
-	st, err := p.in(ctx, q, query)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		return sqlx.GetContext(ctx, q, dest, query, args...)
-	}
-	return st.GetContext(ctx, dest, args...)
-}
-
 // in returns query prepared for q; nil, to run it unprepared, when q is a
 // transaction and the pool has not prepared it yet (it then does, in the
 // background).

@@ -3,8 +3,11 @@ package prodtest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"zikao/internal/accounts"
 	"zikao/internal/registering"
 	"zikao/internal/status"
+	"zikao/internal/testenv"
 )
 
 // BenchmarkThroughput measures b.N longest paths of zikao against the
@@ -49,15 +53,88 @@ func BenchmarkThroughput(b *testing.B) {
 
 	zikao := 1.0
 	if os.Getenv("ZIKAO_PROD_SKELETON_ONLY") == "" {
+		before := cpuNow(t, cluster, database)
 		zikao = run(t, n, conc, func(i int) error { return fastPath(ctx, svc, database, who[i], staffs) })
+		logCPU(t, "zikao longest path", cpuNow(t, cluster, database).since(before), n)
 	}
 	zikaoRetries := retries.Swap(0)
+	before := cpuNow(t, cluster, database)
 	skeleton := run(t, n, conc, func(int) error { return skeletonFlow(ctx, tc) })
+	logCPU(t, "bare skeleton", cpuNow(t, cluster, database).since(before), n)
 	t.Logf("%d flows, %d at a time: zikao longest path %.2f/s (%d calls retried), bare skeleton %.2f/s (%d retried): zikao at %.2f× the skeleton",
 		n, conc, zikao, zikaoRetries, skeleton, retries.Load(), zikao/skeleton)
 	b.ReportMetric(zikao, "zikao-flows/s")
 	b.ReportMetric(skeleton, "skeleton-flows/s")
 	b.ReportMetric(zikao/skeleton, "ratio")
+}
+
+// cpuUse is the CPU time used so far, by whom: this process (zikao's
+// service and worker, the skeleton's worker, both clients), the Temporal
+// server, the cluster's PostgreSQL (in all, and each live server process,
+// with its database), and the machine.
+type cpuUse struct {
+	process, server, postgres, machine time.Duration
+	backends                           map[int]time.Duration
+	databaseOf                         map[int]string
+}
+
+func cpuNow(t testing.TB, c *Cluster, database *sqlx.DB) cpuUse {
+	t.Helper()
+	var backends []struct {
+		PID      int    `db:"pid"`
+		Database string `db:"datname"`
+	}
+	if err := database.Select(&backends, `SELECT pid, datname FROM pg_stat_activity WHERE datname IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	u := cpuUse{process: testenv.ProcessCPU(t), server: testenv.PIDCPU(c.cmd.Process.Pid),
+		postgres: testenv.PostgresCPU(t, c.Postgres.Dir), backends: testenv.BackendsCPU(t, c.Postgres.Dir), databaseOf: map[int]string{}}
+	u.machine, _ = testenv.MachineCPU(t)
+	for _, b := range backends {
+		u.databaseOf[b.PID] = b.Database
+	}
+	return u
+}
+
+// cpuSpent is the CPU used between two cpuUse, PostgreSQL's by database
+// ("" for the rest: its own processes, and server processes that ended).
+type cpuSpent struct {
+	process, server, postgres, machine time.Duration
+	byDatabase                         map[string]time.Duration
+}
+
+func (u cpuUse) since(before cpuUse) cpuSpent {
+	d := cpuSpent{process: u.process - before.process, server: u.server - before.server,
+		postgres: u.postgres - before.postgres, machine: u.machine - before.machine, byDatabase: map[string]time.Duration{}}
+	counted := time.Duration(0)
+	for pid, used := range u.backends {
+		name, ok := u.databaseOf[pid]
+		if !ok {
+			continue
+		}
+		used -= before.backends[pid] // 0 for a process started since
+		d.byDatabase[name] += used
+		counted += used
+	}
+	d.byDatabase[""] = d.postgres - counted
+	return d
+}
+
+// logCPU prints the CPU per flow of a phase of n flows.
+func logCPU(t testing.TB, phase string, d cpuSpent, n int) {
+	t.Helper()
+	each := func(x time.Duration) time.Duration { return (x / time.Duration(n)).Round(100 * time.Microsecond) }
+	var dbs []string
+	for name, used := range d.byDatabase {
+		if name == "" {
+			name = "the rest"
+		}
+		dbs = append(dbs, fmt.Sprintf("%s %s", name, each(used)))
+	}
+	slices.Sort(dbs)
+	// Printed, not logged: the benchmark's log keeps only its first lines (the set-up's).
+	fmt.Printf("%d flows of the %s, CPU per flow: the machine %s, of which this process %s, the Temporal server %s, PostgreSQL %s (by database: %s)\n",
+		n, phase, each(d.machine), each(d.process), each(d.server), each(d.postgres), strings.Join(dbs, ", "))
 }
 
 // run calls flow n times, conc at a time, and returns flows per second.
