@@ -52,10 +52,13 @@ func (p *Prepared) Exec(ctx context.Context, q sqlx.ExtContext, query string, ar
 
 // in returns query prepared for q; nil, to run it unprepared, when q is a
 // transaction and the pool has not prepared it yet (it then does, in the
-// background).
+// background), or neither the pool nor a transaction.
 func (p *Prepared) in(ctx context.Context, q sqlx.ExtContext, query string) (*sqlx.Stmt, error) {
 	tx, ok := q.(*sqlx.Tx)
 	if !ok {
+		if q != sqlx.ExtContext(p.pool) {
+			return nil, nil // another session (a connection of its own): unprepared there
+		}
 		return p.Stmt(ctx, query)
 	}
 	p.mu.Lock()

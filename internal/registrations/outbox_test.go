@@ -213,6 +213,38 @@ func TestSupersededStepsRetractTheirMail(t *testing.T) {
 	wantSMS(t, sent, "expired", "withdrawn")
 }
 
+// A report is accepted (kept from the clean-up of reports never handed
+// over) when the workflow records the step that took it, not before.
+func TestRecordedReportIsAccepted(t *testing.T) {
+	ctx := context.Background()
+	store := registrations.NewStore(database)
+	r := quietRegistration(t)
+	accepted := func(id string) bool {
+		t.Helper()
+		var yes bool
+		if err := database.Get(&yes, `SELECT accepted_at IS NOT NULL FROM diploma_reports WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		return yes
+	}
+	file := testenv.FileRow(t, database, []byte("%PDF-1.4 report of "+r.ID), "application/pdf")
+	report, err := store.AddReport(ctx, r.ID, "upload/1", file, "ABCD1234EFGH", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accepted(report) {
+		t.Fatal("report accepted before the workflow recorded it")
+	}
+	err = store.Record(ctx, registrations.Transition{RegistrationID: r.ID, Seq: 2, Status: status.CountyReview, At: time.Now(),
+		ByRole: "applicant", ReportID: report, UpdateID: "upload/1", HistoryLength: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !accepted(report) {
+		t.Fatal("report not accepted with the step that took it")
+	}
+}
+
 // A message that a sender is delivering while its step is set back escapes
 // the retraction (SKIP LOCKED); when that delivery fails, the next write of
 // the step retracts it, so that the applicant hears of the step the workflow

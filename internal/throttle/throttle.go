@@ -85,7 +85,8 @@ type Attempt struct {
 }
 
 // Begin counts one pending attempt for each key, or none and returns a
-// *LockedError when any key refuses it. It takes three statements in its
+// *LockedError when any key refuses it (with the longest wait of those that
+// refuse). It takes three statements in its
 // transaction: the keys' locks and the clock, their attempts that count
 // (forgetting their failures past the window), and the pending rows (and
 // the sweep of old rows).
@@ -101,10 +102,12 @@ func (l *Limiter) Begin(ctx context.Context, keys ...Key) (*Attempt, error) {
 		if err != nil {
 			return err
 		}
+		var wait time.Duration // the longest any refusing key asks for
 		for _, k := range keys {
-			if wait := k.Rule.wait(counted[k.name()], now); wait > 0 {
-				return &LockedError{RetryAfter: seconds(wait)}
-			}
+			wait = max(wait, k.Rule.wait(counted[k.name()], now))
+		}
+		if wait > 0 {
+			return &LockedError{RetryAfter: seconds(wait)}
 		}
 		a.ids, err = l.record(ctx, tx, keys, now)
 		return err
@@ -119,7 +122,8 @@ func (k Key) name() string { return k.Rule.Scope + "\n" + k.Key }
 
 // distinct returns the keys sorted by name, each once: the order in which
 // they are locked, the same for every transaction, so that transactions
-// locking several keys cannot deadlock.
+// locking several keys cannot deadlock. (A scope names its rule: two keys of
+// one name are one key.)
 func distinct(keys []Key) []Key {
 	keys = slices.Clone(keys)
 	slices.SortFunc(keys, func(a, b Key) int { return strings.Compare(a.name(), b.name()) })

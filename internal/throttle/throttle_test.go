@@ -294,3 +294,18 @@ func TestOldRowsAreSwept(t *testing.T) {
 		t.Fatalf("%d rows older than Retention left", n)
 	}
 }
+
+// When several keys refuse, the wait is the longest of theirs, whatever
+// their order: a shorter one would only earn another refusal.
+func TestLongestWaitOfTheRefusingKeys(t *testing.T) {
+	l, _ := limiter()
+	long := lockRule(1) // an hour's window
+	short := throttle.Key{Rule: throttle.Rule{Scope: "test:a-minute", Max: 1, Window: time.Minute}, Key: uuid.NewString()}
+	fail(t, l, short, long)
+	for _, keys := range [][]throttle.Key{{short, long}, {long, short}} {
+		_, err := l.Begin(context.Background(), keys...)
+		if wait := refused(t, err); wait < 59*time.Minute {
+			t.Errorf("refused for %s, want the hour of %s", wait, long.Rule.Scope)
+		}
+	}
+}
