@@ -38,29 +38,10 @@ func NewPrepared(pool *sqlx.DB) *Prepared {
 	return &Prepared{pool: pool, stmts: map[string]*sqlx.Stmt{}, preparing: map[string]bool{}}
 }
 
-// Exec runs query in q, the pool or one of its transactions, prepared.
-func (p *Prepared) Exec(ctx context.Context, q sqlx.ExtContext, query string, args ...any) (sql.Result, error) {
-	st, err := p.in(ctx, q, query)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		return q.ExecContext(ctx, query, args...)
-	}
-	return st.ExecContext(ctx, args...)
-}
-
-// in returns query prepared for q; nil, to run it unprepared, when q is a
-// transaction and the pool has not prepared it yet (it then does, in the
-// background), or neither the pool nor a transaction.
-func (p *Prepared) in(ctx context.Context, q sqlx.ExtContext, query string) (*sqlx.Stmt, error) {
-	tx, ok := q.(*sqlx.Tx)
-	if !ok {
-		if q != sqlx.ExtContext(p.pool) {
-			return nil, nil // another session (a connection of its own): unprepared there
-		}
-		return p.Stmt(ctx, query)
-	}
+// Exec runs query in tx, a transaction of the pool: prepared once the pool
+// has prepared it, unprepared before (the pool then prepares it in the
+// background).
+func (p *Prepared) Exec(ctx context.Context, tx *sqlx.Tx, query string, args ...any) (sql.Result, error) {
 	p.mu.Lock()
 	st, ok := p.stmts[query]
 	if !ok && !p.preparing[query] {
@@ -69,12 +50,12 @@ func (p *Prepared) in(ctx context.Context, q sqlx.ExtContext, query string) (*sq
 	}
 	p.mu.Unlock()
 	if !ok {
-		return nil, nil
+		return tx.ExecContext(ctx, query, args...)
 	}
-	return tx.StmtxContext(ctx, st), nil
+	return tx.StmtxContext(ctx, st).ExecContext(ctx, args...)
 }
 
-// prepare prepares query on the pool, for in.
+// prepare prepares query on the pool, for Exec.
 func (p *Prepared) prepare(query string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

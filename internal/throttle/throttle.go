@@ -86,10 +86,9 @@ type Attempt struct {
 
 // Begin counts one pending attempt for each key, or none and returns a
 // *LockedError when any key refuses it (with the longest wait of those that
-// refuse). It takes three statements in its
-// transaction: the keys' locks and the clock, their attempts that count
-// (forgetting their failures past the window), and the pending rows (and
-// the sweep of old rows).
+// refuse). It takes three statements in its transaction: the keys' locks
+// and the clock, their attempts that count (forgetting their failures past
+// the window), and the pending rows (with the sweep of old rows).
 func (l *Limiter) Begin(ctx context.Context, keys ...Key) (*Attempt, error) {
 	a := &Attempt{l: l}
 	keys = distinct(keys)
@@ -167,9 +166,10 @@ type event struct {
 // key name: its failures within its rule's window, and its pending attempts
 // younger than Pending. Its failures past the window are deleted.
 func (l *Limiter) counted(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) (map[string][]event, error) {
-	scopes, names, windows := make([]string, len(keys)), make([]string, len(keys)), make([]float64, len(keys))
+	scopes, names := columns(keys)
+	windows := make([]float64, len(keys))
 	for i, k := range keys {
-		scopes[i], names[i], windows[i] = k.Rule.Scope, k.Key, k.Rule.Window.Seconds()
+		windows[i] = k.Rule.Window.Seconds()
 	}
 	var events []event
 	err := tx.SelectContext(ctx, &events, `
@@ -226,24 +226,30 @@ func seconds(d time.Duration) time.Duration {
 	return time.Duration(math.Max(1, math.Ceil(d.Seconds()))) * time.Second
 }
 
-// record inserts one pending row per key, and deletes up to 100 rows older
-// than Retention (of keys never tried again) in the same statement: the
-// attempts' own sweep (oldOnes).
+// record inserts one pending row per key, started at now, and deletes up
+// to 100 rows older than Retention at now (of keys never tried again) in the
+// same statement: the attempts' own sweep (oldOnes).
 func (l *Limiter) record(ctx context.Context, tx *sqlx.Tx, keys []Key, now time.Time) ([]int64, error) {
-	scopes, names := make([]string, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		scopes[i], names[i] = k.Rule.Scope, k.Key
-	}
+	scopes, names := columns(keys)
 	var ids []int64
 	err := tx.SelectContext(ctx, &ids, `
 		WITH swept AS (`+oldOnes+`)
 		INSERT INTO throttle_attempts (scope, key, started_at)
-		SELECT s, k, $6 FROM unnest($4::text[], $5::text[]) AS u(s, k) RETURNING id`,
-		l.clock(), Retention.Seconds(), 100, pq.Array(scopes), pq.Array(names), now)
+		SELECT s, k, $1 FROM unnest($4::text[], $5::text[]) AS u(s, k) RETURNING id`,
+		now, Retention.Seconds(), 100, pq.Array(scopes), pq.Array(names))
 	if err != nil {
 		return nil, fmt.Errorf("count attempt: %w", err)
 	}
 	return ids, nil
+}
+
+// columns returns the keys' scopes and keys, as arrays for unnest.
+func columns(keys []Key) (scopes, names []string) {
+	scopes, names = make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		scopes[i], names[i] = k.Rule.Scope, k.Key
+	}
+	return scopes, names
 }
 
 // oldOnes deletes up to $3 rows older than $2 seconds at $1 (null: the
